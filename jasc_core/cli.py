@@ -1,0 +1,244 @@
+"""The ``jasc`` command line. Plugins add command groups through the ``jasc_register_commands`` hook.
+
+User errors (``JascError``) are printed on stderr as one short message and exit with code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+from rich.console import Console
+from rich.table import Table
+
+from jasc_core.errors import JascError, RunError
+
+console = Console()
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="jasc",
+    help="Joint acoustic scene classification and sound event detection by multitask learning.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a recipe field: PATH=VALUE (YAML scalar or flow mapping); repeatable."),
+]
+RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)]
+PANEL_RECIPES = "Recipes and runs"
+PANEL_PLUGINS = "Plugins"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from jasc_core import __version__
+
+        console.print(f"jasc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Joint acoustic scene classification and sound event detection by multitask learning."""
+
+
+# -- plugins -------------------------------------------------------------------------------------------------------
+
+
+@app.command("list-plugins", rich_help_panel=PANEL_PLUGINS)
+def list_plugins(
+    kind: Annotated[str | None, typer.Option("--kind", "-k", help="Only this kind (features, encoder, ...).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List installed components with the plugin and distribution each came from, and plugins that failed."""
+    from jasc_core.registry import get_registry
+
+    registry = get_registry()
+    rows = [info.as_dict() for info in registry.components(kind)]
+    problems = [vars(p).copy() for p in registry.plugins.values() if p.status != "ok"]
+    if as_json:
+        typer.echo(json.dumps({"components": rows, "plugins": [vars(p) for p in registry.plugins.values()]}, indent=2))
+        return
+    table = Table(title="jasc components", title_justify="left")
+    for column in ("kind", "name", "plugin", "distribution", "description", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        dist = f"{row['distribution']} {row['version']}".strip()
+        table.add_row(row["kind"], row["name"], row["plugin"], dist, row["description"], row["status"])
+    console.print(table)
+    for plugin in problems:
+        err_console.print(f"plugin '{plugin['name']}' ({plugin['module']}): {plugin['status']}: {plugin['error']}",
+                          markup=False, soft_wrap=True)
+
+
+@app.command("show", rich_help_panel=PANEL_PLUGINS)
+def show(
+    kind: Annotated[str, typer.Argument(help="Component kind: features, encoder, head, weighting, schedule, ...")],
+    name: Annotated[str, typer.Argument(help="Registered component name.")],
+) -> None:
+    """Show a component's documentation and its config fields (type, default, help)."""
+    from jasc_core.registry import get_registry
+
+    info = get_registry().info(kind, name)
+    console.print(f"[bold]{kind} '{name}'[/bold]  from plugin '{info.plugin.name}' "
+                  f"({info.plugin.distribution} {info.plugin.version})".rstrip())
+    doc = (info.cls.__doc__ or "").strip()
+    if doc:
+        console.print(doc, markup=False)
+    table = Table(title="config fields", title_justify="left")
+    for column in ("field", "type", "default", "help"):
+        table.add_column(column, overflow="fold")
+    for field, row in config_fields(info.cls.Config).items():
+        table.add_row(field, row["type"], row["default"], row["help"])
+    console.print(table)
+
+
+def config_fields(model: type[BaseModel]) -> dict[str, dict[str, str]]:
+    """Field name -> type, default and help text, for listings."""
+    rows = {}
+    for field_name, field in model.model_fields.items():
+        if field.default is not PydanticUndefined:
+            default = repr(field.default)
+        elif field.default_factory is not None:
+            default = repr(field.default_factory())
+        else:
+            default = "(required)"
+        constraints = " ".join(str(m) for m in field.metadata)
+        help_text = " ".join(part for part in (field.description or "", f"[{constraints}]" if constraints else "") if part)
+        rows[field_name] = {"type": _type_name(field.annotation), "default": default, "help": help_text}
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+# -- recipes -------------------------------------------------------------------------------------------------------
+
+
+@app.command("validate", rich_help_panel=PANEL_RECIPES)
+def validate(recipe: RecipeArg, set_: SetOption = None) -> None:
+    """Check a recipe against what is installed; print the components it uses."""
+    from jasc_core.recipe import load_recipe
+
+    loaded = load_recipe(recipe, set_ or [])
+    heads = ", ".join(f"{task}={block.name}" for task, block in loaded.model.heads if block is not None)
+    console.print(f"[green]ok[/green] {recipe}: data={loaded.data.name} features={loaded.features.name} "
+                  f"encoder={loaded.model.encoder.name} heads: {heads} weighting={loaded.weighting.name} "
+                  f"schedule={loaded.schedule.name}", markup=True, highlight=False)
+
+
+@app.command("schema", rich_help_panel=PANEL_RECIPES)
+def schema() -> None:
+    """Print the JSON Schema of recipes for the installed components (point your editor's YAML support at it)."""
+    from jasc_core.recipe import recipe_schema
+
+    typer.echo(json.dumps(recipe_schema(), indent=2))
+
+
+def _engine_function(name: str) -> Any:
+    """A function of the training engine; a clear message while the engine is not installed."""
+    try:
+        module = importlib.import_module("jasc_core.engine")
+    except ModuleNotFoundError as exc:
+        if exc.name != "jasc_core.engine":
+            raise
+        raise RunError("the training engine is not part of this jasc build; the recipe is valid") from None
+    return getattr(module, name)
+
+
+@app.command("run", rich_help_panel=PANEL_RECIPES)
+def run(
+    recipe: Annotated[Path | None, typer.Argument(help="Recipe YAML file.", show_default=False)] = None,
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to create (default: from the recipe's output block).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder.")] = None,
+) -> None:
+    """Train and evaluate a recipe; everything lands in one run folder."""
+    from jasc_core.recipe import load_recipe
+
+    if resume is None and recipe is None:
+        raise RunError("give a RECIPE to run, or --resume RUN_DIR")
+    # Resuming reads the run's own resolved recipe unless one is given (the engine checks it did not change).
+    recipe_path = recipe if recipe is not None else resume / "recipe.yaml"
+    loaded = load_recipe(recipe_path, set_ or [])
+    run_recipe = _engine_function("run_recipe")
+    run_dir = run_recipe(loaded, recipe_path=recipe_path, out_dir=out, resume=resume)
+    console.print(f"run folder: {run_dir}", markup=False)
+
+
+@app.command("evaluate", rich_help_panel=PANEL_RECIPES)
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `jasc run`.")],
+    split: Annotated[str, typer.Option("--split", help="Split to evaluate.")] = "eval",
+) -> None:
+    """Evaluate a run's best checkpoint on a split: metrics, tables, TSV predictions and plots."""
+    _engine_function("evaluate_run")(run_dir, split=split)
+
+
+@app.command("profile", rich_help_panel=PANEL_RECIPES)
+def profile(
+    recipe: RecipeArg,
+    set_: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Parameters and MACs (1 MAC = 1 multiply-add) per component and in total, per clip and per second."""
+    from jasc_core.profile import profile_command
+
+    profile_command(recipe, set_ or [], as_json)
+
+
+# -- entry point ---------------------------------------------------------------------------------------------------
+
+_commands_registered = False
+
+
+def build_app() -> typer.Typer:
+    """The root app with every plugin's commands added (once)."""
+    global _commands_registered
+    if not _commands_registered:
+        from jasc_core.registry import get_registry
+
+        get_registry().register_commands(app)
+        _commands_registered = True
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
+    try:
+        build_app()(args=argv, prog_name="jasc", standalone_mode=True)
+    except JascError as exc:
+        report_error(exc)
+        sys.exit(exc.exit_code)
+
+
+def report_error(exc: JascError) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {_escape(str(exc))}", soft_wrap=True)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,70 @@
+"""The clip list every dataset produces and every consumer (engine, evaluation, ``jasc data info``) reads.
+
+A clip is a fixed-length window of one recording. Times are in seconds from the start of the clip. A clip that has
+no label for a task says so with ``None`` (``scene is None`` for an event-only dataset, ``events is None`` for a
+scene-only one); an empty event list means "annotated, and nothing happens".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    """One annotated sound event inside a clip (seconds from the clip start, ``onset < offset``)."""
+
+    onset: float
+    offset: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A fixed-length window of a recording, with the labels it has.
+
+    ``clip_id`` is unique within a split and is the ``filename`` of DCASE TSV output. ``path`` is the audio file,
+    ``start`` the window's offset in it (seconds) and ``duration`` the window length; a window that runs past the end
+    of the recording is zero-padded. ``weak`` holds clip-level event labels where only those are known.
+    """
+
+    clip_id: str
+    path: str
+    start: float
+    duration: float
+    scene: str | None = None
+    events: tuple[Event, ...] | None = None
+    weak: tuple[str, ...] | None = None
+
+    def has(self, task: str) -> bool:
+        """Whether the clip carries labels for ``task`` (``"scene"`` or ``"event"``)."""
+        if task == "scene":
+            return self.scene is not None
+        if task == "event":
+            return self.events is not None
+        return False
+
+
+@dataclass
+class ClipList(Sequence[Clip]):
+    """The clips of one split and the label vocabularies they are indexed with."""
+
+    clips: list[Clip]
+    scene_labels: list[str] = field(default_factory=list)
+    event_labels: list[str] = field(default_factory=list)
+    #: Counted, non-fatal problems found while loading (merged overlaps, dropped zero-length events, skipped files).
+    notes: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.clips[index]
+
+    def __iter__(self) -> Iterator[Clip]:
+        return iter(self.clips)
+
+    def tasks(self) -> set[str]:
+        """Tasks labelled in at least one clip."""
+        return {task for task in ("scene", "event") if any(clip.has(task) for clip in self.clips)}

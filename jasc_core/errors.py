@@ -1,0 +1,25 @@
+"""Errors a user can act on. The CLI prints their message on stderr, without a traceback, and exits with code 2."""
+
+from __future__ import annotations
+
+
+class JascError(Exception):
+    """Base of every error whose message is meant for the user; exit code 2 in the CLI."""
+
+    exit_code = 2
+
+
+class ConfigError(JascError):
+    """A recipe or component config is invalid; the message names the path and the problem."""
+
+
+class PluginError(JascError):
+    """A plugin could not be loaded or registered (duplicate name, broken import, unknown component)."""
+
+
+class DataError(JascError):
+    """A dataset, annotation or audio file is unusable; the message names the file (and line)."""
+
+
+class RunError(JascError):
+    """A run cannot start or continue (bad resume folder, NaN loss, ...)."""

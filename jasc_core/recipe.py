@@ -1,0 +1,407 @@
+"""Recipes: YAML files validated by a pydantic model assembled from the registry at run time.
+
+A recipe names registered components only (no import strings, no custom YAML tags). Loading goes:
+
+1. read the YAML safely; ``extends: base.yaml`` (relative to the recipe, or a list of such paths) deep-merges the base
+   first; a component block whose ``name`` differs from the base's replaces the base block instead of merging;
+2. apply ``--set a.b=value`` overrides (value parsed as a YAML scalar or flow mapping);
+3. check every component block names a registered component (``no weighting 'dwaa'; installed: ...``);
+4. validate with the assembled model, where each component slot is a union of that kind's ``Config`` models
+   discriminated by ``name``, so a third-party component validates exactly like a built-in one;
+5. let each component check the whole recipe (``Component.check_recipe``), e.g. a head that cannot serve its task.
+
+Every problem is reported as ``path: problem`` in a ``ConfigError`` (exit code 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from jasc_core.components import TASKS, Component
+from jasc_core.errors import ConfigError, JascError
+from jasc_core.recipe_errors import format_validation_error
+from jasc_core.registry import Registry, did_you_mean, get_registry
+from jasc_core.run_config import EvaluateConfig, OutputConfig, TrainConfig
+from jasc_core.slots import ComponentSlot
+
+#: Top-level component slots: recipe path -> component kind.
+TOP_SLOTS: dict[str, str] = {"data": "dataset", "features": "features", "weighting": "weighting", "schedule": "schedule"}
+#: The core's own blocks, each a pydantic model (their ``ComponentSlot`` fields are filled in at assembly).
+CORE_BLOCKS: dict[str, type[BaseModel]] = {"train": TrainConfig, "evaluate": EvaluateConfig, "output": OutputConfig}
+BLOCK_ORDER = ("description", "seed", "data", "features", "model", "weighting", "schedule", "train", "evaluate",
+               "output")
+
+
+# -- reading YAML --------------------------------------------------------------------------------------------------
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """One recipe file as a mapping, with errors that name the file."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such recipe file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a recipe file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    if data is None:
+        raise ConfigError(f"{path}: the recipe is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping of blocks (data, model, ...), got a {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; mappings merge recursively, other values replace.
+
+    A component block that switches to another component (its ``name`` differs) replaces the base block, because
+    the base's fields belong to a different ``Config``.
+    """
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict) and not _switches_component(old, value):
+            merged[key] = deep_merge(old, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _switches_component(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    return "name" in old and "name" in new and old["name"] != new["name"]
+
+
+def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file with its ``extends`` chain merged in (not yet validated)."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, resolved))
+        raise ConfigError(f"{path}: extends cycle: {cycle}")
+    data = read_yaml(path)
+    bases = data.pop("extends", None)
+    if bases is None:
+        return data
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: extends: expected a file path or a list of file paths")
+    merged: dict[str, Any] = {}
+    for base in bases:
+        base_path = path.parent / base
+        if not base_path.exists():
+            raise ConfigError(f"{path}: extends: no such file '{base}' (looked for {base_path})")
+        merged = deep_merge(merged, load_raw(base_path, (*_chain, resolved)))
+    return deep_merge(merged, data)
+
+
+# -- --set overrides -----------------------------------------------------------------------------------------------
+
+
+def parse_set(expression: str) -> tuple[list[str], Any]:
+    """``"a.b=value"`` -> (["a", "b"], parsed value)."""
+    path, sep, text = expression.partition("=")
+    keys = path.strip().split(".")
+    if not sep or not path.strip() or any(not key for key in keys):
+        raise ConfigError(f"--set {expression}: expected PATH=VALUE, e.g. train.epochs=5")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {expression}: value is not a YAML scalar or flow mapping: {exc}") from None
+    return keys, value
+
+
+def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> list[str]:
+    """Apply overrides in order; returns the dotted paths that were set (for tagging their errors)."""
+    paths = []
+    for expression in sets:
+        keys, value = parse_set(expression)
+        node: Any = data
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(f"--set {expression}: '{where}' is {child!r}, not a block with fields")
+            node = child
+        node[keys[-1]] = value
+        paths.append(".".join(keys))
+    return paths
+
+
+# -- assembling the model ------------------------------------------------------------------------------------------
+
+
+def _block_model(info_cls: type[Component], name: str, kind: str) -> type[BaseModel]:
+    return create_model(
+        f"{kind}:{name}",
+        __base__=info_cls.Config,
+        __doc__=info_cls.description() or None,
+        name=(Literal[name], Field(description=f"{kind} component")),  # type: ignore[valid-type]
+    )
+
+
+def kind_union(registry: Registry, kind: str) -> Any:
+    """The union of every registered block of ``kind``, discriminated by ``name``."""
+    members = [
+        _block_model(info.cls, info.name, kind) for info in registry.components(kind) if not info.conflicts
+    ]
+    if not members:
+        return dict[str, Any]  # nothing registered: the name check has already reported it
+    if len(members) == 1:
+        return members[0]
+    return Annotated[Union[tuple(members)], Field(discriminator="name")]  # noqa: UP007
+
+
+def _fill_slots(model: type[BaseModel], registry: Registry) -> type[BaseModel]:
+    overrides = {}
+    for field_name, field in model.model_fields.items():
+        slot = next((m for m in field.metadata if isinstance(m, ComponentSlot)), None)
+        if slot is not None:
+            overrides[field_name] = (
+                Union[kind_union(registry, slot.kind), None],  # noqa: UP007
+                Field(field.default, description=field.description),
+            )
+    if not overrides:
+        return model
+    return create_model(model.__name__, __base__=model, **overrides)
+
+
+def slot_fields(model: type[BaseModel]) -> dict[str, str]:
+    """Fields of a core block that hold component blocks: field name -> kind."""
+    return {
+        name: slot.kind
+        for name, field in model.model_fields.items()
+        for slot in field.metadata
+        if isinstance(slot, ComponentSlot)
+    }
+
+
+def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
+    """The pydantic model of a recipe for what is installed now."""
+    registry = registry or get_registry()
+    strict = ConfigDict(extra="forbid")
+    head_union = kind_union(registry, "head")
+    heads = create_model(
+        "Heads",
+        __config__=strict,
+        **{task: (Union[head_union, None], Field(None, description=f"{task} head"))  # noqa: UP007
+           for task in TASKS},
+    )
+    model_block = create_model(
+        "Model",
+        __config__=strict,
+        encoder=(kind_union(registry, "encoder"), Field(description="the shared encoder")),
+        heads=(heads, Field(description="one head per task; at least one")),
+    )
+    fields: dict[str, Any] = {
+        "description": (str, Field("", description="what this recipe reproduces")),
+        "seed": (int, Field(0, ge=0, description="random seed")),
+        "data": (kind_union(registry, "dataset"), Field(description="the dataset")),
+        "features": (kind_union(registry, "features"), Field(description="the feature extractor")),
+        "model": (model_block, Field(description="encoder and task heads")),
+        "weighting": (kind_union(registry, "weighting"), Field(description="how task losses are combined")),
+        "schedule": (kind_union(registry, "schedule"), Field(description="which tasks and parameters train when")),
+    }
+    for block, model in CORE_BLOCKS.items():
+        filled = _fill_slots(model, registry)
+        fields[block] = (filled, Field(default_factory=filled))
+    return create_model("Recipe", __config__=strict, **fields)
+
+
+def component_paths(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Where component blocks sit in a raw recipe: (path, kind) pairs, including optional core slots."""
+    paths: list[tuple[tuple[str, ...], str]] = [((key,), kind) for key, kind in TOP_SLOTS.items()]
+    paths.append((("model", "encoder"), "encoder"))
+    heads = data.get("model", {}).get("heads") if isinstance(data.get("model"), dict) else None
+    if isinstance(heads, dict):
+        paths += [(("model", "heads", task), "head") for task in heads if task in TASKS]
+    for block, model in CORE_BLOCKS.items():
+        paths += [((block, field), kind) for field, kind in slot_fields(model).items()]
+    return paths
+
+
+def _lookup(data: Mapping[str, Any], path: Sequence[str]) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def check_names(data: Mapping[str, Any], registry: Registry) -> list[str]:
+    """Problems with the ``name`` of every component block present in the raw recipe."""
+    problems = []
+    for path, kind in component_paths(data):
+        block = _lookup(data, path)
+        dotted = ".".join(path)
+        if block is None:
+            continue  # a missing required block is reported by the model
+        if not isinstance(block, dict):
+            problems.append(f"{dotted}: expected a block {{name: ..., <fields>}}, got {type(block).__name__} {block!r}")
+            continue
+        name = block.get("name")
+        if name is None:
+            names = ", ".join(registry.names(kind)) or "(none installed)"
+            problems.append(f"{dotted}.name: required, missing; {kind} components: {names}")
+        elif not isinstance(name, str):
+            problems.append(f"{dotted}.name: expected a component name, got {name!r}")
+        else:
+            try:
+                registry.info(kind, name)
+            except JascError as exc:
+                problems.append(f"{dotted}.name: {exc}")
+    return problems
+
+
+def _tag_positions(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], int]]:
+    """Locations where pydantic inserts a discriminator tag into error locs (to remove them from messages)."""
+    drop = []
+    for path, _kind in component_paths(data):
+        block = _lookup(data, path)
+        if isinstance(block, dict) and isinstance(block.get("name"), str):
+            drop.append(((*path, block["name"]), len(path)))
+    return drop
+
+
+# -- the public API ------------------------------------------------------------------------------------------------
+
+
+def validate_recipe(
+    data: Mapping[str, Any], *, registry: Registry | None = None, set_paths: Sequence[str] = (), source: str = ""
+) -> BaseModel:
+    """Validate raw recipe data; raises ``ConfigError`` listing every problem."""
+    registry = registry or get_registry()
+    unknown = [key for key in data if key not in BLOCK_ORDER]
+    problems = [f"{key}: unknown block{did_you_mean(key, list(BLOCK_ORDER))}" for key in unknown]
+    name_problems = check_names(data, registry)
+    problems += name_problems
+    # Blocks whose name is already reported would only add noise about union tags below.
+    reported = tuple(problem.split(":", 1)[0].removesuffix(".name") for problem in name_problems)
+    model = recipe_model(registry)
+    try:
+        recipe = model.model_validate({key: value for key, value in data.items() if key not in unknown})
+    except Exception as exc:
+        lines = format_validation_error(exc, model=model, drop=_tag_positions(data)).splitlines()
+        problems += [line for line in lines if not _under(line.split(":", 1)[0], reported)]
+    else:
+        if not problems:
+            problems += check_recipe(recipe, registry)
+        if not problems:
+            return recipe
+    raise ConfigError(_header(source) + "\n".join(_tag_sets(problems, set_paths)))
+
+
+def _under(path: str, prefixes: Sequence[str]) -> bool:
+    return any(path == prefix or path.startswith(prefix + ".") for prefix in prefixes)
+
+
+def check_recipe(recipe: BaseModel, registry: Registry) -> list[str]:
+    """Cross-block checks: at least one head, each head serves its task, and each component's own check."""
+    problems = []
+    heads = {task: block for task, block in recipe.model.heads if block is not None}
+    if not heads:
+        problems.append(f"model.heads: a model needs at least one head ({', '.join(TASKS)})")
+    for task, block in heads.items():
+        cls = registry.component("head", block.name)
+        if task not in cls.tasks:
+            problems.append(f"model.heads.{task}: head '{block.name}' serves {', '.join(cls.tasks)}, not {task}")
+    for path, kind in component_paths(recipe.model_dump()):
+        block = _lookup_model(recipe, path)
+        if block is None:
+            continue
+        cls = registry.component(kind, block.name)
+        problems += [f"{'.'.join(path)}: {problem}" for problem in cls.check_recipe(block, recipe)]
+    return problems
+
+
+def _lookup_model(recipe: BaseModel, path: Sequence[str]) -> Any:
+    node: Any = recipe
+    for key in path:
+        node = getattr(node, key, None)
+        if node is None:
+            return None
+    return node
+
+
+def _header(source: str) -> str:
+    return f"{source}: invalid recipe\n" if source else ""
+
+
+def _tag_sets(problems: list[str], set_paths: Sequence[str]) -> list[str]:
+    tagged = []
+    for problem in problems:
+        path = problem.split(":", 1)[0]
+        origin = next((s for s in set_paths if path == s or path.startswith(s + ".") or s.startswith(path + ".")), None)
+        tagged.append(f"{problem} (from --set {origin})" if origin else problem)
+    return tagged
+
+
+def load_recipe(path: str | Path, sets: Iterable[str] = (), *, registry: Registry | None = None) -> BaseModel:
+    """Read, merge, override and validate a recipe file."""
+    data = load_raw(path)
+    set_paths = apply_sets(data, sets)
+    return validate_recipe(data, registry=registry, set_paths=set_paths, source=str(path))
+
+
+def resolved_dict(recipe: BaseModel) -> dict[str, Any]:
+    """The fully resolved recipe as plain data (every default filled in), in block order."""
+    dumped = recipe.model_dump(mode="json")
+    return {key: dumped[key] for key in BLOCK_ORDER if key in dumped}
+
+
+def dump_yaml(recipe: BaseModel) -> str:
+    """The resolved recipe as YAML; loading it back validates to the same recipe."""
+    return yaml.safe_dump(resolved_dict(recipe), sort_keys=False, default_flow_style=False)
+
+
+def build(kind: str, block: BaseModel | Mapping[str, Any], registry: Registry | None = None, **kwargs: Any) -> Any:
+    """An instance of the component a recipe block names, built with ``kwargs`` (sizes only the caller knows)."""
+    registry = registry or get_registry()
+    data = block.model_dump() if isinstance(block, BaseModel) else dict(block)
+    name = data.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"{kind} block has no component name: {data!r}")
+    return registry.component(kind, name)(data, **kwargs)
+
+
+def recipe_schema(registry: Registry | None = None) -> dict[str, Any]:
+    """JSON Schema of recipes for what is installed now (for editors)."""
+    schema = recipe_model(registry).model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "jasc recipe"
+    schema.setdefault("properties", {})["extends"] = {
+        "description": "base recipe(s) to deep-merge first, relative to this file",
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    }
+    return schema
+
+
+__all__ = [
+    "apply_sets",
+    "build",
+    "deep_merge",
+    "dump_yaml",
+    "load_raw",
+    "load_recipe",
+    "recipe_model",
+    "recipe_schema",
+    "resolved_dict",
+    "validate_recipe",
+]
+

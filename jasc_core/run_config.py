@@ -1,0 +1,56 @@
+"""The core's own recipe blocks: ``train``, ``evaluate`` and ``output`` (component blocks come from the registry)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jasc_core.postprocess import PostprocessConfig
+from jasc_core.slots import ComponentSlot
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["radam", "adam", "adamw"] = Field("radam", description="optimiser (001 Table III: RAdam)")
+    lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled for adamw, L2 otherwise")
+
+
+class LRScheduleConfig(_Strict):
+    name: Literal["constant", "cosine"] = Field("constant", description="learning-rate schedule after warmup")
+    warmup_epochs: float = Field(0.0, ge=0, description="linear warmup length in epochs")
+    min_lr: float = Field(0.0, ge=0, description="final learning rate of the cosine schedule")
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(20, ge=1, description="training epochs")
+    batch_size: int = Field(16, ge=1, description="clips per batch")
+    optimizer: OptimizerConfig = OptimizerConfig()
+    lr_schedule: LRScheduleConfig = LRScheduleConfig()
+    grad_clip: float | None = Field(None, gt=0, description="max gradient norm; none for no clipping")
+    amp: bool = Field(False, description="bf16 autocast on CUDA (ignored on CPU)")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    deterministic: bool = Field(False, description="deterministic algorithms (resume reproduces exactly on CPU)")
+    num_workers: int = Field(0, ge=0, description="data-loader worker processes")
+    select_metric: str = Field("val/score", description="metric that picks the best checkpoint")
+    select_mode: Literal["max", "min"] = Field("max", description="whether a larger select_metric is better")
+    early_stopping: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
+
+
+class EvaluateConfig(_Strict):
+    split: str = Field("eval", description="split evaluated at the end of the run")
+    threshold: float = Field(0.5, ge=0, le=1, description="event decision threshold (001 Table III: 0.5)")
+    postprocess: PostprocessConfig = PostprocessConfig()
+    tune_thresholds: Annotated[dict[str, Any] | None, ComponentSlot("thresholds")] = Field(
+        None, description="a thresholds block: tune per-class event thresholds on the validation split after training"
+    )
+    plots: bool = Field(True, description="write PNG plots into the run folder")
+
+
+class OutputConfig(_Strict):
+    dir: str = Field("runs", description="folder that holds run folders")
+    name: str | None = Field(None, description="run folder name (default: recipe name and a timestamp)")
