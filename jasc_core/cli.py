@@ -205,6 +205,40 @@ def profile(
     profile_command(recipe, set_ or [], as_json)
 
 
+@app.command("sweep", rich_help_panel=PANEL_RECIPES)
+def sweep(
+    recipe: RecipeArg,
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="PATH=V1,V2,... one grid axis; repeatable.")],
+    set_: SetOption = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per configuration (0..N-1).")] = 3,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel (processes).")] = 1,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep folder (default: runs/sweep-<recipe>).")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to tabulate (flattened key, "
+                                                     "e.g. scene/accuracy); repeatable.")] = None,
+) -> None:
+    """Run a recipe over a grid of overrides times seeds; table, CSV, JSON and plot of mean ± std."""
+    from jasc_core.sweep import run_sweep
+
+    folder = out or Path("runs") / f"sweep-{recipe.stem}"
+    summary = run_sweep(recipe, grid, sets=set_ or [], seeds=seeds, jobs=jobs, out=folder, metrics=metric or [],
+                        echo=lambda line: console.print(line, markup=False, highlight=False))
+    table = Table(title=f"sweep {folder} (mean ± std over seeds, %)", title_justify="left")
+    for axis in summary["axes"]:
+        table.add_column(axis)
+    table.add_column("n", justify="right")
+    for name in summary["metrics_shown"]:
+        table.add_column(name, justify="right")
+    for row in summary["rows"]:
+        stats = row["metrics"]
+        n = max((m["n"] for m in stats.values()), default=0)
+        cells = [f"{100 * stats[m]['mean']:.2f} ± {100 * stats[m]['std']:.2f}" if m in stats else "-"
+                 for m in summary["metrics_shown"]]
+        table.add_row(*[str(row["config"][a]) for a in summary["axes"]], str(n), *cells)
+    console.print(table)
+    console.print(f"summary: {folder / 'summary.csv'}, {folder / 'summary.json'}, {folder / 'summary.png'}",
+                  markup=False)
+
+
 # -- entry point ---------------------------------------------------------------------------------------------------
 
 _commands_registered = False
