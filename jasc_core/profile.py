@@ -1,0 +1,218 @@
+"""Model complexity: parameters and MACs per component (encoder, each head) and in total, per clip and per second.
+
+Convention (docs/complexity.md): 1 MAC = 1 multiply-add of a convolution, a linear layer or an RNN's matrix
+products, counted by PyTorch's maintained ``torch.utils.flop_counter.FlopCounterMode`` (which counts 2 FLOPs per
+multiply-add, so MACs = FLOPs / 2). Bias additions, batch norm, activations, pooling, dropout and an RNN's
+element-wise gate arithmetic are not counted. The model is profiled on a CPU copy in eval mode, where PyTorch runs
+RNNs as matrix products that the counter sees; should a backend hide an RNN from the counter (cuDNN's fused kernel
+does), its matrix products are added by the standard formula instead (``rnn_macs``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from jasc_core.model import JointModel
+
+#: The statement every report carries, so a number is never read without its convention.
+CONVENTION = (
+    "1 MAC = 1 multiply-add of conv / linear / RNN matrix products (torch.utils.flop_counter FLOPs / 2); "
+    "biases, batch norm, activations, pooling and RNN gate element-wise ops are not counted"
+)
+
+#: Class counts used when a recipe states none: 001's joint TUT dataset (4 scenes, 25 events).
+DEFAULT_N_CLASSES = {"scene": 4, "event": 25}
+
+#: Gate matrices per RNN cell type: each gate multiplies the input and the hidden state by its own matrix.
+RNN_GATES = {"GRU": 3, "LSTM": 4, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def rnn_macs(rnn: nn.RNNBase, batch: int, steps: int) -> int:
+    """Multiply-adds of an RNN's matrix products over ``steps`` time steps of ``batch`` sequences.
+
+    Per layer, direction and step: ``gates * hidden * (inputs + hidden)`` where ``inputs`` is the input size for the
+    first layer and ``hidden * directions`` after it (input-to-hidden plus hidden-to-hidden products).
+    """
+    if getattr(rnn, "proj_size", 0):
+        raise NotImplementedError("MAC count of LSTMs with proj_size is not implemented")
+    gates = RNN_GATES[rnn.mode]
+    directions = 2 if rnn.bidirectional else 1
+    total = 0
+    for layer in range(rnn.num_layers):
+        inputs = rnn.input_size if layer == 0 else rnn.hidden_size * directions
+        total += gates * rnn.hidden_size * (inputs + rnn.hidden_size)
+    return total * directions * batch * steps
+
+
+def _rnn_shape(rnn: nn.RNNBase, inputs: Sequence[Any]) -> tuple[int, int]:
+    x = inputs[0]
+    if isinstance(x, nn.utils.rnn.PackedSequence):
+        return int(x.batch_sizes[0]), int(x.batch_sizes.numel())  # upper bound: the padded length
+    if x.dim() == 2:  # unbatched [T, I]
+        return 1, x.shape[0]
+    return (x.shape[0], x.shape[1]) if rnn.batch_first else (x.shape[1], x.shape[0])
+
+
+def count_macs(module: nn.Module, *inputs: Tensor) -> tuple[int, Any]:
+    """MACs of one forward pass of ``module`` and its output (see the module docstring for what is counted)."""
+    rnn_calls: list[tuple[str, int]] = []
+    names = {sub: name for name, sub in module.named_modules()}
+
+    def on_rnn(rnn: nn.Module, args: tuple, _output: Any) -> None:
+        batch, steps = _rnn_shape(rnn, args)
+        rnn_calls.append((names[rnn], rnn_macs(rnn, batch, steps)))
+
+    hooks = [sub.register_forward_hook(on_rnn) for sub in module.modules() if isinstance(sub, nn.RNNBase)]
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            output = module(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    flops = counter.get_flop_counts()
+    macs = counter.get_total_flops() // 2
+    root = type(module).__name__
+    for name, formula in rnn_calls:
+        key = f"{root}.{name}" if name else root  # the counter's module naming: root class, then the dotted path
+        seen = sum(flops.get(key, {}).values())
+        if seen == 0:
+            macs += formula  # the counter did not see this RNN's products (fused kernel): add them by formula
+    return macs, output
+
+
+def profile_model(model: JointModel, n_frames: int, n_features: int, seconds: float) -> dict[str, Any]:
+    """Parameters and MACs of each component and of the whole model for one clip ``[1, n_frames, n_features]``.
+
+    ``seconds`` is the clip's duration, for the per-second figures. The model itself is left untouched: a CPU copy
+    in eval mode is profiled.
+    """
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
+    features = torch.zeros(1, n_frames, n_features)
+    rows: list[dict[str, Any]] = []
+    encoder_macs, feature_map = count_macs(model.encoder, features)
+    rows.append(_row("encoder", model.encoder, encoder_macs, seconds))
+    for task, head in model.heads.items():
+        head_macs, _ = count_macs(head, feature_map)
+        rows.append(_row(f"heads.{task}", head, head_macs, seconds))
+    params = count_parameters(model)
+    macs = sum(row["macs"] for row in rows)
+    other = params - sum(row["params"] for row in rows)
+    if other:  # parameters the JointModel holds outside its components (none today): keep the total honest
+        rows.append({"component": "other", "name": "", "params": other, "macs": 0, "macs_per_second": 0.0})
+    return {
+        "input": {"shape": [1, n_frames, n_features], "seconds": seconds},
+        "feature_map": list(feature_map.shape),
+        "convention": CONVENTION,
+        "components": rows,
+        "total": {"params": params, "macs": macs, "macs_per_second": macs / seconds},
+    }
+
+
+def _row(component: str, module: nn.Module, macs: int, seconds: float) -> dict[str, Any]:
+    return {
+        "component": component,
+        "name": getattr(module, "name", type(module).__name__),
+        "params": count_parameters(module),
+        "macs": macs,
+        "macs_per_second": macs / seconds,
+    }
+
+
+def _si(value: float) -> str:
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {suffix}"
+    return f"{value:.0f}"
+
+
+def render_profile(report: dict[str, Any], console: Any) -> None:
+    """Print a profile report as a rich table on ``console`` (a ``rich.console.Console``)."""
+    from rich.table import Table
+
+    shape = " x ".join(str(n) for n in report["input"]["shape"])
+    table = Table(title=f"Model complexity, input [{shape}] = {report['input']['seconds']:g} s of audio")
+    table.add_column("component")
+    table.add_column("name")
+    table.add_column("parameters", justify="right")
+    table.add_column("MACs / clip", justify="right")
+    table.add_column("MACs / s", justify="right")
+    for row in report["components"]:
+        table.add_row(row["component"], row["name"], f"{row['params']:,}", f"{row['macs']:,}",
+                      _si(row["macs_per_second"]))
+    total = report["total"]
+    table.add_section()
+    table.add_row("total", "", f"{total['params']:,}", f"{total['macs']:,}", _si(total["macs_per_second"]),
+                  style="bold")
+    console.print(table)
+    if "n_classes" in report:
+        used = ", ".join(f"{task} {count} ({report['n_classes_source'][task]})"
+                         for task, count in report["n_classes"].items())
+        console.print(f"classes: {used}")
+    console.print(f"[dim]{report['convention']}[/dim]")
+
+
+def profile_recipe(recipe_path: str, sets: Sequence[str] = ()) -> dict[str, Any]:
+    """Profile the model of a recipe for one clip of the recipe's features.
+
+    Clip length: the dataset's ``clip_seconds`` if its config has one, else 10 s. Class counts (a dataset may need
+    preparing before it knows its labels, so it is not asked): each head's ``n_classes`` if the recipe states it,
+    else the length of the dataset config's ``<task>_labels`` list if given, else 001's 4 scenes / 25 events; the
+    report says which was used.
+    """
+    from jasc_core.model import block_name_and_config, build_model
+    from jasc_core.recipe import load_recipe
+    from jasc_core.registry import component
+
+    recipe = load_recipe(recipe_path, sets)
+    name, config = block_name_and_config(recipe.features, "features")
+    features = component("features", name)(config)
+    seconds = float(getattr(recipe.data, "clip_seconds", None) or 10.0)
+    n_frames = features.num_frames(round(seconds * features.sample_rate))
+
+    heads = recipe.model.heads
+    heads = heads.model_dump() if hasattr(heads, "model_dump") else dict(heads or {})
+    n_classes: dict[str, int] = {}
+    source: dict[str, str] = {}
+    for task, block in heads.items():
+        if block is None:
+            continue
+        stated = (block.model_dump() if hasattr(block, "model_dump") else dict(block)).get("n_classes")
+        vocabulary = getattr(recipe.data, f"{task}_labels", None)  # a dataset config may list its labels
+        if stated:
+            n_classes[task], source[task] = int(stated), f"model.heads.{task}.n_classes"
+        elif vocabulary:
+            n_classes[task], source[task] = len(vocabulary), f"data.{task}_labels"
+        else:
+            n_classes[task], source[task] = DEFAULT_N_CLASSES.get(task, 1), "default: 001's joint TUT data"
+
+    model = build_model(recipe.model, features.n_features, n_classes)
+    report = profile_model(model, n_frames, features.n_features, seconds)
+    report["recipe"] = str(recipe_path)
+    report["n_classes"] = n_classes
+    report["n_classes_source"] = source
+    return report
+
+
+def profile_command(recipe_path: str, sets: Sequence[str] = (), as_json: bool = False) -> None:
+    """``jasc profile RECIPE [--set a.b=v] [--json]``: print the complexity table (or the report as JSON)."""
+    import json
+
+    from rich.console import Console
+
+    report = profile_recipe(recipe_path, sets)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        render_profile(report, Console())
