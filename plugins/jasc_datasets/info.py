@@ -1,0 +1,162 @@
+"""``jasc data info``: what a dataset holds and every problem in it, read through the real loaders."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jasc_core import ClipList, DataError, Dataset
+from jasc_datasets.dcase_formats import Desed, Disjoint, Tau
+from jasc_datasets.joint import Joint
+from jasc_datasets.synthesis.writer import read_manifest
+from jasc_datasets.synthetic import reader_for
+
+#: Notes that are worth a line but do not stop training.
+WARNING_NOTES = ("merged_overlaps", "dropped_zero_length", "events_after_audio_end", "events_cut_at_audio_end",
+                 "files_longer_than_clip")
+
+
+@dataclass
+class SplitSummary:
+    name: str
+    clips: int = 0
+    minutes: float = 0.0
+    recordings: int = 0
+    scene_clips: int = 0
+    event_clips: int = 0
+    weak_clips: int = 0
+    scenes: Counter = field(default_factory=Counter)
+    events: Counter = field(default_factory=Counter)
+    event_seconds: Counter = field(default_factory=Counter)
+    weak: Counter = field(default_factory=Counter)
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """A dataset's content per split, its scene/event co-occurrence and its problems."""
+
+    source: str
+    kind: str
+    splits: list[SplitSummary] = field(default_factory=list)
+    scene_labels: list[str] = field(default_factory=list)
+    event_labels: list[str] = field(default_factory=list)
+    #: scene -> event label -> clips of that scene with that event (all splits).
+    cooccurrence: dict[str, Counter] = field(default_factory=dict)
+    fatal: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "scene_labels": self.scene_labels,
+            "event_labels": self.event_labels,
+            "splits": {s.name: {"clips": s.clips, "minutes": round(s.minutes, 3), "recordings": s.recordings,
+                                "scene_clips": s.scene_clips, "event_clips": s.event_clips,
+                                "weak_clips": s.weak_clips, "scenes": dict(s.scenes), "events": dict(s.events),
+                                "event_seconds": {k: round(v, 3) for k, v in s.event_seconds.items()},
+                                "weak": dict(s.weak), "notes": s.notes} for s in self.splits},
+            "cooccurrence": {scene: dict(c) for scene, c in self.cooccurrence.items()},
+            "fatal": self.fatal,
+            "warnings": self.warnings,
+        }
+
+
+def dataset_for_folder(folder: str) -> Dataset:
+    """A loader for a dataset folder, by what it contains (skip_bad_files on, so every bad file is found)."""
+    manifest = read_manifest(folder)
+    if manifest is not None:
+        return reader_for(manifest["key"]["preset"], folder, skip_bad_files=True)
+    leftovers = list(Path(folder).parent.glob(f".{Path(folder).name}.tmp-*"))
+    if not os.path.isdir(folder) or os.path.exists(os.path.join(folder, "manifest.json")):
+        if leftovers or os.path.isdir(folder):
+            raise DataError(f"{folder}: an incomplete synthetic dataset (interrupted?); generate it again"
+                            + (f" and remove {', '.join(map(str, leftovers))}" if leftovers else ""))
+        raise DataError(f"{folder}: neither a dataset folder nor a recipe file")
+    if glob.glob(os.path.join(folder, "meta", "*.tsv")):
+        return Joint({"root": folder, "skip_bad_files": True})
+    if os.path.isdir(os.path.join(folder, "tau")) and os.path.isdir(os.path.join(folder, "desed")):
+        return Disjoint({"tau": {"root": os.path.join(folder, "tau"), "skip_bad_files": True},
+                         "desed": {"root": os.path.join(folder, "desed"), "skip_bad_files": True}})
+    if os.path.isfile(os.path.join(folder, "meta.csv")):
+        return Tau({"root": folder, "skip_bad_files": True})
+    if os.path.isdir(os.path.join(folder, "metadata")):
+        return Desed({"root": folder, "skip_bad_files": True})
+    raise DataError(
+        f"{folder}: no known layout (joint: meta/<split>.tsv; TAU: meta.csv; DESED: metadata/; disjoint: tau/ + desed/)"
+    )
+
+
+def _annotation_problems(dataset: Dataset) -> list[str]:
+    parts = [dataset.tau, dataset.desed] if isinstance(dataset, Disjoint) else [getattr(dataset, "reader", dataset)]
+    problems: list[str] = []
+    for part in parts:
+        reader = getattr(part, "read_annotations", None)
+        if reader is not None:
+            problems += list(reader()[-1])
+    return problems
+
+
+def inspect(dataset: Dataset, source: str, skipping_is_fatal: bool = True) -> Report:
+    """Load every split of ``dataset`` (built with ``skip_bad_files`` on) and summarise it."""
+    report = Report(source=source, kind=dataset.name)
+    try:
+        dataset.prepare()
+    except DataError as exc:
+        problems = _safe(_annotation_problems, dataset)
+        report.fatal += problems or [str(exc)]
+        return report
+    splits = dataset.splits()
+    if "train" not in splits:
+        report.fatal.append(f"no 'train' split (splits: {', '.join(splits) or 'none'}); training needs one")
+    for name in splits:
+        try:
+            clips = dataset.load(name)
+        except DataError as exc:
+            report.fatal.append(f"split {name}: {exc}")
+            continue
+        report.splits.append(summarise(name, clips, report))
+        report.scene_labels, report.event_labels = clips.scene_labels, clips.event_labels
+        if not len(clips):
+            report.fatal.append(f"split {name} has no clips")
+    skipped = list(getattr(dataset, "skipped", []))
+    (report.fatal if skipping_is_fatal else report.warnings).extend(f"unreadable audio: {m}" for m in skipped)
+    return report
+
+
+def _safe(function, *args) -> list[str]:
+    try:
+        return function(*args)
+    except DataError as exc:
+        return [str(exc)]
+
+
+def summarise(name: str, clips: ClipList, report: Report) -> SplitSummary:
+    summary = SplitSummary(name=name, clips=len(clips), notes=dict(clips.notes))
+    summary.minutes = sum(c.duration for c in clips) / 60.0
+    summary.recordings = len({c.path for c in clips})
+    for clip in clips:
+        if clip.scene is not None:
+            summary.scene_clips += 1
+            summary.scenes[clip.scene] += 1
+        if clip.events is not None:
+            summary.event_clips += 1
+            for event in clip.events:
+                summary.events[event.label] += 1
+                summary.event_seconds[event.label] += event.offset - event.onset
+            if clip.scene is not None:
+                row = report.cooccurrence.setdefault(clip.scene, Counter())
+                for label in {e.label for e in clip.events}:
+                    row[label] += 1
+        if clip.weak is not None:
+            summary.weak_clips += 1
+            summary.weak.update(clip.weak)
+    for key in WARNING_NOTES:
+        if clips.notes.get(key):
+            report.warnings.append(f"split {name}: {key.replace('_', ' ')}: {clips.notes[key]}")
+    return summary

@@ -1,0 +1,135 @@
+"""The ``joint`` dataset: recordings with a scene label and strong event labels, in the joint annotation format."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections import Counter
+
+from pydantic import BaseModel, Field
+
+from jasc_core import ClipList, DataError
+from jasc_datasets.clip_source import ClipSource, log_notes
+from jasc_datasets.joint_format import read_joint
+from jasc_datasets.recordings import Recording, merge_events
+from jasc_datasets.tables import Problems, raise_problems
+
+
+class Joint(ClipSource):
+    """Scene + strong event labels in the joint TUT format (one annotation file per split), windowed into clips."""
+
+    name = "joint"
+
+    class Config(BaseModel):
+        root: str = Field(description="dataset folder; annotation files and the audio paths in them are relative to it")
+        splits: dict[str, str] = Field(
+            default_factory=dict,
+            description="split name -> annotation file (relative to root); empty: every meta/<split>.tsv",
+        )
+        val_fraction: float = Field(
+            0.0, ge=0.0, lt=1.0,
+            description="when > 0 and there is no 'val' annotation file: move this fraction of the 'train' "
+            "recordings of each scene into a 'val' split (deterministic, by a hash of the path)",
+        )
+        clip_seconds: float = Field(10.0, gt=0, description="clip length in seconds (recordings are windowed)")
+        scene_labels: list[str] | None = Field(
+            None, description="scene vocabulary; default: the sorted labels of all splits"
+        )
+        event_labels: list[str] | None = Field(
+            None, description="event vocabulary; default: the sorted labels of all splits"
+        )
+        skip_bad_files: bool = Field(
+            False, description="skip unreadable/missing audio with a counted warning instead of an error"
+        )
+
+    def __init__(self, config=None) -> None:
+        super().__init__(config)
+        self._recordings: dict[str, list[Recording]] | None = None
+        self._problems: Problems | None = None
+        self._vocab: tuple[list[str], list[str]] | None = None
+
+    # -- annotations ---------------------------------------------------------------------------------------------
+
+    def annotation_files(self) -> dict[str, str]:
+        """Split name -> annotation file path."""
+        root = self.config.root
+        if self.config.splits:
+            return {s: os.path.join(root, f) for s, f in self.config.splits.items()}
+        if not os.path.isdir(root):
+            raise DataError(f"{root}: dataset root not found")
+        files = sorted(glob.glob(os.path.join(root, "meta", "*.tsv")))
+        if not files:
+            raise DataError(f"{root}: no annotation files meta/<split>.tsv (or give 'splits')")
+        found = {os.path.splitext(os.path.basename(f))[0]: f for f in files}
+        order = {"train": 0, "val": 1, "eval": 2}  # the usual order first, any other split after, alphabetically
+        return {s: found[s] for s in sorted(found, key=lambda s: (order.get(s, 3), s))}
+
+    def read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
+        """Recordings per split and every annotation problem (not raised), read once."""
+        if self._recordings is None:
+            problems = Problems()
+            cfg = self.config
+            recordings = {
+                split: read_joint(path, cfg.root, problems, cfg.scene_labels, cfg.event_labels)
+                for split, path in self.annotation_files().items()
+            }
+            if cfg.val_fraction > 0 and "train" in recordings and "val" not in recordings:
+                recordings["train"], recordings["val"] = carve_validation(recordings["train"], cfg.val_fraction)
+            self._recordings, self._problems = recordings, problems
+        return self._recordings, self._problems
+
+    def vocabularies(self) -> tuple[list[str], list[str]]:
+        """(scene labels, event labels): the configured ones, else the sorted labels found in all splits."""
+        if self._vocab is None:
+            recordings, _ = self.read_annotations()
+            every = [r for split in recordings.values() for r in split]
+            scenes = self.config.scene_labels
+            if scenes is None:
+                scenes = sorted({r.scene for r in every if r.scene is not None})
+            events = self.config.event_labels
+            if events is None:
+                events = sorted({e.label for r in every for e in (r.events or [])})
+            self._vocab = (list(scenes), list(events))
+        return self._vocab
+
+    # -- Dataset API ---------------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        _, problems = self.read_annotations()
+        raise_problems(problems)
+
+    def splits(self) -> list[str]:
+        return list(self.read_annotations()[0])
+
+    def load(self, split: str) -> ClipList:
+        recordings, problems = self.read_annotations()
+        raise_problems(problems)
+        if split not in recordings:
+            raise DataError(f"{self.config.root}: no split '{split}'; splits: {', '.join(recordings)}")
+        notes: Counter = Counter()
+        merged_recordings = []
+        for recording in recordings[split]:
+            events, merges, zeros = merge_events(recording.events or [])
+            notes["merged_overlaps"] += merges
+            notes["dropped_zero_length"] += zeros
+            merged_recordings.append(
+                Recording(recording.path, recording.relpath, recording.scene, events, None, recording.source)
+            )
+        clips = self._clips(merged_recordings, notes, self.config.clip_seconds, split)
+        scenes, events = self.vocabularies()
+        log_notes(self.name, split, notes)
+        return ClipList(clips=clips, scene_labels=scenes, event_labels=events, notes=dict(notes))
+
+
+def carve_validation(recordings: list[Recording], fraction: float) -> tuple[list[Recording], list[Recording]]:
+    """Split recordings into (train, val): per scene, the ``round(fraction * n)`` recordings with the smallest hash
+    of their path go to val. Whole recordings move, so no clip of a val recording is in train."""
+    by_scene: dict[str | None, list[Recording]] = {}
+    for recording in recordings:
+        by_scene.setdefault(recording.scene, []).append(recording)
+    chosen: set[str] = set()
+    for group in by_scene.values():
+        ranked = sorted(group, key=lambda r: hashlib.sha1(r.relpath.encode()).hexdigest())
+        chosen.update(r.relpath for r in ranked[: int(round(fraction * len(group)))])
+    return [r for r in recordings if r.relpath not in chosen], [r for r in recordings if r.relpath in chosen]
