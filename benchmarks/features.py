@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
 from jasc_features import LogMel
 
 

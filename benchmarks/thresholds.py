@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from jasc_thresholds.bench import load_bench_file
 from jasc_thresholds.metrics import binarize
 from jasc_thresholds.tuning import build_optimizer, timed_fit

@@ -241,6 +241,9 @@ class Schedule(Component):
     """
 
     kind = "schedule"
+    #: False for schedules whose steps train one task at a time (HardMTL-style alternation, FreezeMTL phases):
+    #: gradient-balancing weightings (GradNorm, PCGrad) need every task in the same step and reject such schedules.
+    trains_tasks_jointly: ClassVar[bool] = True
 
     def setup(self, model: nn.Module, context: Mapping[str, Any]) -> None:
         """Called once before training (e.g. to build an EMA teacher of ``model``)."""

@@ -1,4 +1,8 @@
-"""The core's own recipe blocks: ``train``, ``evaluate`` and ``output`` (component blocks come from the registry)."""
+"""The core's own recipe blocks: ``train``, ``evaluate`` and ``output`` (component blocks come from the registry).
+
+The engine (``jasc_core.engine``) reads ``train``; evaluation (``jasc_core.evaluation``) reads ``evaluate``; the run
+folder location comes from ``output`` (see docs/training.md and docs/evaluation.md).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,15 @@ class TrainConfig(_Strict):
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     deterministic: bool = Field(False, description="deterministic algorithms (resume reproduces exactly on CPU)")
     num_workers: int = Field(0, ge=0, description="data-loader worker processes")
-    select_metric: str = Field("val/score", description="metric that picks the best checkpoint")
+    cache_audio: bool = Field(True, description="keep decoded training/validation waveforms in memory after epoch 1")
+    train_split: str = Field("train", description="split the model is trained on (and normalisation is fitted on)")
+    val_split: str = Field("val", description="split validated every epoch (model selection, early stopping)")
+    select_metric: str = Field(
+        "val/score",
+        description="metric that picks the best checkpoint: val/score (mean of scene accuracy and event frame "
+        "micro-F over the model's tasks), val/loss, val/loss/<task>, val/scene/accuracy, val/scene/macro_f1, "
+        "val/event/frame_micro_f1, val/event/frame_macro_f1",
+    )
     select_mode: Literal["max", "min"] = Field("max", description="whether a larger select_metric is better")
     early_stopping: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from jasc_datasets.joint import Joint
 
 from jasc_core import DataError
+from jasc_datasets.joint import Joint
 
 HEADER = "path\tscene_label\tevent_start_time\tevent_end_time\tevent_label\n"
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from typer.testing import CliRunner
+
 from jasc_datasets.cli import data_app
 from jasc_datasets.synthesis import tut_joint
-from typer.testing import CliRunner
 
 runner = CliRunner()
 HEADER = "path\tscene_label\tevent_start_time\tevent_end_time\tevent_label\n"

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from jasc_datasets import Desed, Disjoint, Joint, Synthetic, Tau
-from jasc_datasets.synthetic import reader_for, synthesize
 
 from jasc_core import DataError, Event
 from jasc_core.testing import check_component
+from jasc_datasets import Desed, Disjoint, Joint, Synthetic, Tau
+from jasc_datasets.synthetic import reader_for, synthesize
 
 
 def wav(path: Path, seconds: float, rate: int = 1000) -> None:

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jasc_datasets.joint import Joint
-from jasc_datasets.recordings import Recording, merge_events, window_recording
 
 from jasc_core import DataError, Event
+from jasc_datasets.joint import Joint
+from jasc_datasets.recordings import Recording, merge_events, window_recording
 
 FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
 HEADER = "path\tscene_label\tevent_start_time\tevent_end_time\tevent_label\n"

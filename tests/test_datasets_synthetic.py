@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
+from jasc_core import DataError
 from jasc_datasets.synthesis import tut_joint
 from jasc_datasets.synthesis.presets import split_sizes
 from jasc_datasets.synthesis.writer import read_manifest
 from jasc_datasets.synthetic import Synthetic, reader_for, synthesize
-
-from jasc_core import DataError
 
 RATE = 8000  # tests run at a low rate: the generator is the same, only faster
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jasc_features import LogMel
 
 from jasc_core import ConfigError, DataError, component
 from jasc_core.testing import check_component
+from jasc_features import LogMel
 
 SR = 16000
 SMALL = {"sample_rate": SR, "win_ms": 40, "hop_ms": 20, "n_mels": 40}  # n_fft 1024, hop 320: fast

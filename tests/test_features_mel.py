@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jasc_features.mel import hz_to_mel, mel_filterbank, mel_to_hz
 
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import typer
-from jasc_thresholds import jasc_register_commands
-from jasc_thresholds.bench import load_bench_file
 from typer.testing import CliRunner
 
 from jasc_core.errors import DataError
+from jasc_thresholds import jasc_register_commands
+from jasc_thresholds.bench import load_bench_file
 
 
 @pytest.fixture

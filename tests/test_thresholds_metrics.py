@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jasc_thresholds.metrics import SortedCounts, as_rows, binarize, confusion_counts, f1_score, thresholded_f1
 
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from jasc_core import component
 from jasc_thresholds import OPTIMIZERS
 from jasc_thresholds.coordinate import class_cuts, coordinate_ascent
 from jasc_thresholds.metrics import thresholded_f1
 from jasc_thresholds.sgl import soft_f1, surrogate_step
 from jasc_thresholds.tuning import tune
-
-from jasc_core import component
 
 
 def synthetic(n: int = 200, classes: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

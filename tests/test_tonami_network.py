@@ -6,12 +6,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jasc_tonami import BiGRUHead, TonamiCNN, TonamiScene
 from torch import nn
 
 from jasc_core import ConfigError, component
 from jasc_core.model import build_model
 from jasc_core.testing import check_component
+from jasc_tonami import BiGRUHead, TonamiCNN, TonamiScene
 
 TINY_ENCODER = {"channels": [4, 4, 4]}
 OFFICIAL_CODE = {

@@ -8,9 +8,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jasc_weighting import dwa_weights
 
 from jasc_core import component
+from jasc_weighting import dwa_weights
 
 
 def by_hand(previous: dict[str, float], before: dict[str, float], temperature: float) -> dict[str, float]:

@@ -40,7 +40,7 @@ def joint_step_problems(scheme: str, recipe: Any) -> list[str]:
             schedule_cls = component("schedule", name)
         except Exception:  # an unknown schedule is reported by the name check already
             schedule_cls = None
-        if schedule_cls is not None and not getattr(schedule_cls, "trains_tasks_jointly", True):
+        if schedule_cls is not None and not schedule_cls.trains_tasks_jointly:
             problems.append(
                 f"weighting '{scheme}' needs the tasks' gradients in the same step, but schedule '{name}' trains one "
                 "task per step; use a loss-based weighting (constant, dwa, mfl, uncertainty, rlw) with it"
