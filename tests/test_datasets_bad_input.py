@@ -103,8 +103,10 @@ def test_header_with_missing_column(tmp_path: Path) -> None:
 
 
 def test_missing_root_and_annotation(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="dataset root not found"):
+    with pytest.raises(DataError, match=r"data.root '.*nope' does not exist.*metadata_SEDandASC01.*--set data.root="):
         Joint({"root": str(tmp_path / "nope")}).load("train")
+    with pytest.raises(DataError, match="does not exist"):  # also when the split files are named explicitly
+        Joint({"root": str(tmp_path / "nope"), "splits": {"train": "meta/train.tsv"}}).load("train")
     with pytest.raises(DataError, match="annotation file not found"):
         Joint({"root": str(tmp_path), "splits": {"train": "absent.tsv"}}).load("train")
 

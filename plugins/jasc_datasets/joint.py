@@ -16,6 +16,18 @@ from jasc_datasets.recordings import Recording, merge_events
 from jasc_datasets.tables import Problems, raise_problems
 
 
+
+# What a user with no data folder yet needs to read: what goes in it and where each part comes from.
+ROOT_MISSING = (
+    "data.root '{root}' does not exist. The joint loader reads a folder holding annotation files (one per split, "
+    "header path/scene_label/event_start_time/event_end_time/event_label; by default meta/<split>.tsv, or the files "
+    "named in data.splits) and the audio files their paths point to, relative to the folder. For the papers' TUT "
+    "data: the metadata files meta/meta_development.txt and meta/meta_evaluation.txt of the public repository "
+    "KeisukeImoto/metadata_SEDandASC01, next to the unpacked TUT Acoustic Scenes 2016/2017 and TUT Sound Events "
+    "2016/2017 development and evaluation packages (published on Zenodo by Tampere University). Pass the folder "
+    "with --set data.root=/path/to/it; without data, try recipes/quickstart.yaml (synthetic soundscapes)."
+)
+
 class Joint(ClipSource):
     """Scene + strong event labels in the joint TUT format (one annotation file per split), windowed into clips."""
 
@@ -54,10 +66,10 @@ class Joint(ClipSource):
     def annotation_files(self) -> dict[str, str]:
         """Split name -> annotation file path."""
         root = self.config.root
+        if not os.path.isdir(root):
+            raise DataError(ROOT_MISSING.format(root=root))
         if self.config.splits:
             return {s: os.path.join(root, f) for s, f in self.config.splits.items()}
-        if not os.path.isdir(root):
-            raise DataError(f"{root}: dataset root not found")
         files = sorted(glob.glob(os.path.join(root, "meta", "*.tsv")))
         if not files:
             raise DataError(f"{root}: no annotation files meta/<split>.tsv (or give 'splits')")
