@@ -211,7 +211,12 @@ class Weighting(Component):
     def combine_gradients(
         self, grads: Mapping[str, list[Tensor]], losses: Mapping[str, Tensor], context: Mapping[str, Any]
     ) -> list[Tensor]:
-        """Per-task gradients of the shared parameters -> the gradient to apply (gradient-based schemes only)."""
+        """Per-task gradients of the shared parameters -> the gradient to apply (gradient-based schemes only).
+
+        ``grads[task]`` lists the gradients of that task's loss w.r.t. ``context["shared_parameters"]`` (the
+        encoder), in that order; return one tensor per shared parameter. The heads' gradients come from
+        ``combine(losses, context)``, so a head sees its own task's loss with the weight the scheme gives it.
+        """
         raise NotImplementedError
 
     def on_epoch_end(self, context: Mapping[str, Any]) -> None:

@@ -1,0 +1,7 @@
+"""Evaluation of trained runs: paper metrics, DCASE metrics through sed_scores_eval, tables, TSV and plots."""
+
+from __future__ import annotations
+
+from jasc_core.evaluation.report import evaluate_run, save_thresholds, stored_thresholds, tune_thresholds
+
+__all__ = ["evaluate_run", "save_thresholds", "stored_thresholds", "tune_thresholds"]

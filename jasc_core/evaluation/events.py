@@ -1,0 +1,76 @@
+"""Frame scores -> event lists -> DCASE TSV, and reference events -> sed_scores_eval ground truth.
+
+Event extraction is ``jasc_core.postprocess.scores_to_events`` (median filter, ``score > threshold``, gap merging,
+minimum length): a run of active frames is one event from its first frame's start to its last frame's end (frame
+``t`` spans ``[t*hop, (t+1)*hop)``, the same rule as the training targets in ``jasc_core.batches``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jasc_core.data import Clip
+from jasc_core.postprocess import PostprocessConfig, filter_frames, median_filter_scores, scores_to_events
+
+
+def clip_events(
+    scores: np.ndarray, labels: Sequence[str], hop_seconds: float, threshold: float | np.ndarray,
+    postprocess: PostprocessConfig | None = None,
+) -> list[tuple[float, float, str]]:
+    """One clip's detected events ``(onset, offset, label)`` from frame scores ``[T, classes]``."""
+    return [(e.onset, e.offset, e.label) for e in scores_to_events(scores, labels, hop_seconds, threshold, postprocess)]
+
+
+def filtered_scores(
+    scores: np.ndarray, labels: Sequence[str], hop_seconds: float, postprocess: PostprocessConfig | None
+) -> np.ndarray:
+    """Frame scores ``[T, classes]`` after the configured median filter (what sed_scores_eval is given)."""
+    if postprocess is None:
+        return np.asarray(scores)
+    windows = filter_frames(postprocess.median_filter, labels, hop_seconds)
+    if np.all(windows <= 1):
+        return np.asarray(scores)
+    return median_filter_scores(scores, windows)
+
+
+def write_event_tsv(path: Path, events: Mapping[str, list[tuple[float, float, str]]]) -> None:
+    """DCASE TSV: header ``filename onset offset event_label``, one row per event, times in seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["filename", "onset", "offset", "event_label"])
+        for clip_id, clip_events_ in events.items():
+            for onset, offset, label in clip_events_:
+                writer.writerow([clip_id, f"{onset:.3f}", f"{offset:.3f}", label])
+
+
+def write_scene_tsv(path: Path, predictions: Mapping[str, str]) -> None:
+    """TSV ``filename scene_label`` (the DCASE Task 1 output format)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["filename", "scene_label"])
+        for clip_id, label in predictions.items():
+            writer.writerow([clip_id, label])
+
+
+def ground_truth(clips: Sequence[Clip]) -> dict[str, list[tuple[float, float, str]]]:
+    """sed_scores_eval ground truth ``{clip_id: [(onset, offset, label), ...]}`` of clips with event labels.
+
+    Events are clipped to the clip and zero-length ones dropped (sed_scores_eval rejects them).
+    """
+    truth = {}
+    for clip in clips:
+        if clip.events is None:
+            continue
+        events = []
+        for event in clip.events:
+            onset, offset = max(0.0, event.onset), min(clip.duration, event.offset)
+            if offset > onset:
+                events.append((float(onset), float(offset), event.label))
+        truth[clip.clip_id] = events
+    return truth

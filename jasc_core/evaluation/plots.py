@@ -1,0 +1,123 @@
+"""PNG plots of a run (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def learning_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
+    """Training loss per task and validation metrics per epoch."""
+    if not history:
+        return None
+    plt = _pyplot()
+    epochs = [record["epoch"] + 1 for record in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    tasks = sorted({task for record in history for task in record.get("train_losses", {})})
+    for task in tasks:
+        left.plot(epochs, [r["train_losses"].get(task, np.nan) for r in history], marker="o", label=f"train {task}")
+        key = f"val/loss/{task}"
+        if any(key in r.get("val", {}) for r in history):
+            left.plot(epochs, [r["val"].get(key, np.nan) for r in history], ls="--", marker="x", label=f"val {task}")
+    left.set(xlabel="epoch", ylabel="unweighted loss", title="losses")
+    left.set_yscale("log")
+    left.legend()
+    for key in sorted({k for r in history for k in r.get("val", {}) if "loss" not in k}):
+        right.plot(epochs, [r["val"].get(key, np.nan) for r in history], marker="o", label=key.removeprefix("val/"))
+    right.set(xlabel="epoch", ylabel="score", title="validation", ylim=(0, 1))
+    right.legend(fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def weights_plot(history: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
+    """Effective task weight (``Weighting.effective_weights``) and unweighted training loss per task and epoch, side
+    by side: how the weights evolve and what each task's loss does meanwhile (000's analysis)."""
+    tasks = sorted({task for record in history for task in record.get("weights", {})})
+    if not tasks:
+        return None
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = [record["epoch"] + 1 for record in history]
+    values = []
+    for task in tasks:
+        weights = [r.get("weights", {}).get(task, np.nan) for r in history]
+        values += [w for w in weights if np.isfinite(w)]
+        left.plot(epochs, weights, marker="o", label=task)
+        right.plot(epochs, [r.get("train_losses", {}).get(task, np.nan) for r in history], marker="o", label=task)
+    # Base weights like alpha = 0.001 put one task three decades under the other: a linear axis hides it at zero.
+    if values and min(values) > 0 and max(values) / min(values) >= 20:
+        left.set_yscale("log")
+    left.set(xlabel="epoch", ylabel="effective weight", title="task weights")
+    right.set(xlabel="epoch", ylabel="unweighted training loss", title="task losses")
+    right.set_yscale("log")
+    left.legend()
+    right.legend()
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def confusion_plot(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> Path:
+    """Row-normalised confusion matrix (reference rows, predicted columns) with counts."""
+    plt = _pyplot()
+    counts = np.asarray(matrix, dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set(xlabel="predicted", ylabel="reference", title="scene confusion")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, int(counts[i, j]), ha="center", va="center",
+                    color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def event_roll_plot(
+    clip_ids: Sequence[str], scores: np.ndarray, targets: np.ndarray, labels: Sequence[str], hop_seconds: float,
+    threshold: float | np.ndarray, path: Path,
+) -> Path | None:
+    """Reference roll, score and thresholded prediction for a few clips (one row of panels per clip)."""
+    if len(clip_ids) == 0:
+        return None
+    plt = _pyplot()
+    n = len(clip_ids)
+    fig, axes = plt.subplots(n, 3, figsize=(14, 1.2 + 0.25 * len(labels) * n + 0.8 * n), squeeze=False)
+    decisions = scores > np.asarray(threshold)
+    for row, clip_id in enumerate(clip_ids):
+        extent = (0, scores.shape[1] * hop_seconds, len(labels) - 0.5, -0.5)
+        for col, (data, title) in enumerate(
+            ((targets[row], "reference"), (scores[row], "score"), (decisions[row], "prediction"))
+        ):
+            ax = axes[row, col]
+            ax.imshow(np.asarray(data, dtype=float).T, aspect="auto", interpolation="nearest", cmap="Greys",
+                      vmin=0, vmax=1, extent=extent)
+            ax.set_yticks(range(len(labels)), labels if col == 0 else [""] * len(labels), fontsize=7)
+            ax.set_title(f"{clip_id}: {title}", fontsize=8)
+            if row == n - 1:
+                ax.set_xlabel("time (s)")
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def _save(fig: Any, path: Path, plt: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,129 @@
+"""``evaluate_run``: a run's best model on a split -> metrics.json, TSV predictions, plots and a Table IV-style table.
+
+Event decisions use the tuned per-class thresholds of ``thresholds.json`` when the run has them (written by
+``tune_thresholds`` / ``jasc thresholds tune``), else ``evaluate.threshold`` (001 Table III: 0.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jasc_core.errors import RunError
+from jasc_core.evaluation.dcase import dcase_event_metrics
+from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
+from jasc_core.evaluation.table import print_tables
+from jasc_core.runs import open_run, read_json, write_json
+
+#: Clips shown in the event-roll plot.
+ROLL_CLIPS = 4
+
+
+def stored_thresholds(run_dir: str | Path, labels: list[str]) -> np.ndarray | None:
+    """Tuned per-class thresholds of a run, or None; they must be for the run's event labels."""
+    run = open_run(run_dir)
+    if not run.thresholds.is_file():
+        return None
+    data = read_json(run.thresholds)
+    if list(data.get("labels", [])) != list(labels):
+        raise RunError(f"{run.thresholds} was tuned for labels {data.get('labels')}, the model has {labels}")
+    return np.asarray(data["thresholds"], dtype=float)
+
+
+def save_thresholds(run_dir: str | Path, thresholds: np.ndarray, labels: list[str], **info: Any) -> Path:
+    """Store tuned per-class event thresholds in the run folder (``thresholds.json``); evaluation then uses them."""
+    run = open_run(run_dir)
+    values = np.asarray(thresholds, dtype=float).reshape(-1)
+    if len(values) != len(labels):
+        raise RunError(f"{len(values)} thresholds for {len(labels)} event classes")
+    write_json(run.thresholds, {"labels": list(labels), "thresholds": values.tolist(), **info})
+    return run.thresholds
+
+
+def tune_thresholds(run_dir: str | Path, block: Any, *, split: str = "val", recipe: Any = None) -> np.ndarray:
+    """Fit per-class event thresholds with a ``thresholds`` component on a split's frame scores; store them."""
+    from jasc_core.engine import score_split
+    from jasc_core.recipe import build
+
+    scores, (recipe, _, labels, _) = score_split(run_dir, split, recipe=recipe)
+    if scores.event_probs is None or scores.event_mask is None or not scores.event_mask.any():
+        raise RunError(f"cannot tune thresholds: the model has no event head or split '{split}' has no event labels")
+    probs = scores.event_probs[scores.event_mask].reshape(-1, len(labels.event))
+    targets = scores.event_targets[scores.event_mask].reshape(-1, len(labels.event))
+    optimizer = build("thresholds", block)
+    values = np.asarray(optimizer.fit(probs, targets), dtype=float)
+    name = block.get("name") if isinstance(block, Mapping) else getattr(block, "name", "")
+    save_thresholds(run_dir, values, labels.event, method=name, split=split)
+    return values
+
+
+def evaluate_run(
+    run_dir: str | Path, split: str = "eval", *, recipe: Any = None, plots: bool | None = None,
+    psds: bool = True, print_table: bool = True,
+) -> dict[str, Any]:
+    """Metrics of a run's best checkpoint on ``split``; writes metrics.json, predictions/*.tsv and plots/*.png."""
+    from jasc_core.engine import score_split
+
+    run = open_run(run_dir)
+    scores, (recipe, _, labels, clips) = score_split(run.root, split, recipe=recipe)
+    config = recipe.evaluate
+    tuned = stored_thresholds(run.root, labels.event) if scores.event_probs is not None else None
+    threshold: float | np.ndarray = tuned if tuned is not None else float(config.threshold)
+    from jasc_core.engine import frame_level_metrics
+
+    metrics: dict[str, Any] = {"split": split, "n_clips": len(scores.clip_ids),
+                               "threshold": threshold.tolist() if isinstance(threshold, np.ndarray) else threshold,
+                               "thresholds_source": "thresholds.json" if tuned is not None else "evaluate.threshold"}
+    metrics.update(frame_level_metrics(scores, labels, threshold))
+    make_plots = config.plots if plots is None else plots
+
+    if scores.scene_probs is not None:
+        predicted = scores.scene_probs.argmax(axis=-1)
+        write_scene_tsv(
+            run.predictions / f"{split}_scenes.tsv",
+            {clip_id: labels.scene[i] for clip_id, i in zip(scores.clip_ids, predicted, strict=True)},
+        )
+    if scores.event_probs is not None:
+        by_clip = dict(zip(scores.clip_ids, scores.event_probs, strict=True))
+        events = {
+            clip_id: clip_events(probs, labels.event, scores.hop_seconds, threshold, config.postprocess)
+            for clip_id, probs in by_clip.items()
+        }
+        write_event_tsv(run.predictions / f"{split}_events.tsv", events)
+        truth = ground_truth(clips)
+        if truth and "event" in metrics:
+            durations = {clip.clip_id: clip.duration for clip in clips}
+            # sed_scores_eval thresholds the scores itself: give it the median-filtered ones so that its metrics
+            # describe the same detections as the TSV (min_event_length/merge_gap are not applied there).
+            smoothed = {
+                clip_id: filtered_scores(probs, labels.event, scores.hop_seconds, config.postprocess)
+                for clip_id, probs in by_clip.items()
+            }
+            metrics["event"].update(
+                dcase_event_metrics(smoothed, truth, labels.event, scores.hop_seconds, durations, threshold, psds=psds)
+            )
+
+    if make_plots:
+        from jasc_core.evaluation import plots as plot
+
+        history = read_json(run.history) if run.history.is_file() else []
+        plot.learning_curves(history, run.plots / "learning_curves.png")
+        plot.weights_plot(history, run.plots / "weights.png")
+        if "scene" in metrics:
+            plot.confusion_plot(metrics["scene"]["confusion"], labels.scene, run.plots / f"confusion_{split}.png")
+        if "event" in metrics and scores.event_mask is not None:
+            rows = np.flatnonzero(scores.event_mask)[:ROLL_CLIPS]
+            plot.event_roll_plot(
+                [scores.clip_ids[i] for i in rows], scores.event_probs[rows], scores.event_targets[rows],
+                labels.event, scores.hop_seconds, threshold, run.plots / f"event_roll_{split}.png",
+            )
+
+    all_metrics = read_json(run.metrics) if run.metrics.is_file() else {}
+    all_metrics[split] = metrics
+    write_json(run.metrics, all_metrics)
+    if print_table:
+        print_tables(run.root.name, metrics)
+    return metrics

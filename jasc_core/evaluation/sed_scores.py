@@ -1,0 +1,92 @@
+"""sed_scores_eval 0.0.4, importable and working with current setuptools and pandas.
+
+Two problems in the pinned release, both fixed here without touching site-packages:
+
+* ``sed_scores_eval`` imports ``sed_eval`` -> ``dcase_util`` -> ``pkg_resources`` at import time, and setuptools >= 81
+  no longer ships ``pkg_resources``. pyproject.toml pins ``setuptools<81``; where a newer setuptools is installed
+  anyway, ``import_sed_scores_eval`` installs a minimal stand-in module (only consulted by dcase_util's installation
+  checks and example-file helpers, which jasc never calls).
+* its Cython kernel ``onset_offset_curves`` takes typed memoryviews of the score columns, and with pandas >= 3 (copy
+  on write) ``DataFrame.to_numpy()`` returns read-only arrays: "buffer source array is read-only". The wrapper passes
+  writable copies. Collar-based, intersection-based (PSDS) and segment-based scoring all go through it.
+
+Use ``import_sed_scores_eval()`` (never ``import sed_scores_eval`` directly) so the shims are in place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+import warnings
+from typing import Any
+
+import numpy as np
+
+_patched = False
+
+
+def _install_pkg_resources_stand_in() -> None:
+    try:
+        with warnings.catch_warnings():
+            # setuptools 80 warns on import that pkg_resources is deprecated; dcase_util is the one using it.
+            warnings.simplefilter("ignore")
+            import pkg_resources  # noqa: F401
+        return
+    except ImportError:
+        pass
+    from importlib import metadata
+
+    module = types.ModuleType("pkg_resources")
+    module.__doc__ = "jasc stand-in for the removed setuptools pkg_resources (dcase_util import only)."
+
+    class DistributionNotFound(Exception):
+        pass
+
+    class VersionConflict(Exception):
+        pass
+
+    def get_distribution(name: str) -> Any:
+        try:
+            return types.SimpleNamespace(project_name=name, key=name.lower(), version=metadata.version(name))
+        except metadata.PackageNotFoundError as exc:
+            raise DistributionNotFound(name) from exc
+
+    def _unsupported(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("pkg_resources is not installed (setuptools >= 81); install setuptools<81")
+
+    module.DistributionNotFound = DistributionNotFound  # type: ignore[attr-defined]
+    module.VersionConflict = VersionConflict  # type: ignore[attr-defined]
+    module.get_distribution = get_distribution  # type: ignore[attr-defined]
+    module.require = _unsupported  # type: ignore[attr-defined]
+    module.parse_requirements = _unsupported  # type: ignore[attr-defined]
+    module.resource_filename = _unsupported  # type: ignore[attr-defined]
+    module.WorkingSet = _unsupported  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = module
+
+
+def _writable(array: Any) -> Any:
+    if array is None:
+        return None
+    return np.array(array, dtype=np.float64, copy=True)
+
+
+def import_sed_scores_eval() -> types.ModuleType:
+    """``sed_scores_eval`` with the pkg_resources stand-in and the read-only-array fix applied (idempotent)."""
+    global _patched
+    _install_pkg_resources_stand_in()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+        sse = importlib.import_module("sed_scores_eval")
+    if not _patched:
+        statistics = importlib.import_module("sed_scores_eval.base_modules.statistics")
+        kernel = statistics.onset_offset_curves
+
+        def onset_offset_curves(scores: Any, timestamps: Any, change_point_candidates: Any = None) -> Any:
+            return kernel(_writable(scores), _writable(timestamps), _writable(change_point_candidates))
+
+        onset_offset_curves.__wrapped__ = kernel  # type: ignore[attr-defined]
+        statistics.onset_offset_curves = onset_offset_curves
+        _patched = True
+    return sse

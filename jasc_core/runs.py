@@ -1,0 +1,182 @@
+"""The run folder: everything one ``jasc run`` produces, in a fixed layout.
+
+    <run>/
+      run.json          marker and status: jasc version, recipe hash, created, status (running|finished|failed)
+      recipe.yaml       the fully resolved recipe (every default filled in)
+      checkpoints/      last.pt (every epoch end, for resume) and best.pt (the selected model)
+      history.json      one entry per epoch: train losses per task, effective weights, lr, val metrics, time
+      metrics.json      final evaluation metrics, keyed by split
+      thresholds.json   tuned per-class event thresholds (``jasc thresholds tune``), used by evaluation if present
+      predictions/      <split>_events.tsv (DCASE: filename onset offset event_label), <split>_scenes.tsv
+      plots/            learning_curves.png, weights.png, confusion_<split>.png, event_roll_<split>.png
+
+``open_run`` checks that a folder IS a run folder before anything reads or writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jasc_core.errors import RunError
+
+RUN_MARKER = "run.json"
+#: Recipe blocks that decide what training does; a resume must find them unchanged (evaluate/output may differ).
+TRAINING_BLOCKS = ("seed", "data", "features", "model", "weighting", "schedule", "train")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths inside one run folder."""
+
+    root: Path
+
+    @property
+    def marker(self) -> Path:
+        return self.root / RUN_MARKER
+
+    @property
+    def recipe(self) -> Path:
+        return self.root / "recipe.yaml"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def thresholds(self) -> Path:
+        return self.root / "thresholds.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    def read_meta(self) -> dict[str, Any]:
+        return read_json(self.marker)
+
+    def update_meta(self, **fields: Any) -> None:
+        meta = self.read_meta() if self.marker.exists() else {}
+        meta.update(fields)
+        write_json(self.marker, meta)
+
+
+def recipe_hash(resolved: dict[str, Any]) -> str:
+    """SHA-256 of the training-relevant blocks of a resolved recipe (canonical JSON)."""
+    relevant = {key: resolved.get(key) for key in TRAINING_BLOCKS}
+    text = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def new_run_dir(parent: str | Path, name: str) -> Path:
+    """A fresh run folder ``parent/name`` (``name-2``, ``name-3``, ... if taken)."""
+    parent = Path(parent)
+    candidate = parent / name
+    counter = 2
+    while candidate.exists():
+        candidate = parent / f"{name}-{counter}"
+        counter += 1
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def default_run_name(recipe_path: str | Path | None) -> str:
+    stem = Path(recipe_path).stem if recipe_path else "run"
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create_run(root: Path, *, recipe_yaml: str, resolved: dict[str, Any], version: str) -> RunFolder:
+    """Lay out a new run folder in ``root`` (which exists and is empty or new)."""
+    run = RunFolder(Path(root))
+    for folder in (run.checkpoints, run.predictions, run.plots):
+        folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run.recipe, recipe_yaml)
+    write_json(
+        run.marker,
+        {
+            "jasc_version": version,
+            "recipe_hash": recipe_hash(resolved),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": "running",
+        },
+    )
+    return run
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """An existing run folder, checked: it must hold ``run.json`` and ``recipe.yaml`` (RunError otherwise)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise RunError(f"{root} is not a run folder: it does not exist or is not a directory")
+    run = RunFolder(root)
+    missing = [p.name for p in (run.marker, run.recipe) if not p.is_file()]
+    if missing:
+        raise RunError(f"{root} is not a jasc run folder: {', '.join(missing)} missing (made by `jasc run`)")
+    try:
+        meta = run.read_meta()
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{run.marker} is unreadable: {exc}") from None
+    if "recipe_hash" not in meta:
+        raise RunError(f"{run.marker} is not a jasc run marker (no recipe_hash)")
+    return run
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
