@@ -66,3 +66,35 @@ def bench_command(
             f"{row['seconds']:.3f}",
         )
     Console().print(table)
+
+
+@thresholds_app.command("tune")
+def tune_command(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder written by `jasc run`")],
+    method: Annotated[str, typer.Option("--method", "-m", help="registered threshold optimiser, e.g. sgl")] = "sgl",
+    split: Annotated[str, typer.Option(help="split whose frame scores the thresholds are fitted on")] = "val",
+    metric: Annotated[str, typer.Option(help="F1 to maximise: micro or macro")] = "micro",
+) -> None:
+    """Fit per-class event thresholds on a run's split and store them in the run (thresholds.json).
+
+    `jasc evaluate RUN_DIR` and later predictions use the stored thresholds instead of evaluate.threshold.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from jasc_core import component
+    from jasc_core.evaluation import tune_thresholds
+
+    if metric not in METRICS:
+        raise ConfigError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+    cls = component("thresholds", method)
+    block = {"name": method, **({"metric": metric} if "metric" in cls.Config.model_fields else {})}
+    values = tune_thresholds(run_dir, block, split=split)
+    stored = json.loads((Path(run_dir) / "thresholds.json").read_text())
+    table = Table(title=f"{method} thresholds ({metric}-F1 on '{split}'), stored in {run_dir}/thresholds.json",
+                  title_justify="left")
+    table.add_column("event class")
+    table.add_column("threshold", justify="right")
+    for label, value in zip(stored.get("labels", []), values, strict=False):
+        table.add_row(str(label), f"{value:.3f}")
+    Console().print(table)
