@@ -15,8 +15,6 @@ from jasc_datasets.joint_format import read_joint
 from jasc_datasets.recordings import Recording, merge_events
 from jasc_datasets.tables import Problems, raise_problems
 
-
-
 # What a user with no data folder yet needs to read: what goes in it and where each part comes from.
 ROOT_MISSING = (
     "data.root '{root}' does not exist. The joint loader reads a folder holding annotation files (one per split, "
