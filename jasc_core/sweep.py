@@ -80,8 +80,9 @@ def parse_grid(expressions: Sequence[str]) -> list[tuple[str, list[Any]]]:
 def plan_runs(axes: Sequence[tuple[str, list[Any]]], seeds: int) -> list[SweepRun]:
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: need at least one seed")
-    configs = itertools.product(*[[(path, value) for value in values] for path, values in axes])
-    return [SweepRun(tuple(config), seed) for config in configs for seed in range(seeds)]
+    configs = list(itertools.product(*[[(path, value) for value in values] for path, values in axes]))
+    # Seed-major order: a sweep stopped part-way has covered the whole grid with its first seeds.
+    return [SweepRun(tuple(config), seed) for seed in range(seeds) for config in configs]
 
 
 def run_sweep(

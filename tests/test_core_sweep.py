@@ -47,7 +47,10 @@ def fake_run(out, run: SweepRun, metrics: dict, status="finished"):
 
 def test_aggregate_mean_std_and_skips_unfinished(tmp_path):
     runs = plan_runs(parse_grid(["weighting.alpha=0.01,1"]), 3)
-    for run, value in zip(runs, [0.5, 0.6, 0.7, 0.2, 0.4, 0.9], strict=True):
+    assert [run.seed for run in runs] == [0, 0, 1, 1, 2, 2]  # seed-major: a partial sweep covers the grid
+    values = {0.01: [0.5, 0.6, 0.7], 1: [0.2, 0.4, 0.9]}
+    for run in runs:
+        value = values[dict(run.config)["weighting.alpha"]][run.seed]
         status = "running" if value == 0.9 else "finished"
         fake_run(tmp_path, run, {"scene": {"accuracy": value}, "event": {"frame_micro_f1": value / 2}}, status)
     summary = aggregate(tmp_path, runs)
