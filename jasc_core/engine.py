@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -823,9 +824,15 @@ def run_recipe(
         run = create_run(root, recipe_yaml=recipe_yaml(recipe), resolved=recipe_dict(recipe), version=__version__)
 
     with deterministic_mode(recipe.train.deterministic):
-        trainer = Trainer(recipe, run, resume=resume is not None)
         try:
+            trainer = Trainer(recipe, run, resume=resume is not None)
             trainer.fit()
+        except JascError:
+            # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run folder
+            # holds nothing to resume, and leaving it would make the same command fail on a non-empty --out.
+            if resume is None and not run.last.is_file():
+                shutil.rmtree(run.root, ignore_errors=True)
+            raise
         except KeyboardInterrupt:
             run.update_meta(status="interrupted")
             raise

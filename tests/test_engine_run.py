@@ -195,3 +195,11 @@ def test_early_stopping(fakes, tmp_path):
                                                 "train.optimizer.lr": 1e-12})
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history) == 3
+
+
+def test_run_stopped_before_training_leaves_no_folder(fakes, tmp_path):
+    """A bad recipe caught at start-up leaves nothing behind, so the same command works once it is fixed."""
+    with pytest.raises(ConfigError, match="n_classes is 3"):
+        _run(tmp_path, "stopped", **{"model.heads.event.n_classes": 3})
+    assert not (tmp_path / "stopped").exists()
+    assert (_run(tmp_path, "stopped", evaluate=False) / "checkpoints" / "last.pt").is_file()
