@@ -827,17 +827,15 @@ def run_recipe(
         try:
             trainer = Trainer(recipe, run, resume=resume is not None)
             trainer.fit()
-        except JascError:
-            # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run folder
-            # holds nothing to resume, and leaving it would make the same command fail on a non-empty --out.
-            if resume is None and not run.last.is_file():
-                shutil.rmtree(run.root, ignore_errors=True)
-            raise
         except KeyboardInterrupt:
             run.update_meta(status="interrupted")
             raise
         except JascError as exc:
-            if run.read_meta().get("status") != "failed":
+            if resume is None and not run.last.is_file():
+                # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run folder
+                # holds nothing to resume, and leaving it would make the same command fail on a non-empty --out.
+                shutil.rmtree(run.root, ignore_errors=True)
+            elif run.read_meta().get("status") != "failed":
                 run.update_meta(status="failed", error=str(exc))
             raise
         run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best)
