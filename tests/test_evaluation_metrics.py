@@ -80,7 +80,21 @@ def test_collar_and_segment_f1_on_a_hand_case():
     assert m["segment_f1"]["per_class"] == pytest.approx({"x": 2 / 3, "y": 1.0})
     assert m["segment_f1"]["micro"] == pytest.approx(4 / 5)
     assert m["segment_f1"]["macro"] == pytest.approx((2 / 3 + 1) / 2)
-    assert m["psds1"] is not None and 0.0 <= m["psds1"] <= 1.0
+
+
+def test_psds1_rewards_every_class_and_penalises_their_spread():
+    # Each reference detected exactly: TPR 1 for both classes at zero false positives, so PSDS1 is 1. With class y
+    # never scored above 0, its TPR is 0: the mean TPR 0.5 minus alpha_st (1) times their std (0.5) leaves 0.
+    truth = {"clip": [(1.0, 2.0, "x"), (3.0, 4.0, "y")]}
+    scores = np.zeros((50, 2))
+    scores[10:20, 0] = 0.9
+    scores[30:40, 1] = 0.8
+    perfect = dcase_event_metrics({"clip": scores}, truth, ["x", "y"], 0.1, {"clip": 5.0}, 0.5)
+    assert perfect["psds1"] == pytest.approx(1.0)
+    assert perfect["psds2"] == pytest.approx(1.0)
+    scores[30:40, 1] = 0.0
+    one_class = dcase_event_metrics({"clip": scores}, truth, ["x", "y"], 0.1, {"clip": 5.0}, 0.5)
+    assert one_class["psds1"] == pytest.approx(0.0)
 
 
 def test_a_class_without_references_is_left_to_sed_scores_eval_but_its_false_alarms_count():
