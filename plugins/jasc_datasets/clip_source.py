@@ -1,4 +1,5 @@
-"""Shared machinery of the file-based datasets: probing audio, skipping bad files, windowing, reading clips."""
+"""Shared machinery of the file-based datasets: annotations read once, probing audio, skipping bad files,
+windowing, reading clips."""
 
 from __future__ import annotations
 
@@ -10,18 +11,48 @@ import numpy as np
 from jasc_core import Clip, DataError, Dataset
 from jasc_datasets.audio import AudioInfo, probe, read_window
 from jasc_datasets.recordings import Recording, unique_stems, window_recording
+from jasc_datasets.tables import Problems, raise_problems
 
 log = logging.getLogger("jasc_datasets")
 
 
 class ClipSource(Dataset):
-    """Shared machinery of the file-based datasets: probing audio, skipping bad files, windowing, reading clips."""
+    """Shared machinery of the file-based datasets: annotations read once, probing audio, skipping bad files,
+    windowing, reading clips.
+
+    A subclass reads its annotation files in ``_read_annotations`` (recordings per split, every problem collected
+    rather than raised) and builds its clip list in ``load`` from ``split_recordings(split)``.
+    """
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
         self._probed: dict[str, AudioInfo | DataError] = {}
+        self._annotations: tuple[dict[str, list[Recording]], Problems] | None = None
         #: Messages of the non-fatal problems met so far (skipped files), for ``jasc data info``.
         self.skipped: list[str] = []
+
+    def _read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
+        """Recordings per split and every annotation problem (not raised), read once."""
+        if self._annotations is None:
+            self._annotations = self._read_annotations()
+        return self._annotations
+
+    def prepare(self) -> None:
+        raise_problems(self.read_annotations()[1])
+
+    def splits(self) -> list[str]:
+        return list(self.read_annotations()[0])
+
+    def split_recordings(self, split: str) -> list[Recording]:
+        """The recordings of ``split``; any annotation problem, or a split that does not exist, is an error."""
+        recordings, problems = self.read_annotations()
+        raise_problems(problems)
+        if split not in recordings:
+            raise DataError(f"{self.config.root}: no split '{split}'; splits: {', '.join(recordings)}")
+        return recordings[split]
 
     def _probe(self, path: str) -> AudioInfo:
         if path not in self._probed:

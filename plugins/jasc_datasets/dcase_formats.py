@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 
 from jasc_core import ClipList, DataError, Dataset, Event
 from jasc_datasets.clip_source import ClipSource, log_notes
-from jasc_datasets.recordings import Recording, merge_events
-from jasc_datasets.tables import Problems, check_label, parse_time, raise_problems, read_table
+from jasc_datasets.recordings import Recording, merge_recording_events
+from jasc_datasets.tables import Problems, check_label, parse_time, read_table
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
@@ -57,12 +57,14 @@ class Tau(ClipSource):
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
-        self._read: tuple[dict[str, list[Recording]], list[str], Problems] | None = None
+        self._vocabulary: list[str] = []
 
-    def read_annotations(self) -> tuple[dict[str, list[Recording]], list[str], Problems]:
-        """(recordings per split, scene vocabulary, problems)."""
-        if self._read is not None:
-            return self._read
+    def vocabulary(self) -> list[str]:
+        """The scene labels: the configured ones, else the sorted labels of meta.csv."""
+        self.read_annotations()
+        return list(self._vocabulary)
+
+    def _read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
         cfg = self.config
         problems = Problems()
         meta_path = os.path.join(cfg.root, cfg.meta)
@@ -71,7 +73,7 @@ class Tau(ClipSource):
             where = f"{meta_path}:{line}"
             if check_label(row["scene_label"], cfg.scene_labels, "scene", where, problems):
                 meta[row["filename"]] = (row["scene_label"], row.get("identifier", "") or row["filename"])
-        vocabulary = cfg.scene_labels or sorted({scene for scene, _ in meta.values()})
+        self._vocabulary = cfg.scene_labels or sorted({scene for scene, _ in meta.values()})
         files = cfg.splits
         if files is None:
             files = {s: f for s, f in self.DEFAULT_SPLITS.items() if os.path.isfile(os.path.join(cfg.root, f))}
@@ -99,24 +101,13 @@ class Tau(ClipSource):
             chosen = set(ids[: int(round(cfg.val_fraction * len(ids)))])
             recordings["val"] = [r for r in recordings["train"] if identifiers[r.relpath] in chosen]
             recordings["train"] = [r for r in recordings["train"] if identifiers[r.relpath] not in chosen]
-        self._read = (recordings, vocabulary, problems)
-        return self._read
-
-    def prepare(self) -> None:
-        raise_problems(self.read_annotations()[2])
-
-    def splits(self) -> list[str]:
-        return list(self.read_annotations()[0])
+        return recordings, problems
 
     def load(self, split: str) -> ClipList:
-        recordings, vocabulary, problems = self.read_annotations()
-        raise_problems(problems)
-        if split not in recordings:
-            raise DataError(f"{self.config.root}: no split '{split}'; splits: {', '.join(recordings)}")
         notes: Counter = Counter()
-        clips = _whole_file_clips(self, recordings[split], notes, self.config.clip_seconds, split)
+        clips = _whole_file_clips(self, self.split_recordings(split), notes, self.config.clip_seconds, split)
         log_notes(self.name, split, notes)
-        return ClipList(clips=clips, scene_labels=list(vocabulary), event_labels=[], notes=dict(notes))
+        return ClipList(clips=clips, scene_labels=self.vocabulary(), event_labels=[], notes=dict(notes))
 
 
 class DesedPart(BaseModel):
@@ -156,7 +147,12 @@ class Desed(ClipSource):
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
-        self._read: tuple[dict[str, list[Recording]], list[str], Problems] | None = None
+        self._vocabulary: list[str] = []
+
+    def vocabulary(self) -> list[str]:
+        """The event labels: the configured ones, else the sorted labels of every strong and weak part."""
+        self.read_annotations()
+        return list(self._vocabulary)
 
     def _part(self, part: DesedPart, problems: Problems) -> list[Recording]:
         root, vocabulary = self.config.root, self.config.event_labels
@@ -203,40 +199,21 @@ class Desed(ClipSource):
                 recording.events.append(Event(onset, offset, fields[2]))
         return list(recordings.values())
 
-    def read_annotations(self) -> tuple[dict[str, list[Recording]], list[str], Problems]:
-        if self._read is None:
-            problems = Problems()
-            recordings = {split: [r for part in parts for r in self._part(part, problems)]
-                          for split, parts in self.config.splits.items()}
-            vocabulary = self.config.event_labels or sorted(
-                {e.label for rs in recordings.values() for r in rs for e in (r.events or [])}
-                | {w for rs in recordings.values() for r in rs for w in (r.weak or ())})
-            self._read = (recordings, vocabulary, problems)
-        return self._read
-
-    def prepare(self) -> None:
-        raise_problems(self.read_annotations()[2])
-
-    def splits(self) -> list[str]:
-        return list(self.read_annotations()[0])
+    def _read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
+        problems = Problems()
+        recordings = {split: [r for part in parts for r in self._part(part, problems)]
+                      for split, parts in self.config.splits.items()}
+        self._vocabulary = self.config.event_labels or sorted(
+            {e.label for rs in recordings.values() for r in rs for e in (r.events or [])}
+            | {w for rs in recordings.values() for r in rs for w in (r.weak or ())})
+        return recordings, problems
 
     def load(self, split: str) -> ClipList:
-        recordings, vocabulary, problems = self.read_annotations()
-        raise_problems(problems)
-        if split not in recordings:
-            raise DataError(f"{self.config.root}: no split '{split}'; splits: {', '.join(recordings)}")
         notes: Counter = Counter()
-        merged = []
-        for r in recordings[split]:
-            if r.events is not None:
-                events, merges, zeros = merge_events(r.events)
-                notes["merged_overlaps"] += merges
-                notes["dropped_zero_length"] += zeros
-                r = Recording(r.path, r.relpath, None, events, None, r.source)
-            merged.append(r)
-        clips = _whole_file_clips(self, merged, notes, self.config.clip_seconds, split)
+        recordings = merge_recording_events(self.split_recordings(split), notes)
+        clips = _whole_file_clips(self, recordings, notes, self.config.clip_seconds, split)
         log_notes(self.name, split, notes)
-        return ClipList(clips=clips, scene_labels=[], event_labels=list(vocabulary), notes=dict(notes))
+        return ClipList(clips=clips, scene_labels=[], event_labels=self.vocabulary(), notes=dict(notes))
 
 
 class Disjoint(Dataset):
@@ -276,9 +253,8 @@ class Disjoint(Dataset):
         notes: Counter = Counter()
         for p in parts:
             notes.update(p.notes)
-        scenes = self.tau.read_annotations()[1]
-        events = self.desed.read_annotations()[1]
-        return ClipList(clips=clips, scene_labels=list(scenes), event_labels=list(events), notes=dict(notes))
+        return ClipList(clips=clips, scene_labels=self.tau.vocabulary(), event_labels=self.desed.vocabulary(),
+                        notes=dict(notes))
 
     def audio(self, clip, sample_rate: int):
         return self.tau.audio(clip, sample_rate)

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from jasc_core import ClipList, DataError
 from jasc_datasets.clip_source import ClipSource, log_notes
 from jasc_datasets.joint_format import read_joint
-from jasc_datasets.recordings import Recording, merge_events
-from jasc_datasets.tables import Problems, raise_problems
+from jasc_datasets.recordings import Recording, merge_recording_events
+from jasc_datasets.tables import Problems
 
 # What a user with no data folder yet needs to read: what goes in it and where each part comes from.
 ROOT_MISSING = (
@@ -55,8 +55,6 @@ class Joint(ClipSource):
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
-        self._recordings: dict[str, list[Recording]] | None = None
-        self._problems: Problems | None = None
         self._vocab: tuple[list[str], list[str]] | None = None
 
     # -- annotations ---------------------------------------------------------------------------------------------
@@ -75,19 +73,16 @@ class Joint(ClipSource):
         order = {"train": 0, "val": 1, "eval": 2}  # the usual order first, any other split after, alphabetically
         return {s: found[s] for s in sorted(found, key=lambda s: (order.get(s, 3), s))}
 
-    def read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
-        """Recordings per split and every annotation problem (not raised), read once."""
-        if self._recordings is None:
-            problems = Problems()
-            cfg = self.config
-            recordings = {
-                split: read_joint(path, cfg.root, problems, cfg.scene_labels, cfg.event_labels)
-                for split, path in self.annotation_files().items()
-            }
-            if cfg.val_fraction > 0 and "train" in recordings and "val" not in recordings:
-                recordings["train"], recordings["val"] = carve_validation(recordings["train"], cfg.val_fraction)
-            self._recordings, self._problems = recordings, problems
-        return self._recordings, self._problems
+    def _read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
+        problems = Problems()
+        cfg = self.config
+        recordings = {
+            split: read_joint(path, cfg.root, problems, cfg.scene_labels, cfg.event_labels)
+            for split, path in self.annotation_files().items()
+        }
+        if cfg.val_fraction > 0 and "train" in recordings and "val" not in recordings:
+            recordings["train"], recordings["val"] = carve_validation(recordings["train"], cfg.val_fraction)
+        return recordings, problems
 
     def vocabularies(self) -> tuple[list[str], list[str]]:
         """(scene labels, event labels): the configured ones, else the sorted labels found in all splits."""
@@ -105,28 +100,10 @@ class Joint(ClipSource):
 
     # -- Dataset API ---------------------------------------------------------------------------------------------
 
-    def prepare(self) -> None:
-        _, problems = self.read_annotations()
-        raise_problems(problems)
-
-    def splits(self) -> list[str]:
-        return list(self.read_annotations()[0])
-
     def load(self, split: str) -> ClipList:
-        recordings, problems = self.read_annotations()
-        raise_problems(problems)
-        if split not in recordings:
-            raise DataError(f"{self.config.root}: no split '{split}'; splits: {', '.join(recordings)}")
         notes: Counter = Counter()
-        merged_recordings = []
-        for recording in recordings[split]:
-            events, merges, zeros = merge_events(recording.events or [])
-            notes["merged_overlaps"] += merges
-            notes["dropped_zero_length"] += zeros
-            merged_recordings.append(
-                Recording(recording.path, recording.relpath, recording.scene, events, None, recording.source)
-            )
-        clips = self._clips(merged_recordings, notes, self.config.clip_seconds, split)
+        recordings = merge_recording_events(self.split_recordings(split), notes)
+        clips = self._clips(recordings, notes, self.config.clip_seconds, split)
         scenes, events = self.vocabularies()
         log_notes(self.name, split, notes)
         return ClipList(clips=clips, scene_labels=scenes, event_labels=events, notes=dict(notes))

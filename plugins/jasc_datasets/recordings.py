@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from jasc_core import Clip, Event
 
@@ -59,6 +59,20 @@ def merge_events(events: list[Event]) -> tuple[list[Event], int, int]:
         merged.append(Event(onset, offset, label))
     merged.sort(key=lambda e: (e.onset, e.offset, e.label))
     return merged, merges, zero
+
+
+def merge_recording_events(recordings: list[Recording], notes: Counter) -> list[Recording]:
+    """``recordings`` with their events merged (:func:`merge_events`); the merges and dropped zero-length events
+    are added to ``notes`` (``merged_overlaps``, ``dropped_zero_length``). Recordings without event labels stay so."""
+    merged: list[Recording] = []
+    for recording in recordings:
+        if recording.events is not None:
+            events, merges, zeros = merge_events(recording.events)
+            notes["merged_overlaps"] += merges
+            notes["dropped_zero_length"] += zeros
+            recording = replace(recording, events=events)
+        merged.append(recording)
+    return merged
 
 
 def unique_stems(relpaths: list[str]) -> dict[str, str]:
