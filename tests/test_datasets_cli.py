@@ -59,7 +59,9 @@ def test_info_bad_annotation_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(data_app, ["info", str(tmp_path), "--json"])
     assert result.exit_code == 2
     fatal = json.loads(result.output)["fatal"]
-    assert len(fatal) == 2 and "train.tsv:2" in fatal[0] and "train.tsv:3" in fatal[1]
+    assert len(fatal) == 3 and "train.tsv:2" in fatal[0] and "train.tsv:3" in fatal[1]
+    # Loading stops at the annotation problems; the audio they name is checked all the same.
+    assert "a.wav" in fatal[2] and "not found" in fatal[2]
 
 
 def test_info_on_unknown_folder_is_a_data_error(tmp_path: Path) -> None:

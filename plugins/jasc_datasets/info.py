@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from jasc_core import ClipList, DataError, Dataset
+from jasc_datasets.audio import probe
+from jasc_datasets.clip_source import ClipSource
 from jasc_datasets.dcase_formats import Desed, Disjoint, Tau
 from jasc_datasets.joint import Joint
 from jasc_datasets.synthesis.writer import read_manifest
@@ -92,13 +94,27 @@ def dataset_for_folder(folder: str) -> Dataset:
     )
 
 
-def _annotation_problems(dataset: Dataset) -> list[str]:
+def _annotated_parts(dataset: Dataset) -> list[ClipSource]:
+    """The file-based readers behind ``dataset``: itself, a synthetic set's reader, or both parts of a disjoint one."""
     parts = [dataset.tau, dataset.desed] if isinstance(dataset, Disjoint) else [getattr(dataset, "reader", dataset)]
+    return [part for part in parts if isinstance(part, ClipSource)]
+
+
+def _annotation_problems(dataset: Dataset) -> list[str]:
+    return [problem for part in _annotated_parts(dataset) for problem in part.read_annotations()[1]]
+
+
+def _audio_problems(dataset: Dataset) -> list[str]:
+    """Unreadable audio among the recordings whose annotation rows parsed. Loading stops at annotation problems,
+    so without this a user would fix those first and only then learn about the audio."""
     problems: list[str] = []
-    for part in parts:
-        reader = getattr(part, "read_annotations", None)
-        if reader is not None:
-            problems += list(reader()[-1])
+    for part in _annotated_parts(dataset):
+        recordings = {r.path: r for split in part.read_annotations()[0].values() for r in split}
+        for recording in recordings.values():
+            try:
+                probe(recording.path)
+            except DataError as exc:
+                problems.append(f"unreadable audio: {exc} (named at {recording.source})")
     return problems
 
 
@@ -109,7 +125,7 @@ def inspect(dataset: Dataset, source: str, skipping_is_fatal: bool = True) -> Re
         dataset.prepare()
     except DataError as exc:
         problems = _safe(_annotation_problems, dataset)
-        report.fatal += problems or [str(exc)]
+        report.fatal += (problems + _safe(_audio_problems, dataset)) if problems else [str(exc)]
         return report
     splits = dataset.splits()
     if "train" not in splits:
