@@ -843,7 +843,8 @@ def run_recipe(
             from jasc_core.evaluation import evaluate_run, tune_thresholds
 
             if recipe.evaluate.tune_thresholds is not None:
-                tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split, recipe=recipe)
+                tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split, recipe=recipe,
+                                level=recipe.evaluate.tune_level)
             metrics = evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
         else:
             metrics = {}

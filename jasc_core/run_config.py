@@ -60,6 +60,9 @@ class EvaluateConfig(_Strict):
     tune_thresholds: Annotated[dict[str, Any] | None, ComponentSlot("thresholds")] = Field(
         None, description="a thresholds block: tune per-class event thresholds on the validation split after training"
     )
+    tune_level: Literal["frame", "segment"] = Field(
+        "frame", description="what tune_thresholds optimises: frame-level F1 (frames) or segment-based F1 (1-s segments)"
+    )
     plots: bool = Field(True, description="write PNG plots into the run folder")
 
 

@@ -45,6 +45,22 @@ def test_tuned_thresholds_are_stored_and_used(trained):
         save_thresholds(trained, np.array([0.1, 0.2, 0.3]), ["beep", "buzz"])
 
 
+def test_segment_level_thresholds_maximise_the_segment_f1_that_evaluation_reports(trained):
+    from jasc_core.engine import evaluate_run
+    from jasc_core.errors import ConfigError
+    from jasc_core.evaluation import tune_thresholds
+
+    untuned = evaluate_run(trained, split="val", plots=False, psds=False, print_table=False)["event"]["segment_f1"]
+    # The exact search on the segment rows finds the best thresholds for exactly the metric evaluation computes.
+    tune_thresholds(trained, {"name": "coordinate"}, split="val", level="segment")
+    stored = json.loads((trained / "thresholds.json").read_text())
+    assert stored["level"] == "segment" and stored["method"] == "coordinate"
+    tuned = evaluate_run(trained, split="val", plots=False, psds=False, print_table=False)["event"]["segment_f1"]
+    assert tuned["micro"] >= untuned["micro"]
+    with pytest.raises(ConfigError, match="'clip'"):
+        tune_thresholds(trained, {"name": "fixed"}, split="val", level="clip")
+
+
 def test_evaluate_run_refuses_a_folder_that_is_not_a_run(tmp_path):
     from jasc_core.engine import evaluate_run
 

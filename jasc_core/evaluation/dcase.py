@@ -111,7 +111,9 @@ def _absent_class_detections(
     columns = [list(labels).index(label) for label in absent]
     segments = events = 0
     for clip_id, clip_scores in scores.items():
-        decisions = np.asarray(clip_scores)[:, columns] > thresholds[columns]
+        # Only the frames that start before the clip's end: sed_scores_eval is given no others (score_dataframes).
+        n_frames = int(np.ceil(round(durations[clip_id] / hop_seconds, 6)))
+        decisions = np.asarray(clip_scores)[:n_frames, columns] > thresholds[columns]
         classes, starts, stops = frame_runs(decisions)
         events += len(starts)
         n_segments = int(np.ceil(durations[clip_id] - 1e-9))

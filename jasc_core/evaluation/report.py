@@ -12,14 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from jasc_core.errors import RunError
+from jasc_core.errors import ConfigError, RunError
 from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
+from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import print_tables
 from jasc_core.runs import open_run, read_json, write_json
 
 #: Clips shown in the event-roll plot.
 ROLL_CLIPS = 4
+#: What tuned thresholds decide on: frames (frame-level F1) or 1-s segments (segment-based F1).
+TUNING_LEVELS = ("frame", "segment")
 
 
 def stored_thresholds(run_dir: str | Path, labels: list[str]) -> np.ndarray | None:
@@ -43,20 +46,37 @@ def save_thresholds(run_dir: str | Path, thresholds: np.ndarray, labels: list[st
     return run.thresholds
 
 
-def tune_thresholds(run_dir: str | Path, block: Any, *, split: str = "val", recipe: Any = None) -> np.ndarray:
-    """Fit per-class event thresholds with a ``thresholds`` component on a split's frame scores; store them."""
+def tune_thresholds(
+    run_dir: str | Path, block: Any, *, split: str = "val", recipe: Any = None, level: str = "frame"
+) -> np.ndarray:
+    """Fit per-class event thresholds with a ``thresholds`` component on a split; store them in the run.
+
+    ``level`` says what the thresholds decide: ``frame`` (the frame scores; frame-level F1, 001's event metric) or
+    ``segment`` (1-s segments, scored by their highest median-filtered frame score: what segment-based F1 counts).
+    """
     from jasc_core.engine import score_split
     from jasc_core.recipe import build
 
-    scores, (recipe, _, labels, _) = score_split(run_dir, split, recipe=recipe)
+    if level not in TUNING_LEVELS:
+        raise ConfigError(f"threshold tuning level {level!r}: expected one of {', '.join(TUNING_LEVELS)}")
+    scores, (recipe, _, labels, clips) = score_split(run_dir, split, recipe=recipe)
     if scores.event_probs is None or scores.event_mask is None or not scores.event_mask.any():
         raise RunError(f"cannot tune thresholds: the model has no event head or split '{split}' has no event labels")
-    probs = scores.event_probs[scores.event_mask].reshape(-1, len(labels.event))
-    targets = scores.event_targets[scores.event_mask].reshape(-1, len(labels.event))
+    if level == "segment":
+        truth = ground_truth(clips)
+        smoothed = {
+            clip_id: filtered_scores(probs, labels.event, scores.hop_seconds, recipe.evaluate.postprocess)
+            for clip_id, probs in zip(scores.clip_ids, scores.event_probs, strict=True) if clip_id in truth
+        }
+        durations = {clip.clip_id: clip.duration for clip in clips}
+        probs, targets = segment_rows(smoothed, truth, labels.event, scores.hop_seconds, durations)
+    else:
+        probs = scores.event_probs[scores.event_mask].reshape(-1, len(labels.event))
+        targets = scores.event_targets[scores.event_mask].reshape(-1, len(labels.event))
     optimizer = build("thresholds", block)
     values = np.asarray(optimizer.fit(probs, targets), dtype=float)
     name = block.get("name") if isinstance(block, Mapping) else getattr(block, "name", "")
-    save_thresholds(run_dir, values, labels.event, method=name, split=split)
+    save_thresholds(run_dir, values, labels.event, method=name, split=split, level=level)
     return values
 
 

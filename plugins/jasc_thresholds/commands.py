@@ -74,6 +74,10 @@ def tune_command(
     method: Annotated[str, typer.Option("--method", "-m", help="registered threshold optimiser, e.g. sgl")] = "sgl",
     split: Annotated[str, typer.Option(help="split whose frame scores the thresholds are fitted on")] = "val",
     metric: Annotated[str, typer.Option(help="F1 to maximise: micro or macro")] = "micro",
+    level: Annotated[
+        str,
+        typer.Option(help="what the thresholds decide on: frame (frame-level F1) or segment (1-s segment-based F1)"),
+    ] = "frame",
 ) -> None:
     """Fit per-class event thresholds on a run's split and store them in the run (thresholds.json).
 
@@ -89,9 +93,9 @@ def tune_command(
         raise ConfigError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
     cls = component("thresholds", method)
     block = {"name": method, **({"metric": metric} if "metric" in cls.Config.model_fields else {})}
-    values = tune_thresholds(run_dir, block, split=split)
+    values = tune_thresholds(run_dir, block, split=split, level=level)
     stored = json.loads((Path(run_dir) / "thresholds.json").read_text())
-    table = Table(title=f"{method} thresholds ({metric}-F1 on '{split}'), stored in {run_dir}/thresholds.json",
+    table = Table(title=f"{method} thresholds ({level} {metric}-F1 on '{split}'), stored in {run_dir}/thresholds.json",
                   title_justify="left")
     table.add_column("event class")
     table.add_column("threshold", justify="right")
