@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from jasc_core import component
+from jasc_core import ThresholdOptimizer
 from jasc_core.errors import ConfigError
 from jasc_thresholds.base import F1Optimizer, MetricConfig
 from jasc_thresholds.metrics import confusion_counts, f1_from_counts
+from jasc_thresholds.tuning import build_optimizer
 
 DEFAULT_CANDIDATES: list[dict[str, Any]] = [{"name": "sgl"}, {"name": "coordinate"}]
 
@@ -44,21 +45,13 @@ class CrossValidatedSelection(F1Optimizer):
         self.cv_f1: list[float] = []  # held-out F1 of each candidate after fit
         self._candidates = [self._build(block) for block in self.config.candidates]
 
-    def _build(self, block: dict[str, Any]) -> F1Optimizer:
+    def _build(self, block: dict[str, Any]) -> ThresholdOptimizer:
         if "name" not in block:
             raise ConfigError(f"thresholds.candidates: every candidate needs a 'name', got {block}")
         if block["name"] == self.name:
             raise ConfigError("thresholds.candidates: cv_select cannot choose among cv_select")
-        cls = component("thresholds", block["name"])
         options = {key: value for key, value in block.items() if key != "name"}
-        fields = getattr(cls.Config, "model_fields", {})
-        if "metric" in fields:
-            options.setdefault("metric", self.config.metric)
-        for field in ("value", "theta_init", "init"):
-            if field in fields:
-                options.setdefault(field, self.config.init)
-                break
-        return cls(options)
+        return build_optimizer(block["name"], self.config.metric, self.config.init, options)
 
     def _fit(self, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
         config = self.config
