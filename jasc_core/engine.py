@@ -604,7 +604,8 @@ class Trainer:
                 self.weighting.on_epoch_end(
                     {"epoch": epoch, "train_losses": record["train_losses"], "step": self.step}
                 )
-                # Weights after the scheme has seen this epoch's losses: the ones the next epoch trains with.
+                # The weights this epoch trained with (the contract in docs/weighting.md: the same before and after
+                # on_epoch_end), beside the unweighted losses they multiplied.
                 record["weights"] = {k: float(v) for k, v in self.weighting.effective_weights().items()}
                 record["time"] = time.time() - record.pop("_start")
                 improved = self.select(epoch, record)
