@@ -244,7 +244,7 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     others = [a for a in axes_paths if a != x_axis]
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in summary["rows"]:
-        groups.setdefault(",".join(f"{a}={row['config'][a]}" for a in others) or "runs", []).append(row)
+        groups.setdefault(",".join(f"{a}={row['config'][a]}" for a in others), []).append(row)
     for ax, task in zip(axs[0], panels, strict=True):
         for metric in [m for m in shown if task == "all" or m.startswith(task + "/")]:
             for name, rows in groups.items():
@@ -252,7 +252,8 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
                 xs = [r["config"][x_axis] if x_axis else i for i, r in enumerate(rows)]
                 ys = [100 * r["metrics"].get(metric, {}).get("mean", math.nan) for r in rows]
                 es = [100 * r["metrics"].get(metric, {}).get("std", 0.0) for r in rows]
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{name} {metric.split('/', 1)[-1]}")
+                label = f"{name} {metric.split('/', 1)[-1]}".strip()  # a single-axis sweep: the metric alone
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
         if x_axis:
             values = [r["config"][x_axis] for r in summary["rows"]]
             if min(values) > 0 and max(values) / min(values) >= 100:
