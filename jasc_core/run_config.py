@@ -53,6 +53,10 @@ class TrainConfig(_Strict):
     early_stopping: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
 
 
+#: What tuned thresholds decide on: frames (frame-level F1) or 1-s segments (segment-based F1).
+TuneLevel = Literal["frame", "segment"]
+
+
 class EvaluateConfig(_Strict):
     split: str = Field("eval", description="split evaluated at the end of the run")
     threshold: float = Field(0.5, ge=0, le=1, description="event decision threshold (001 Table III: 0.5)")
@@ -60,7 +64,7 @@ class EvaluateConfig(_Strict):
     tune_thresholds: Annotated[dict[str, Any] | None, ComponentSlot("thresholds")] = Field(
         None, description="a thresholds block: tune per-class event thresholds on the validation split after training"
     )
-    tune_level: Literal["frame", "segment"] = Field(
+    tune_level: TuneLevel = Field(
         "frame", description="what tune_thresholds optimises: frame-level F1 (frames) or segment-based F1 (1-s segments)"
     )
     plots: bool = Field(True, description="write PNG plots into the run folder")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from jasc_core.evaluation.sed_scores import import_sed_scores_eval
+from jasc_core.evaluation.segments import frames_in_clip
 
 PSDS_SETTINGS: dict[str, dict[str, Any]] = {
     "psds1": {"dtc_threshold": 0.7, "gtc_threshold": 0.7, "cttc_threshold": None, "alpha_ct": 0.0, "alpha_st": 1.0,
@@ -111,9 +112,9 @@ def _absent_class_detections(
     columns = [list(labels).index(label) for label in absent]
     segments = events = 0
     for clip_id, clip_scores in scores.items():
-        # Only the frames that start before the clip's end: sed_scores_eval is given no others (score_dataframes).
-        n_frames = int(np.ceil(round(durations[clip_id] / hop_seconds, 6)))
-        decisions = np.asarray(clip_scores)[:n_frames, columns] > thresholds[columns]
+        clip_scores = np.asarray(clip_scores)
+        n_frames = frames_in_clip(len(clip_scores), durations[clip_id], hop_seconds)
+        decisions = clip_scores[:n_frames, columns] > thresholds[columns]
         classes, starts, stops = frame_runs(decisions)
         events += len(starts)
         n_segments = int(np.ceil(durations[clip_id] - 1e-9))

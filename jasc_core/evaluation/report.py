@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -17,12 +17,11 @@ from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import print_tables
+from jasc_core.run_config import TuneLevel
 from jasc_core.runs import open_run, read_json, write_json
 
 #: Clips shown in the event-roll plot.
 ROLL_CLIPS = 4
-#: What tuned thresholds decide on: frames (frame-level F1) or 1-s segments (segment-based F1).
-TUNING_LEVELS = ("frame", "segment")
 
 
 def stored_thresholds(run_dir: str | Path, labels: list[str]) -> np.ndarray | None:
@@ -47,7 +46,7 @@ def save_thresholds(run_dir: str | Path, thresholds: np.ndarray, labels: list[st
 
 
 def tune_thresholds(
-    run_dir: str | Path, block: Any, *, split: str = "val", recipe: Any = None, level: str = "frame"
+    run_dir: str | Path, block: Any, *, split: str = "val", recipe: Any = None, level: TuneLevel = "frame"
 ) -> np.ndarray:
     """Fit per-class event thresholds with a ``thresholds`` component on a split; store them in the run.
 
@@ -57,8 +56,8 @@ def tune_thresholds(
     from jasc_core.engine import score_split
     from jasc_core.recipe import build
 
-    if level not in TUNING_LEVELS:
-        raise ConfigError(f"threshold tuning level {level!r}: expected one of {', '.join(TUNING_LEVELS)}")
+    if level not in get_args(TuneLevel):
+        raise ConfigError(f"threshold tuning level {level!r}: expected one of {', '.join(get_args(TuneLevel))}")
     scores, (recipe, _, labels, clips) = score_split(run_dir, split, recipe=recipe)
     if scores.event_probs is None or scores.event_mask is None or not scores.event_mask.any():
         raise RunError(f"cannot tune thresholds: the model has no event head or split '{split}' has no event labels")

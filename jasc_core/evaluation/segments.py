@@ -18,6 +18,12 @@ import numpy as np
 TIME_DECIMALS = 6
 
 
+def frames_in_clip(n_frames: int, duration: float, hop_seconds: float) -> int:
+    """How many of ``n_frames`` start before the clip's end: the frames sed_scores_eval is given (padding after
+    the end is not audio)."""
+    return min(n_frames, math.ceil(round(duration / hop_seconds, TIME_DECIMALS)))
+
+
 def segment_rows(
     scores: Mapping[str, np.ndarray],
     truth: Mapping[str, Sequence[tuple[float, float, str]]],
@@ -41,7 +47,7 @@ def segment_rows(
     for clip_id, events in truth.items():
         frames = np.asarray(scores[clip_id], dtype=np.float64)
         duration = float(durations[clip_id])
-        n_frames = min(len(frames), math.ceil(round(duration / hop_seconds, TIME_DECIMALS)))
+        n_frames = frames_in_clip(len(frames), duration, hop_seconds)
         frame_onsets = np.round(np.arange(n_frames) * hop_seconds, TIME_DECIMALS)
         frame_offsets = np.round(np.minimum(np.arange(1, n_frames + 1) * hop_seconds, duration), TIME_DECIMALS)
         n_segments = math.ceil(round(duration / segment_seconds, TIME_DECIMALS))
