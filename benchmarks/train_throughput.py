@@ -31,9 +31,9 @@ SCENES, EVENTS = 4, 25  # tut-joint vocabularies
 
 
 def build(device: torch.device, sample_rate: int) -> tuple[Any, Any, Any]:
-    from jasc_core.engine import Pipeline
-    from jasc_core.model import build_model
-    from jasc_core.registry import component
+    from jasc_core.training.loop import Pipeline
+    from jasc_core.inference.pipeline import build_model
+    from jasc_core.contract.registry import component
 
     features = component("features", "logmel")({"sample_rate": sample_rate, "n_mels": 64})
     model = build_model(
@@ -53,7 +53,7 @@ def sync(device: torch.device) -> None:
 
 def train_step(pipeline: Any, weighting: Any, optimizer: Any, waveform: torch.Tensor, targets: dict[str, Any],
                amp: bool) -> None:
-    from jasc_core.engine import autocast_for
+    from jasc_core.training.loop import autocast_for
 
     optimizer.zero_grad(set_to_none=True)
     with autocast_for(waveform.device, amp):
@@ -116,9 +116,9 @@ def measure_compute(pipeline: Any, weighting: Any, optimizer: Any, device: torch
 
 def measure_data_wait(pipeline: Any, weighting: Any, optimizer: Any, device: torch.device, batch: int, steps: int,
                       workers: int, sample_rate: int, minutes: float, cache_dir: str, amp: bool) -> dict[str, float]:
-    from jasc_core.batches import to_device
-    from jasc_core.engine import Labels, clip_dataset, make_loader
-    from jasc_core.registry import component
+    from jasc_core.inference.clips import to_device
+    from jasc_core.training.loop import Labels, clip_dataset, make_loader
+    from jasc_core.contract.registry import component
 
     dataset = component("dataset", "synthetic")(
         {"preset": "tut-joint", "minutes": minutes, "sample_rate": sample_rate, "cache_dir": cache_dir}
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from jasc_core.engine import resolve_device
+    from jasc_core.training.loop import resolve_device
 
     device = resolve_device(args.device)
     torch.manual_seed(0)

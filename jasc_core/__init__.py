@@ -1,14 +1,14 @@
 """jasc core: the plugin contract, registry, recipes, training engine, evaluation and CLI.
 
-The public names plugin authors use are exported here; see ``jasc_core.hookspecs`` for the hooks and
-``jasc_core.components`` for the component kinds.
+The public names plugin authors use are exported here; see ``jasc_core.contract.hookspecs`` for the hooks and
+``jasc_core.contract.components`` for the component kinds.
 """
 
 from __future__ import annotations
 
 from importlib import metadata
 
-from jasc_core.components import (
+from jasc_core.contract.components import (
     TASKS,
     Component,
     Dataset,
@@ -19,10 +19,10 @@ from jasc_core.components import (
     ThresholdOptimizer,
     Weighting,
 )
-from jasc_core.data import Clip, ClipList, Event
+from jasc_core.contract.data import Clip, ClipList, Event
 from jasc_core.errors import ConfigError, DataError, JascError, PluginError, RunError
-from jasc_core.hookspecs import hookimpl
-from jasc_core.registry import component, components
+from jasc_core.contract.hookspecs import hookimpl
+from jasc_core.contract.registry import component, components
 
 try:
     __version__ = metadata.version("jasc")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from jasc_core.model import JointModel
+from jasc_core.inference.pipeline import JointModel
 
 #: The statement every report carries, so a number is never read without its convention.
 CONVENTION = (
@@ -171,9 +171,9 @@ def profile_recipe(recipe_path: str, sets: Sequence[str] = ()) -> dict[str, Any]
     else the length of the dataset config's ``<task>_labels`` list if given, else 001's 4 scenes / 25 events; the
     report says which was used.
     """
-    from jasc_core.model import block_name_and_config, build_model
-    from jasc_core.recipe import load_recipe
-    from jasc_core.registry import component
+    from jasc_core.inference.pipeline import block_name_and_config, build_model
+    from jasc_core.recipes.model import load_recipe
+    from jasc_core.contract.registry import component
 
     recipe = load_recipe(recipe_path, sets)
     name, config = block_name_and_config(recipe.features, "features")

@@ -42,10 +42,10 @@ def check_component(
     """
     from pydantic import BaseModel
 
-    from jasc_core.components import Component, kind_of
+    from jasc_core.contract.components import Component, kind_of
     from jasc_core.errors import ConfigError
-    from jasc_core.recipe import _block_model
-    from jasc_core.registry import get_registry
+    from jasc_core.recipes.model import _block_model
+    from jasc_core.contract.registry import get_registry
 
     block = dict(block or {})
     assert isinstance(cls, type) and issubclass(cls, Component), f"{cls!r} does not derive from a jasc kind"
@@ -91,7 +91,7 @@ def jasc_registry() -> Iterator[Any]:
 
     Tests may add plugins to it (``jasc_registry.add_plugin(module, "name")``) without affecting other tests.
     """
-    from jasc_core.registry import Registry, get_registry, reset_registry
+    from jasc_core.contract.registry import Registry, get_registry, reset_registry
 
     previous = get_registry()
     registry = Registry()

@@ -307,6 +307,6 @@ def recipe_data(**overrides: Any) -> dict[str, Any]:
 
 
 def make_recipe(**overrides: Any) -> Any:
-    from jasc_core.recipe import validate_recipe
+    from jasc_core.recipes.model import validate_recipe
 
     return validate_recipe(recipe_data(**overrides))

@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jasc_core.batches import ClipDataset, collate, event_roll, labelled_subset
-from jasc_core.data import Clip, ClipList, Event
+from jasc_core.inference.clips import ClipDataset, collate, event_roll, labelled_subset
+from jasc_core.contract.data import Clip, ClipList, Event
 from jasc_core.errors import DataError
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from jasc_core import ConfigError, PluginError, Weighting, component, components, hookimpl
-from jasc_core.registry import PluginInfo, Registry
+from jasc_core.contract.registry import PluginInfo, Registry
 
 
 class EqualWeights(Weighting):

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jasc_core import ConfigError
-from jasc_core.sweep import SweepRun, aggregate, parse_grid, plan_runs, write_summary
+from jasc_core.training.sweep import SweepRun, aggregate, parse_grid, plan_runs, write_summary
 
 
 def test_parse_grid_yaml_values():

@@ -138,7 +138,7 @@ def test_score_dataframes_stop_at_the_clip_duration():
 
 
 def test_event_tsv_and_ground_truth(tmp_path):
-    from jasc_core.data import Clip, Event
+    from jasc_core.contract.data import Clip, Event
 
     scores, _, hop = _hand_case()
     events = clip_events(scores["clip"], ["x", "y"], hop, 0.5)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jasc_core.recipe import load_recipe
+from jasc_core.recipes.model import load_recipe
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 

@@ -9,7 +9,7 @@ import torch
 from pydantic import BaseModel
 
 from jasc_core import ConfigError, PluginError
-from jasc_core.model import JointModel, build_model, match_frames
+from jasc_core.inference.pipeline import JointModel, build_model, match_frames
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SMALL_ENCODER = {"name": "tonami_cnn", "channels": [4, 4, 4]}
@@ -100,7 +100,7 @@ def test_match_frames_trims_and_repeats_the_last_frame():
 
 
 def raw_recipe(name: str) -> dict:
-    from jasc_core.recipe import load_raw
+    from jasc_core.recipes.model import load_raw
 
     return load_raw(RECIPES / name)
 
@@ -133,8 +133,8 @@ def test_single_task_recipes_have_one_head(name, task):
     "name", ["tonami_official_code.yaml", "tonami_conventional.yaml", "tonami_cnn_asc.yaml", "tonami_cnn_bigru_sed.yaml"]
 )
 def test_recipes_validate_when_their_components_are_installed(name):
-    from jasc_core.recipe import load_recipe
-    from jasc_core.registry import get_registry
+    from jasc_core.recipes.model import load_recipe
+    from jasc_core.contract.registry import get_registry
 
     registry = get_registry()
     needed = [("dataset", "joint"), ("features", "logmel"), ("weighting", "constant"), ("schedule", "soft")]

@@ -107,7 +107,7 @@ def _absent_class_detections(
     """False alarms of classes without references: detected 1-s segments and detected events (runs)."""
     if not absent:
         return 0, 0
-    from jasc_core.postprocess import frame_runs
+    from jasc_core.inference.postprocess import frame_runs
 
     columns = [list(labels).index(label) for label in absent]
     segments = events = 0

@@ -1,8 +1,8 @@
 """Frame scores -> event lists -> DCASE TSV, and reference events -> sed_scores_eval ground truth.
 
-Event extraction is ``jasc_core.postprocess.scores_to_events`` (median filter, ``score > threshold``, gap merging,
+Event extraction is ``jasc_core.inference.postprocess.scores_to_events`` (median filter, ``score > threshold``, gap merging,
 minimum length): a run of active frames is one event from its first frame's start to its last frame's end (frame
-``t`` spans ``[t*hop, (t+1)*hop)``, the same rule as the training targets in ``jasc_core.batches``).
+``t`` spans ``[t*hop, (t+1)*hop)``, the same rule as the training targets in ``jasc_core.inference.clips``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jasc_core.data import Clip
-from jasc_core.postprocess import PostprocessConfig, filter_frames, median_filter_scores, scores_to_events
+from jasc_core.contract.data import Clip
+from jasc_core.inference.postprocess import PostprocessConfig, filter_frames, median_filter_scores, scores_to_events
 
 
 def clip_events(

@@ -17,8 +17,8 @@ from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import print_tables
-from jasc_core.run_config import TuneLevel
-from jasc_core.runs import open_run, read_json, write_json
+from jasc_core.recipes.blocks import TuneLevel
+from jasc_core.inference.runs import open_run, read_json, write_json
 
 #: Clips shown in the event-roll plot.
 ROLL_CLIPS = 4
@@ -53,8 +53,8 @@ def tune_thresholds(
     ``level`` says what the thresholds decide: ``frame`` (the frame scores; frame-level F1, 001's event metric) or
     ``segment`` (1-s segments, scored by their highest median-filtered frame score: what segment-based F1 counts).
     """
-    from jasc_core.engine import score_split
-    from jasc_core.recipe import build
+    from jasc_core.training.loop import score_split
+    from jasc_core.recipes.model import build
 
     if level not in get_args(TuneLevel):
         raise ConfigError(f"threshold tuning level {level!r}: expected one of {', '.join(get_args(TuneLevel))}")
@@ -84,14 +84,14 @@ def evaluate_run(
     psds: bool = True, print_table: bool = True,
 ) -> dict[str, Any]:
     """Metrics of a run's best checkpoint on ``split``; writes metrics.json, predictions/*.tsv and plots/*.png."""
-    from jasc_core.engine import score_split
+    from jasc_core.training.loop import score_split
 
     run = open_run(run_dir)
     scores, (recipe, _, labels, clips) = score_split(run.root, split, recipe=recipe)
     config = recipe.evaluate
     tuned = stored_thresholds(run.root, labels.event) if scores.event_probs is not None else None
     threshold: float | np.ndarray = tuned if tuned is not None else float(config.threshold)
-    from jasc_core.engine import frame_level_metrics
+    from jasc_core.training.loop import frame_level_metrics
 
     metrics: dict[str, Any] = {"split": split, "n_clips": len(scores.clip_ids),
                                "threshold": threshold.tolist() if isinstance(threshold, np.ndarray) else threshold,

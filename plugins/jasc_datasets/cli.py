@@ -61,7 +61,7 @@ def info(
 
     path = Path(target)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
-        from jasc_core.recipe import build, load_recipe
+        from jasc_core.recipes.model import build, load_recipe
 
         recipe = load_recipe(path, sets=set_ or ())
         block = recipe.data.model_dump()

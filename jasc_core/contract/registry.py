@@ -19,8 +19,8 @@ from typing import Any
 
 import pluggy
 
-from jasc_core import hookspecs
-from jasc_core.components import KINDS, Component, kind_of
+from jasc_core.contract import hookspecs
+from jasc_core.contract.components import KINDS, Component, kind_of
 from jasc_core.errors import PluginError
 
 ENTRY_POINT_GROUP = "jasc"

@@ -17,9 +17,9 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from jasc_core.components import TASKS, Encoder, Head
+from jasc_core.contract.components import TASKS, Encoder, Head
 from jasc_core.errors import ConfigError
-from jasc_core.registry import component
+from jasc_core.contract.registry import component
 
 
 class JointModel(nn.Module):

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jasc_core.components import Dataset
-from jasc_core.data import Clip, ClipList
+from jasc_core.contract.components import Dataset
+from jasc_core.contract.data import Clip, ClipList
 from jasc_core.errors import DataError
 
 

@@ -1,7 +1,7 @@
 """SED post-processing: per-class median filtering and event extraction from frame decisions.
 
 Frame ``t`` of a clip spans ``[t * hop, (t + 1) * hop)`` seconds (the rule of the training targets in
-``jasc_core.batches``), so a run of active frames ``[start, stop)`` is the event ``(start * hop, stop * hop)``.
+``jasc_core.inference.clips``), so a run of active frames ``[start, stop)`` is the event ``(start * hop, stop * hop)``.
 
 The pipeline of ``scores_to_events`` (the evaluation's event extraction, DCASE TSV output included):
 
@@ -24,7 +24,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from jasc_core.data import Event
+from jasc_core.contract.data import Event
 from jasc_core.errors import ConfigError
 
 #: Times are rounded to this many decimals, so that ``t * hop`` does not print as 1.2000000000000002.

@@ -44,13 +44,13 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from jasc_core.batches import ClipDataset, collate, labelled_subset, to_device
-from jasc_core.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_atomic, seed_everything
-from jasc_core.components import TASKS, FeatureExtractor, Schedule, Weighting
-from jasc_core.data import ClipList
+from jasc_core.inference.clips import ClipDataset, collate, labelled_subset, to_device
+from jasc_core.inference.checkpoints import load_checkpoint, restore_rng_state, rng_state, save_atomic, seed_everything
+from jasc_core.contract.components import TASKS, FeatureExtractor, Schedule, Weighting
+from jasc_core.contract.data import ClipList
 from jasc_core.errors import ConfigError, DataError, JascError, RunError
 from jasc_core.evaluation.metrics import event_frame_metrics, scene_metrics
-from jasc_core.runs import (
+from jasc_core.inference.runs import (
     RunFolder,
     create_run,
     default_run_name,
@@ -123,20 +123,20 @@ def deterministic_mode(enabled: bool) -> Iterator[None]:
 
 
 def _build(kind: str, block: Any, **kwargs: Any) -> Any:
-    from jasc_core.recipe import build
+    from jasc_core.recipes.model import build
 
     return build(kind, block, **kwargs)
 
 
 def recipe_dict(recipe: Any) -> dict[str, Any]:
     """The resolved recipe as plain data."""
-    from jasc_core.recipe import resolved_dict
+    from jasc_core.recipes.model import resolved_dict
 
     return resolved_dict(recipe)
 
 
 def recipe_yaml(recipe: Any) -> str:
-    from jasc_core.recipe import dump_yaml
+    from jasc_core.recipes.model import dump_yaml
 
     return dump_yaml(recipe)
 
@@ -220,7 +220,7 @@ def labels_for(train: ClipList, tasks: list[str], data_name: str, split: str = "
 
 def build_pipeline(recipe: Any, labels: Labels, tasks: list[str]) -> Pipeline:
     """Features + model from the recipe, sized for ``labels``; checks the heads' output sizes with a dry run."""
-    from jasc_core.model import build_model
+    from jasc_core.inference.pipeline import build_model
 
     if not tasks:
         raise ConfigError("model.heads: a model needs at least one head (scene and/or event)")
@@ -588,7 +588,7 @@ class Trainer:
     # the loop -----------------------------------------------------------------------------------------------------
 
     def fit(self) -> None:
-        from jasc_core.registry import get_registry
+        from jasc_core.contract.registry import get_registry
 
         hook = get_registry().hook
         self.setup()
@@ -805,7 +805,7 @@ def run_recipe(
     if resume is not None:
         run = open_run(resume)
         if recipe is None:
-            from jasc_core.recipe import load_recipe
+            from jasc_core.recipes.model import load_recipe
 
             recipe = load_recipe(run.recipe)
         _check_resume(run, recipe)
@@ -849,7 +849,7 @@ def run_recipe(
             metrics = evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
         else:
             metrics = {}
-    from jasc_core.registry import get_registry
+    from jasc_core.contract.registry import get_registry
 
     run.update_meta(status="finished")
     get_registry().hook.jasc_run_end(run_dir=str(run.root), metrics=_flat_metrics(metrics))
@@ -870,7 +870,7 @@ def load_trained(run_dir: str | Path, *, recipe: Any = None, device: str | None 
     """A run's recipe, its best model (``last.pt`` if no best was written) on ``device``, and its labels."""
     run = open_run(run_dir)
     if recipe is None:
-        from jasc_core.recipe import load_recipe
+        from jasc_core.recipes.model import load_recipe
 
         recipe = load_recipe(run.recipe)
     path = run.best if run.best.is_file() else run.last

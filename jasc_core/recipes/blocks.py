@@ -1,6 +1,6 @@
 """The core's own recipe blocks: ``train``, ``evaluate`` and ``output`` (component blocks come from the registry).
 
-The engine (``jasc_core.engine``) reads ``train``; evaluation (``jasc_core.evaluation``) reads ``evaluate``; the run
+The engine (``jasc_core.training.loop``) reads ``train``; evaluation (``jasc_core.evaluation``) reads ``evaluate``; the run
 folder location comes from ``output`` (see docs/training.md and docs/evaluation.md).
 """
 
@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jasc_core.postprocess import PostprocessConfig
-from jasc_core.slots import ComponentSlot
+from jasc_core.inference.postprocess import PostprocessConfig
+from jasc_core.contract.slots import ComponentSlot
 
 
 class _Strict(BaseModel):

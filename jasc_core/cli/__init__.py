@@ -66,7 +66,7 @@ def list_plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List installed components with the plugin and distribution each came from, and plugins that failed."""
-    from jasc_core.registry import get_registry
+    from jasc_core.contract.registry import get_registry
 
     registry = get_registry()
     rows = [info.as_dict() for info in registry.components(kind)]
@@ -92,7 +92,7 @@ def show(
     name: Annotated[str, typer.Argument(help="Registered component name.")],
 ) -> None:
     """Show a component's documentation and its config fields (type, default, help)."""
-    from jasc_core.registry import get_registry
+    from jasc_core.contract.registry import get_registry
 
     info = get_registry().info(kind, name)
     console.print(f"[bold]{kind} '{name}'[/bold]  from plugin '{info.plugin.name}' "
@@ -136,7 +136,7 @@ def _type_name(annotation: Any) -> str:
 @app.command("validate", rich_help_panel=PANEL_RECIPES)
 def validate(recipe: RecipeArg, set_: SetOption = None) -> None:
     """Check a recipe against what is installed; print the components it uses."""
-    from jasc_core.recipe import load_recipe
+    from jasc_core.recipes.model import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
     heads = ", ".join(f"{task}={block.name}" for task, block in loaded.model.heads if block is not None)
@@ -148,7 +148,7 @@ def validate(recipe: RecipeArg, set_: SetOption = None) -> None:
 @app.command("schema", rich_help_panel=PANEL_RECIPES)
 def schema() -> None:
     """Print the JSON Schema of recipes for the installed components (point your editor's YAML support at it)."""
-    from jasc_core.recipe import recipe_schema
+    from jasc_core.recipes.model import recipe_schema
 
     typer.echo(json.dumps(recipe_schema(), indent=2))
 
@@ -156,9 +156,9 @@ def schema() -> None:
 def _engine_function(name: str) -> Any:
     """A function of the training engine; a clear message while the engine is not installed."""
     try:
-        module = importlib.import_module("jasc_core.engine")
+        module = importlib.import_module("jasc_core.training.loop")
     except ModuleNotFoundError as exc:
-        if exc.name != "jasc_core.engine":
+        if exc.name != "jasc_core.training.loop":
             raise
         raise RunError("the training engine is not part of this jasc build; the recipe is valid") from None
     return getattr(module, name)
@@ -172,7 +172,7 @@ def run(
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder.")] = None,
 ) -> None:
     """Train and evaluate a recipe; everything lands in one run folder."""
-    from jasc_core.recipe import load_recipe
+    from jasc_core.recipes.model import load_recipe
 
     if resume is None and recipe is None:
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")
@@ -217,7 +217,7 @@ def sweep(
                                                      "e.g. scene/accuracy); repeatable.")] = None,
 ) -> None:
     """Run a recipe over a grid of overrides times seeds; table, CSV, JSON and plot of mean ± std."""
-    from jasc_core.sweep import run_sweep
+    from jasc_core.training.sweep import run_sweep
 
     folder = out or Path("runs") / f"sweep-{recipe.stem}"
     summary = run_sweep(recipe, grid, sets=set_ or [], seeds=seeds, jobs=jobs, out=folder, metrics=metric or [],
@@ -248,7 +248,7 @@ def build_app() -> typer.Typer:
     """The root app with every plugin's commands added (once)."""
     global _commands_registered
     if not _commands_registered:
-        from jasc_core.registry import get_registry
+        from jasc_core.contract.registry import get_registry
 
         get_registry().register_commands(app)
         _commands_registered = True

@@ -71,7 +71,7 @@ class Component:
         try:
             return cls.Config.model_validate(block)
         except Exception as exc:  # pydantic.ValidationError; re-raised with the component named
-            from jasc_core.recipe_errors import format_validation_error
+            from jasc_core.recipes.errors import format_validation_error
 
             raise ConfigError(
                 format_validation_error(exc, prefix=cls.kind or "component", model=cls.Config, component=cls)
@@ -278,10 +278,10 @@ class Schedule(Component):
 
 
 class Dataset(Component):
-    """A source of labelled clips: splits of ``jasc_core.data.Clip`` plus the audio behind them.
+    """A source of labelled clips: splits of ``jasc_core.contract.data.Clip`` plus the audio behind them.
 
     ``prepare`` makes the data available (generate, check a root folder) and may be slow; ``load(split)`` returns a
-    ``jasc_core.data.ClipList``; ``audio(clip, sample_rate)`` returns the clip's mono waveform, float32, exactly
+    ``jasc_core.contract.data.ClipList``; ``audio(clip, sample_rate)`` returns the clip's mono waveform, float32, exactly
     ``round(clip.duration * sample_rate)`` samples (zero-padded at the end of a recording).
     """
 
@@ -293,7 +293,7 @@ class Dataset(Component):
     def splits(self) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def load(self, split: str):  # -> jasc_core.data.ClipList
+    def load(self, split: str):  # -> jasc_core.contract.data.ClipList
         raise NotImplementedError
 
     def audio(self, clip, sample_rate: int):  # -> numpy.ndarray

@@ -1,0 +1,5 @@
+"""``python -m jasc_core.cli``: the same as the ``jasc`` console script."""
+
+from jasc_core.cli import main
+
+main()
