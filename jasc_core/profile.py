@@ -171,9 +171,9 @@ def profile_recipe(recipe_path: str, sets: Sequence[str] = ()) -> dict[str, Any]
     else the length of the dataset config's ``<task>_labels`` list if given, else 001's 4 scenes / 25 events; the
     report says which was used.
     """
+    from jasc_core.contract.registry import component
     from jasc_core.inference.pipeline import block_name_and_config, build_model
     from jasc_core.recipes.model import load_recipe
-    from jasc_core.contract.registry import component
 
     recipe = load_recipe(recipe_path, sets)
     name, config = block_name_and_config(recipe.features, "features")

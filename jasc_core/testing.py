@@ -42,10 +42,11 @@ def check_component(
     """
     from pydantic import BaseModel
 
-    from jasc_core.contract.components import Component, kind_of
+    from jasc_core.contract.components import Component
+    from jasc_core.contract.kinds import kind_of
+    from jasc_core.contract.registry import get_registry
     from jasc_core.errors import ConfigError
     from jasc_core.recipes.model import _block_model
-    from jasc_core.contract.registry import get_registry
 
     block = dict(block or {})
     assert isinstance(cls, type) and issubclass(cls, Component), f"{cls!r} does not derive from a jasc kind"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from jasc_core.inference import checkpoints as checkpoint
 from jasc_core.errors import RunError
+from jasc_core.inference import checkpoints as checkpoint
 from jasc_core.inference.runs import create_run, open_run, recipe_hash
 
 

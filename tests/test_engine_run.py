@@ -8,8 +8,8 @@ import engine_fakes
 import pytest
 import torch
 
-from jasc_core.inference.checkpoints import load_checkpoint
 from jasc_core.errors import ConfigError, DataError, JascError, RunError
+from jasc_core.inference.checkpoints import load_checkpoint
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def fakes(jasc_registry):
 
 
 def _run(tmp_path, name="run", evaluate=True, **overrides):
-    from jasc_core.training.loop import run_recipe
+    from jasc_core.training import run_recipe
 
     overrides.setdefault("evaluate.plots", False)
     recipe = engine_fakes.make_recipe(**overrides)
@@ -51,7 +51,7 @@ def test_two_epoch_run_writes_the_run_folder(fakes, tmp_path, capsys):
     assert header.split("\t") == ["filename", "onset", "offset", "event_label"]
     assert "Scene micro-F" in capsys.readouterr().out
     # The best checkpoint loads weights-only and rebuilds the model.
-    from jasc_core.training.loop import evaluate_run
+    from jasc_core.evaluation import evaluate_run
 
     again = evaluate_run(run_dir, split="val", plots=False, psds=False, print_table=False)
     assert again["split"] == "val" and "val" in json.loads(run.metrics.read_text())
@@ -64,7 +64,7 @@ def _final(run_dir):
 
 
 def test_resume_after_a_mid_epoch_kill_matches_an_uninterrupted_run(fakes, tmp_path, monkeypatch):
-    from jasc_core.training import loop as engine
+    from jasc_core import training as engine
 
     overrides = {"train.epochs": 3, "evaluate.plots": False}
     reference = _final(_run(tmp_path, "whole", **overrides))
@@ -89,7 +89,7 @@ def test_resume_after_a_mid_epoch_kill_matches_an_uninterrupted_run(fakes, tmp_p
 
 
 def test_resume_rejects_a_changed_recipe_and_a_folder_that_is_not_a_run(fakes, tmp_path):
-    from jasc_core.training.loop import run_recipe
+    from jasc_core.training import run_recipe
 
     run_dir = _run(tmp_path, evaluate=False, **{"train.epochs": 1})
     changed = engine_fakes.make_recipe(**{"train.epochs": 1, "weighting.alpha": 0.5})

@@ -21,7 +21,7 @@ CHILD = """
 import sys, time
 sys.path.insert(0, {tests!r})
 import engine_fakes
-from jasc_core.training import loop as engine
+from jasc_core import training as engine
 from jasc_core.contract.registry import Registry, reset_registry
 registry = Registry(); registry.load_entry_points(); registry.add_plugin(engine_fakes, "engine_fakes")
 reset_registry(registry)
@@ -39,7 +39,7 @@ OVERRIDES = {"train.epochs": 3, "evaluate.plots": False}
 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registry, tmp_path):
-    from jasc_core.training.loop import run_recipe
+    from jasc_core.training import run_recipe
 
     jasc_registry.add_plugin(engine_fakes, "engine_fakes")
     whole = run_recipe(engine_fakes.make_recipe(**OVERRIDES), recipe_path="fake.yaml", out_dir=tmp_path / "whole")

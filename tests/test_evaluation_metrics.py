@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from jasc_core.contract.metrics import event_frame_metrics, f_score, scene_metrics
 from jasc_core.evaluation.dcase import dcase_event_metrics, score_dataframes
 from jasc_core.evaluation.events import clip_events, ground_truth, write_event_tsv
-from jasc_core.evaluation.metrics import event_frame_metrics, f_score, scene_metrics
 from jasc_core.evaluation.sed_scores import import_sed_scores_eval
 
 

@@ -13,7 +13,7 @@ from jasc_core.errors import RunError
 
 @pytest.fixture
 def trained(jasc_registry, tmp_path):
-    from jasc_core.training.loop import run_recipe
+    from jasc_core.training import run_recipe
 
     jasc_registry.add_plugin(engine_fakes, "engine_fakes")
     recipe = engine_fakes.make_recipe(**{"train.epochs": 1, "evaluate.plots": False})
@@ -21,7 +21,7 @@ def trained(jasc_registry, tmp_path):
 
 
 def test_predict_scores_of_a_split(trained):
-    from jasc_core.training.loop import predict_scores
+    from jasc_core.inference.scoring import predict_scores
 
     scores, targets, clip_ids, hop = predict_scores(trained, "val")
     assert len(clip_ids) == 8 and hop == pytest.approx(0.05)
@@ -31,8 +31,7 @@ def test_predict_scores_of_a_split(trained):
 
 
 def test_tuned_thresholds_are_stored_and_used(trained):
-    from jasc_core.training.loop import evaluate_run
-    from jasc_core.evaluation import tune_thresholds
+    from jasc_core.evaluation import evaluate_run, tune_thresholds
     from jasc_core.evaluation.report import save_thresholds
 
     values = tune_thresholds(trained, {"name": "fixed", "value": 0.3}, split="val")
@@ -46,9 +45,8 @@ def test_tuned_thresholds_are_stored_and_used(trained):
 
 
 def test_segment_level_thresholds_maximise_the_segment_f1_that_evaluation_reports(trained):
-    from jasc_core.training.loop import evaluate_run
     from jasc_core.errors import ConfigError
-    from jasc_core.evaluation import tune_thresholds
+    from jasc_core.evaluation import evaluate_run, tune_thresholds
 
     untuned = evaluate_run(trained, split="val", plots=False, psds=False, print_table=False)["event"]["segment_f1"]
     # The exact search on the segment rows finds the best thresholds for exactly the metric evaluation computes.
@@ -62,7 +60,7 @@ def test_segment_level_thresholds_maximise_the_segment_f1_that_evaluation_report
 
 
 def test_evaluate_run_refuses_a_folder_that_is_not_a_run(tmp_path):
-    from jasc_core.training.loop import evaluate_run
+    from jasc_core.evaluation import evaluate_run
 
     with pytest.raises(RunError, match="not a run folder"):
         evaluate_run(tmp_path / "nothing")

@@ -80,8 +80,8 @@ def test_scores_to_events_pipeline_with_per_class_thresholds():
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.lists(st.booleans(), min_size=3, max_size=3), min_size=1, max_size=30))
 def test_event_extraction_round_trips_through_the_frame_rule(rows):
-    from jasc_core.inference.clips import event_roll
     from jasc_core.contract.data import Clip
+    from jasc_core.contract.tasks import event_roll
 
     decisions = np.array(rows, dtype=bool)
     labels = ["a", "b", "c"]

@@ -137,8 +137,8 @@ def test_render_profile_prints_the_table():
 
 
 def test_profile_command_on_the_official_recipe(capsys):
-    from jasc_core.profile import profile_command
     from jasc_core.contract.registry import get_registry
+    from jasc_core.profile import profile_command
 
     registry = get_registry()
     needed = [("dataset", "joint"), ("features", "logmel"), ("weighting", "constant"), ("schedule", "soft")]

@@ -133,8 +133,8 @@ def test_single_task_recipes_have_one_head(name, task):
     "name", ["tonami_official_code.yaml", "tonami_conventional.yaml", "tonami_cnn_asc.yaml", "tonami_cnn_bigru_sed.yaml"]
 )
 def test_recipes_validate_when_their_components_are_installed(name):
-    from jasc_core.recipes.model import load_recipe
     from jasc_core.contract.registry import get_registry
+    from jasc_core.recipes.model import load_recipe
 
     registry = get_registry()
     needed = [("dataset", "joint"), ("features", "logmel"), ("weighting", "constant"), ("schedule", "soft")]

@@ -31,8 +31,8 @@ def cache_dir(tmp_path_factory):
 
 
 def train_history(tmp_path, cache_dir, weighting: str) -> list[dict]:
-    from jasc_core.training.loop import run_recipe
     from jasc_core.recipes.model import load_recipe
+    from jasc_core.training import run_recipe
 
     path = tmp_path / "recipe.yaml"
     path.write_text(RECIPE.format(cache=cache_dir, runs=tmp_path / "runs", weighting=weighting))

@@ -153,17 +153,6 @@ def schema() -> None:
     typer.echo(json.dumps(recipe_schema(), indent=2))
 
 
-def _engine_function(name: str) -> Any:
-    """A function of the training engine; a clear message while the engine is not installed."""
-    try:
-        module = importlib.import_module("jasc_core.training.loop")
-    except ModuleNotFoundError as exc:
-        if exc.name != "jasc_core.training.loop":
-            raise
-        raise RunError("the training engine is not part of this jasc build; the recipe is valid") from None
-    return getattr(module, name)
-
-
 @app.command("run", rich_help_panel=PANEL_RECIPES)
 def run(
     recipe: Annotated[Path | None, typer.Argument(help="Recipe YAML file.", show_default=False)] = None,
@@ -179,7 +168,8 @@ def run(
     # Resuming reads the run's own resolved recipe unless one is given (the engine checks it did not change).
     recipe_path = recipe if recipe is not None else resume / "recipe.yaml"
     loaded = load_recipe(recipe_path, set_ or [])
-    run_recipe = _engine_function("run_recipe")
+    from jasc_core.training import run_recipe
+
     run_dir = run_recipe(loaded, recipe_path=recipe_path, out_dir=out, resume=resume)
     console.print(f"run folder: {run_dir}", markup=False)
 
@@ -188,9 +178,12 @@ def run(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `jasc run`.")],
     split: Annotated[str, typer.Option("--split", help="Split to evaluate.")] = "eval",
+    model: Annotated[str, typer.Option("--model", help="Model to evaluate: student, or an extra model a schedule kept (teacher).")] = "student",
 ) -> None:
     """Evaluate a run's best checkpoint on a split: metrics, tables, TSV predictions and plots."""
-    _engine_function("evaluate_run")(run_dir, split=split)
+    from jasc_core.evaluation import evaluate_run
+
+    evaluate_run(run_dir, split=split, model=model)
 
 
 @app.command("profile", rich_help_panel=PANEL_RECIPES)

@@ -16,6 +16,7 @@ from the dicts, never zero-filled.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -23,13 +24,11 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError
 
-#: The tasks the toolkit knows. Heads are keyed by these in recipes and model outputs.
-TASKS: tuple[str, ...] = ("scene", "event")
 
-
-class Component:
+class Component(metaclass=ABCMeta):
     """Base of every component kind: a registry key, a config schema and a validated ``self.config``."""
 
     #: Kind key used by ``jasc_core.component(kind, name)``; set once on each kind's base class.
@@ -112,12 +111,13 @@ class FeatureExtractor(_ModuleComponent):
     hop_seconds: float
     n_features: int
 
-    def forward(self, waveform: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, waveform: Tensor) -> Tensor:
+        """Waveforms ``[B, samples]`` -> features ``[B, frames, n_features]``."""
 
+    @abstractmethod
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a waveform of ``num_samples`` samples."""
-        raise NotImplementedError
 
     def fit_normalization(self, batches: Iterable[Tensor]) -> None:
         """Compute per-feature statistics from waveform batches of the training split (default: no normalisation)."""
@@ -140,8 +140,9 @@ class Encoder(_ModuleComponent):
         super().__init__(config)
         self.n_features = n_features
 
-    def forward(self, features: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, features: Tensor) -> Tensor:
+        """Features ``[B, T, F]`` -> feature map ``[B, C, T', F']``."""
 
 
 class Head(_ModuleComponent):
@@ -175,106 +176,11 @@ class Head(_ModuleComponent):
         self.in_features = in_features
         self.time_stride = time_stride
 
-    def forward(self, feature_map: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class Weighting(Component):
-    """Turns per-task losses into the one loss the optimiser sees.
-
-    ``task_losses`` computes unweighted losses per task present in the batch (default: cross-entropy for scene,
-    binary cross-entropy on frames for event, reduced by the mean); ``combine`` mixes them. Schemes with state
-    override ``on_epoch_end``; schemes with learnable parameters return them from ``parameters()`` (the engine gives
-    them their own optimiser group, no weight decay); schemes that work on gradients set
-    ``requires_task_gradients = True`` and implement ``combine_gradients``.
-    """
-
-    kind = "weighting"
-    #: True for gradient-manipulating schemes (GradNorm, PCGrad): the engine then calls ``combine_gradients``.
-    requires_task_gradients: ClassVar[bool] = False
-
-    def task_losses(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        losses: dict[str, Tensor] = {}
-        for task, target in targets.items():
-            if task not in outputs:
-                continue
-            logits = outputs[task].float()
-            if task == "scene":
-                losses[task] = nn.functional.cross_entropy(logits, target.long())
-            elif task == "event":
-                losses[task] = nn.functional.binary_cross_entropy_with_logits(logits, target.float())
-        return losses
-
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:  # pragma: no cover
-        raise NotImplementedError
-
-    def combine_gradients(
-        self, grads: Mapping[str, list[Tensor]], losses: Mapping[str, Tensor], context: Mapping[str, Any]
-    ) -> list[Tensor]:
-        """Per-task gradients of the shared parameters -> the gradient to apply (gradient-based schemes only).
-
-        ``grads[task]`` lists the gradients of that task's loss w.r.t. ``context["shared_parameters"]`` (the
-        encoder), in that order; return one tensor per shared parameter. The heads' gradients come from
-        ``combine(losses, context)``, so a head sees its own task's loss with the weight the scheme gives it.
-        """
-        raise NotImplementedError
-
-    def on_epoch_end(self, context: Mapping[str, Any]) -> None:
-        """Called after every training epoch with ``epoch`` and ``train_losses`` (epoch mean per task)."""
-
-    def parameters(self) -> list[nn.Parameter]:
-        """Learnable parameters of the scheme itself (e.g. uncertainty log-variances)."""
-        return []
-
-    def effective_weights(self) -> dict[str, float]:
-        """The weight each task currently gets, for the run history and ``weights.png``."""
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what ``state_dict`` returned (resume)."""
-
-
-class Schedule(Component):
-    """Plans training: which tasks each step trains, which parameters train when, and any extra losses.
-
-    One engine loop serves every schedule. Per step the engine asks ``tasks_for_step`` which of the tasks labelled in
-    the batch contribute a loss; at each epoch start ``on_epoch_start`` may freeze or unfreeze parameters;
-    ``extra_losses`` adds terms such as a mean teacher's consistency loss; ``after_step`` updates such a teacher.
-    """
-
-    kind = "schedule"
-    #: False for schedules whose steps train one task at a time (HardMTL-style alternation, FreezeMTL phases):
-    #: gradient-balancing weightings (GradNorm, PCGrad) need every task in the same step and reject such schedules.
-    trains_tasks_jointly: ClassVar[bool] = True
-
-    def setup(self, model: nn.Module, context: Mapping[str, Any]) -> None:
-        """Called once before training (e.g. to build an EMA teacher of ``model``)."""
-
-    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
-        """Called at the start of each epoch (0-based), e.g. to freeze the encoder."""
-
-    def tasks_for_step(self, step: int, epoch: int, available: frozenset[str]) -> frozenset[str]:
-        """The tasks whose losses this step uses, out of those with labels in the batch."""
-        return available
-
-    def extra_losses(
-        self, model: nn.Module, features: Tensor, outputs: Mapping[str, Tensor], batch: Mapping[str, Any],
-        context: Mapping[str, Any],
-    ) -> dict[str, Tensor]:
-        """Additional named loss terms added to the weighted loss (default: none)."""
-        return {}
-
-    def after_step(self, model: nn.Module, context: Mapping[str, Any]) -> None:
-        """Called after each optimiser step."""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what ``state_dict`` returned (resume)."""
+    @abstractmethod
+    def forward(self, feature_map: Tensor) -> Tensor | dict[str, Tensor]:
+        """Feature map -> logits: ``[B, N]`` (scene), or ``[B, T, M]`` frame logits (event), or for an event head
+        with its own clip-level output ``{"frame": [B, T, M], "clip": [B, M]}`` (logits: a head that pools
+        probabilities returns ``torch.logit`` of them)."""
 
 
 class Dataset(Component):
@@ -290,14 +196,21 @@ class Dataset(Component):
     def prepare(self) -> None:
         """Make the data available; called once before ``load``."""
 
-    def splits(self) -> list[str]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    #: Set by ``prepare`` when the dataset serves a stand-in (e.g. synthetic audio because the real data is missing):
+    #: a short phrase that the run folder, tables and plots repeat wherever they name the data. None for real data.
+    stand_in: str | None = None
 
+    @abstractmethod
+    def splits(self) -> list[str]:
+        """The split names this dataset has."""
+
+    @abstractmethod
     def load(self, split: str):  # -> jasc_core.contract.data.ClipList
-        raise NotImplementedError
+        """The clips of one split."""
 
+    @abstractmethod
     def audio(self, clip, sample_rate: int):  # -> numpy.ndarray
-        raise NotImplementedError
+        """The clip's mono float32 waveform at ``sample_rate``."""
 
 
 class ThresholdOptimizer(Component):
@@ -309,23 +222,11 @@ class ThresholdOptimizer(Component):
 
     kind = "thresholds"
 
-    def fit(self, scores, targets):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def fit(self, scores, targets):
+        """Per-class thresholds from scores and binary targets."""
 
 
-#: Every kind the core knows, in the order listings show them.
-KINDS: dict[str, type[Component]] = {
-    base.kind: base
-    for base in (FeatureExtractor, Encoder, Head, Weighting, Schedule, Dataset, ThresholdOptimizer)
-}
-
-
-def kind_of(cls: type) -> str:
-    """The kind key of a component class (the kind base class it derives from)."""
-    for kind, base in KINDS.items():
-        if isinstance(cls, type) and issubclass(cls, base):
-            return kind
-    raise ConfigError(f"{cls!r} is not a jasc component: derive it from one of {', '.join(b.__name__ for b in KINDS.values())}")
 
 
 def module_device(module: nn.Module) -> torch.device:

@@ -20,7 +20,8 @@ from typing import Any
 import pluggy
 
 from jasc_core.contract import hookspecs
-from jasc_core.contract.components import KINDS, Component, kind_of
+from jasc_core.contract.components import Component
+from jasc_core.contract.kinds import KINDS, kind_of
 from jasc_core.errors import PluginError
 
 ENTRY_POINT_GROUP = "jasc"

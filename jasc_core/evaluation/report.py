@@ -12,13 +12,17 @@ from typing import Any, get_args
 
 import numpy as np
 
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import print_tables
-from jasc_core.recipes.blocks import TuneLevel
+from jasc_core.evaluation.validation import task_metrics
 from jasc_core.inference.runs import open_run, read_json, write_json
+from jasc_core.inference.scoring import SplitScores, score_split
+from jasc_core.recipes.blocks import TuneLevel
+from jasc_core.recipes.model import build
 
 #: Clips shown in the event-roll plot.
 ROLL_CLIPS = 4
@@ -53,95 +57,105 @@ def tune_thresholds(
     ``level`` says what the thresholds decide: ``frame`` (the frame scores; frame-level F1, 001's event metric) or
     ``segment`` (1-s segments, scored by their highest median-filtered frame score: what segment-based F1 counts).
     """
-    from jasc_core.training.loop import score_split
-    from jasc_core.recipes.model import build
-
     if level not in get_args(TuneLevel):
         raise ConfigError(f"threshold tuning level {level!r}: expected one of {', '.join(get_args(TuneLevel))}")
     scores, (recipe, _, labels, clips) = score_split(run_dir, split, recipe=recipe)
-    if scores.event_probs is None or scores.event_mask is None or not scores.event_mask.any():
+    task = frame_task(scores)
+    if task is None or not scores.labelled[task].any():
         raise RunError(f"cannot tune thresholds: the model has no event head or split '{split}' has no event labels")
+    classes, labelled = labels[task], scores.labelled[task]
     if level == "segment":
         truth = ground_truth(clips)
         smoothed = {
-            clip_id: filtered_scores(probs, labels.event, scores.hop_seconds, recipe.evaluate.postprocess)
-            for clip_id, probs in zip(scores.clip_ids, scores.event_probs, strict=True) if clip_id in truth
+            clip_id: filtered_scores(probs, classes, scores.hop_seconds, recipe.evaluate.postprocess)
+            for clip_id, probs in zip(scores.clip_ids, scores.probs[task], strict=True) if clip_id in truth
         }
         durations = {clip.clip_id: clip.duration for clip in clips}
-        probs, targets = segment_rows(smoothed, truth, labels.event, scores.hop_seconds, durations)
+        probs, targets = segment_rows(smoothed, truth, classes, scores.hop_seconds, durations)
     else:
-        probs = scores.event_probs[scores.event_mask].reshape(-1, len(labels.event))
-        targets = scores.event_targets[scores.event_mask].reshape(-1, len(labels.event))
+        probs = scores.probs[task][labelled].reshape(-1, len(classes))
+        targets = scores.targets[task][labelled].reshape(-1, len(classes))
     optimizer = build("thresholds", block)
     values = np.asarray(optimizer.fit(probs, targets), dtype=float)
     name = block.get("name") if isinstance(block, Mapping) else getattr(block, "name", "")
-    save_thresholds(run_dir, values, labels.event, method=name, split=split, level=level)
+    save_thresholds(run_dir, values, classes, method=name, split=split, level=level)
     return values
+
+
+def frame_task(scores: SplitScores) -> str | None:
+    """The frame-level (event) task the scores have, if any: the one thresholds, TSV events and DCASE metrics are for."""
+    return next((task for task in scores.probs if TASK_DESCRIPTIONS[task].frame_level), None)
 
 
 def evaluate_run(
     run_dir: str | Path, split: str = "eval", *, recipe: Any = None, plots: bool | None = None,
-    psds: bool = True, print_table: bool = True,
+    psds: bool = True, print_table: bool = True, model: str = "student",
 ) -> dict[str, Any]:
-    """Metrics of a run's best checkpoint on ``split``; writes metrics.json, predictions/*.tsv and plots/*.png."""
-    from jasc_core.training.loop import score_split
+    """Metrics of a run's best checkpoint on ``split``; writes metrics.json, predictions/*.tsv and plots/*.png.
 
+    ``model`` evaluates an extra model a schedule kept (e.g. ``teacher``) instead of the student; its metrics are
+    stored under ``<split>/<model>`` in metrics.json.
+    """
     run = open_run(run_dir)
-    scores, (recipe, _, labels, clips) = score_split(run.root, split, recipe=recipe)
+    scores, (recipe, _, labels, clips) = score_split(run.root, split, recipe=recipe, model=model)
     config = recipe.evaluate
-    tuned = stored_thresholds(run.root, labels.event) if scores.event_probs is not None else None
+    event_task = frame_task(scores)
+    tuned = stored_thresholds(run.root, labels[event_task]) if event_task is not None else None
     threshold: float | np.ndarray = tuned if tuned is not None else float(config.threshold)
-    from jasc_core.training.loop import frame_level_metrics
-
-    metrics: dict[str, Any] = {"split": split, "n_clips": len(scores.clip_ids),
+    name = split if model == "student" else f"{split}_{model}"
+    metrics: dict[str, Any] = {"split": split, "model": model, "n_clips": len(scores.clip_ids),
                                "threshold": threshold.tolist() if isinstance(threshold, np.ndarray) else threshold,
                                "thresholds_source": "thresholds.json" if tuned is not None else "evaluate.threshold"}
-    metrics.update(frame_level_metrics(scores, labels, threshold))
+    metrics.update(task_metrics(scores, labels, threshold))
     make_plots = config.plots if plots is None else plots
 
-    if scores.scene_probs is not None:
-        predicted = scores.scene_probs.argmax(axis=-1)
+    for task in scores.probs:
+        if TASK_DESCRIPTIONS[task].frame_level:
+            continue
+        predicted = scores.probs[task].argmax(axis=-1)
         write_scene_tsv(
-            run.predictions / f"{split}_scenes.tsv",
-            {clip_id: labels.scene[i] for clip_id, i in zip(scores.clip_ids, predicted, strict=True)},
+            run.predictions / f"{name}_scenes.tsv",
+            {clip_id: labels[task][i] for clip_id, i in zip(scores.clip_ids, predicted, strict=True)},
         )
-    if scores.event_probs is not None:
-        by_clip = dict(zip(scores.clip_ids, scores.event_probs, strict=True))
+    if event_task is not None:
+        classes = labels[event_task]
+        by_clip = dict(zip(scores.clip_ids, scores.probs[event_task], strict=True))
         events = {
-            clip_id: clip_events(probs, labels.event, scores.hop_seconds, threshold, config.postprocess)
+            clip_id: clip_events(probs, classes, scores.hop_seconds, threshold, config.postprocess)
             for clip_id, probs in by_clip.items()
         }
-        write_event_tsv(run.predictions / f"{split}_events.tsv", events)
+        write_event_tsv(run.predictions / f"{name}_events.tsv", events)
         truth = ground_truth(clips)
-        if truth and "event" in metrics:
+        if truth and event_task in metrics:
             durations = {clip.clip_id: clip.duration for clip in clips}
             # sed_scores_eval thresholds the scores itself: give it the median-filtered ones so that its metrics
             # describe the same detections as the TSV (min_event_length/merge_gap are not applied there).
             smoothed = {
-                clip_id: filtered_scores(probs, labels.event, scores.hop_seconds, config.postprocess)
+                clip_id: filtered_scores(probs, classes, scores.hop_seconds, config.postprocess)
                 for clip_id, probs in by_clip.items()
             }
-            metrics["event"].update(
-                dcase_event_metrics(smoothed, truth, labels.event, scores.hop_seconds, durations, threshold, psds=psds)
+            metrics[event_task].update(
+                dcase_event_metrics(smoothed, truth, classes, scores.hop_seconds, durations, threshold, psds=psds)
             )
 
     if make_plots:
-        from jasc_core.evaluation import plots as plot
+        from jasc_core.evaluation import plots as plot  # matplotlib only when plotting
 
         history = read_json(run.history) if run.history.is_file() else []
         plot.learning_curves(history, run.plots / "learning_curves.png")
         plot.weights_plot(history, run.plots / "weights.png")
-        if "scene" in metrics:
-            plot.confusion_plot(metrics["scene"]["confusion"], labels.scene, run.plots / f"confusion_{split}.png")
-        if "event" in metrics and scores.event_mask is not None:
-            rows = np.flatnonzero(scores.event_mask)[:ROLL_CLIPS]
-            plot.event_roll_plot(
-                [scores.clip_ids[i] for i in rows], scores.event_probs[rows], scores.event_targets[rows],
-                labels.event, scores.hop_seconds, threshold, run.plots / f"event_roll_{split}.png",
-            )
+        for task in metrics.keys() & scores.probs.keys():
+            if TASK_DESCRIPTIONS[task].frame_level:
+                rows = np.flatnonzero(scores.labelled[task])[:ROLL_CLIPS]
+                plot.event_roll_plot(
+                    [scores.clip_ids[i] for i in rows], scores.probs[task][rows], scores.targets[task][rows],
+                    labels[task], scores.hop_seconds, threshold, run.plots / f"event_roll_{name}.png",
+                )
+            else:
+                plot.confusion_plot(metrics[task]["confusion"], labels[task], run.plots / f"confusion_{name}.png")
 
     all_metrics = read_json(run.metrics) if run.metrics.is_file() else {}
-    all_metrics[split] = metrics
+    all_metrics[name] = metrics
     write_json(run.metrics, all_metrics)
     if print_table:
         print_tables(run.root.name, metrics)

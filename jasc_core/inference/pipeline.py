@@ -1,4 +1,4 @@
-"""The joint model: one shared encoder and one head per task, built from a recipe's ``model`` block.
+"""The trained pipeline: feature extractor + joint model (one shared encoder, one head per task), built from a recipe.
 
 A model is an encoder plus any non-empty subset of task heads: encoder + scene head is a single-task ASC model,
 encoder + event head a single-task SED model (001 Table IV's CNN and CNN-BiGRU rows), both heads the MTL model.
@@ -10,28 +10,31 @@ encoder + event head a single-task SED model (001 Table IV's CNN and CNN-BiGRU r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from jasc_core.contract.components import TASKS, Encoder, Head
-from jasc_core.errors import ConfigError
+from jasc_core.contract.components import Encoder, FeatureExtractor, Head
 from jasc_core.contract.registry import component
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.errors import ConfigError
+from jasc_core.recipes.model import build
 
 
 class JointModel(nn.Module):
-    """Shared encoder + ``nn.ModuleDict`` of heads keyed by task; ``forward`` returns ``{task: logits}``."""
+    """Shared encoder + ``nn.ModuleDict`` of heads keyed by task; ``forward`` returns logits by output name.
+
+    ``parameter_groups()`` names the parts a schedule can train or freeze: ``encoder`` and ``heads.<task>``.
+    """
 
     def __init__(self, encoder: Encoder, heads: Mapping[str, Head]) -> None:
         super().__init__()
-        if not heads:
-            raise ConfigError(f"model.heads: a model needs at least one head; tasks: {', '.join(TASKS)}")
+        if not heads:  # recipes are checked on load; this guards Python callers that build a model directly
+            raise ConfigError("model.heads: a model needs at least one head")
         for task, head in heads.items():
-            if task not in TASKS:
-                raise ConfigError(f"model.heads.{task}: unknown task; tasks: {', '.join(TASKS)}")
             if getattr(head, "task", task) != task:
                 raise ConfigError(f"model.heads.{task}: head '{head.name}' was built for task '{head.task}'")
         self.encoder = encoder
@@ -41,12 +44,24 @@ class JointModel(nn.Module):
     def tasks(self) -> tuple[str, ...]:
         return tuple(self.heads.keys())
 
+    def parameter_groups(self) -> dict[str, nn.Module]:
+        """The named parts of the model: ``encoder`` and ``heads.<task>`` per head."""
+        return {"encoder": self.encoder, **{f"heads.{task}": head for task, head in self.heads.items()}}
+
     def forward(self, features: Tensor) -> dict[str, Tensor]:
-        """Features ``[B, T, F]`` -> ``{"scene": [B, N], "event": [B, T, M]}`` (logits, for the heads present)."""
+        """Features ``[B, T, F]`` -> logits by output name (see ``jasc_core.contract.tasks``).
+
+        A head with its own clip-level output returns ``{"frame": ..., "clip": ...}``: the frame output comes at the
+        features' frame rate under the task's name, the clip output as ``<task>/clip``.
+        """
         feature_map = self.encoder(features)
-        outputs = {task: head(feature_map) for task, head in self.heads.items()}
-        if "event" in outputs:
-            outputs["event"] = match_frames(outputs["event"], features.shape[1])
+        outputs: dict[str, Tensor] = {}
+        for task, head in self.heads.items():
+            output = head(feature_map)
+            if isinstance(output, Mapping):
+                outputs[f"{task}/clip"] = output["clip"]
+                output = output["frame"]
+            outputs[task] = match_frames(output, features.shape[1]) if TASK_DESCRIPTIONS[task].frame_level else output
         return outputs
 
 
@@ -91,16 +106,12 @@ def build_model(
     if encoder_block is None:
         raise ConfigError("model.encoder: missing; a model is an encoder plus at least one head")
     heads_block = {task: block for task, block in dict(heads_block).items() if block is not None}
-    if not heads_block:
-        raise ConfigError(f"model.heads: a model needs at least one head; tasks: {', '.join(TASKS)}")
 
     name, config = block_name_and_config(encoder_block, "model.encoder")
     encoder = component("encoder", name)(config, n_features=n_features)
 
     heads: dict[str, Head] = {}
     for task, block in heads_block.items():
-        if task not in TASKS:
-            raise ConfigError(f"model.heads.{task}: unknown task; tasks: {', '.join(TASKS)}")
         name, config = block_name_and_config(block, f"model.heads.{task}")
         if task not in n_classes:
             raise ConfigError(f"model.heads.{task}: the data gives no {task} class count (n_classes has "
@@ -119,3 +130,58 @@ def build_model(
             time_stride=getattr(encoder, "time_stride", 1),
         )
     return JointModel(encoder, heads)
+
+
+class Labels(dict):
+    """The label vocabularies a model was trained with, keyed by task (stored in every checkpoint)."""
+
+    def n_classes(self, tasks: Sequence[str]) -> dict[str, int]:
+        return {task: len(self[task]) for task in tasks}
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {task: list(values) for task, values in self.items()}
+
+
+class Pipeline(nn.Module):
+    """Feature extractor + joint model: waveforms ``[B, S]`` -> logits by output name; saved and loaded as one."""
+
+    def __init__(self, features: FeatureExtractor, model: JointModel) -> None:
+        super().__init__()
+        self.features = features
+        self.model = model
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.model.tasks
+
+    def forward(self, waveform: Tensor, with_features: bool = False) -> Any:
+        """Logits by output name; with ``with_features``, ``(features, outputs)`` (schedules' extra losses)."""
+        features = self.features(waveform)
+        outputs = self.model(features)
+        return (features, outputs) if with_features else outputs
+
+
+def build_pipeline(recipe: Any, labels: Labels, tasks: Sequence[str]) -> Pipeline:
+    """Features + model of a recipe, sized for ``labels``; checks the heads' output sizes with a dry run."""
+    features = build("features", recipe.features)
+    model = build_model(recipe.model, n_features=features.n_features, n_classes=labels.n_classes(tasks))
+    pipeline = Pipeline(features, model)
+    check_head_sizes(pipeline, labels, tasks)
+    return pipeline
+
+
+def check_head_sizes(pipeline: Pipeline, labels: Labels, tasks: Sequence[str]) -> None:
+    """A forward pass on one second of silence (eval mode: no statistics updated, no RNG drawn)."""
+    was_training = pipeline.training
+    pipeline.eval()
+    try:
+        with torch.no_grad():
+            outputs = pipeline(torch.zeros(1, int(pipeline.features.sample_rate)))
+    finally:
+        pipeline.train(was_training)
+    for task, expected in labels.n_classes(tasks).items():
+        got = int(outputs[task].shape[-1])
+        if got != expected:
+            raise ConfigError(
+                f"model.heads.{task}: the head outputs {got} classes but the data has {expected} {task} labels"
+            )

@@ -19,30 +19,15 @@ baselines' order); filtering the scores keeps them usable for threshold-free met
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from jasc_core.contract.data import Event
 from jasc_core.errors import ConfigError
+from jasc_core.recipes.blocks import PostprocessConfig
 
 #: Times are rounded to this many decimals, so that ``t * hop`` does not print as 1.2000000000000002.
 TIME_DECIMALS = 6
-
-
-Seconds = Annotated[float, Field(ge=0)]
-
-
-class PostprocessConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # The bound sits on each float: a bound on the whole union would be applied to the dict too and crash.
-    median_filter: Seconds | dict[str, Seconds] = Field(
-        0.0, description="median filter length in seconds, one for all classes or per class (0: off)"
-    )
-    min_event_length: float = Field(0.0, ge=0, description="drop events shorter than this (seconds)")
-    merge_gap: float = Field(0.0, ge=0, description="merge same-class events separated by at most this (seconds)")
 
 
 def filter_frames(

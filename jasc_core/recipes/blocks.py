@@ -10,12 +10,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jasc_core.inference.postprocess import PostprocessConfig
 from jasc_core.contract.slots import ComponentSlot
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class PostprocessConfig(_Strict):
+    """SED post-processing (``jasc_core.inference.postprocess``)."""
+
+    # The bound sits on each float: a bound on the whole union would be applied to the dict too and crash.
+    median_filter: Seconds | dict[str, Seconds] = Field(
+        0.0, description="median filter length in seconds, one for all classes or per class (0: off)"
+    )
+    min_event_length: float = Field(0.0, ge=0, description="drop events shorter than this (seconds)")
+    merge_gap: float = Field(0.0, ge=0, description="merge same-class events separated by at most this (seconds)")
 
 
 class OptimizerConfig(_Strict):
@@ -32,7 +45,12 @@ class LRScheduleConfig(_Strict):
 
 class TrainConfig(_Strict):
     epochs: int = Field(20, ge=1, description="training epochs")
-    batch_size: int = Field(16, ge=1, description="clips per batch")
+    batch_size: int = Field(16, ge=1, description="clips per batch of every data stream without its own size")
+    stream_batch_sizes: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="batch size per data stream of the training split (scene, strong, weak, unlabelled, "
+        "scene+strong, ...), e.g. DESED's {strong: 12, weak: 12, unlabelled: 24}",
+    )
     optimizer: OptimizerConfig = OptimizerConfig()
     lr_schedule: LRScheduleConfig = LRScheduleConfig()
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm; none for no clipping")

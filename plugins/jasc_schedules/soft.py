@@ -1,4 +1,6 @@
-"""SoftMTL: every step trains every task that has labels in the batch (003's SoftMTL; 001's joint training)."""
+"""SoftMTL: every step trains every task, on a batch of each data stream the model's tasks can use (003's SoftMTL;
+001's joint training). On joint data (every clip labelled for both tasks) that is one batch per step; on disjoint
+data one batch of scene clips and one of event clips, whose losses are weighted together into one step."""
 
 from __future__ import annotations
 
@@ -8,12 +10,9 @@ from jasc_core import Schedule
 
 
 class Soft(Schedule):
-    """Every step trains all tasks labelled in the batch, all parameters all the time."""
+    """Every step trains all tasks labelled in its batches, all parameters all the time (the base plan)."""
 
     name = "soft"
 
     class Config(BaseModel):
         pass
-
-    def tasks_for_step(self, step: int, epoch: int, available: frozenset[str]) -> frozenset[str]:
-        return frozenset(available)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from torch import Tensor
 
 from jasc_core import Weighting
-from jasc_weighting.task_weights import TaskMeans, base_weights, is_training_step, renormalise, weighted_sum
+from jasc_weighting.task_weights import TaskMeans, base_weights, renormalise, weighted_sum
 
 
 def dwa_weights(
@@ -70,7 +70,7 @@ class DynamicWeightAverage(Weighting):
 
     def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
         self._note_tasks(list(losses))
-        if is_training_step():
+        if self.training:
             self._epoch_losses.add_all(losses)
             self._steps_in_epoch += 1
         # Lambdas sum to K; a batch lacking a task renormalises the rest to sum to the tasks present.

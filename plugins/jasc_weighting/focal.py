@@ -119,7 +119,7 @@ class MultiFocal(Weighting):
                 continue
             losses[task] = reduce_terms(terms, cfg.reduction)
             modulation[task] = factor.detach().mean()
-        self._modulation.record(modulation)
+        self._modulation.record(modulation, self.training)
         return losses
 
     def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:

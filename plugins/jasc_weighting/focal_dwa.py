@@ -34,6 +34,12 @@ class MultiFocalDWA(Weighting):
         self.focal = MultiFocal({"gamma": cfg.gamma, "zeta": cfg.zeta, "eta": cfg.eta, "reduction": cfg.reduction})
         self.dwa = DynamicWeightAverage({"alpha": cfg.alpha, "beta": cfg.beta, "temperature": cfg.temperature})
 
+    def train(self, mode: bool = True) -> MultiFocalDWA:
+        # The loop switches this scheme only; the two it is composed of record statistics by their own flags.
+        self.focal.train(mode)
+        self.dwa.train(mode)
+        return super().train(mode)
+
     def task_losses(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return self.focal.task_losses(outputs, targets)
 

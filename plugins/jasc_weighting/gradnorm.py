@@ -12,7 +12,7 @@ from torch import Tensor
 from jasc_core import TASKS, Weighting
 from jasc_weighting.constraints import joint_step_problems
 from jasc_weighting.gradients import flatten, reference_shapes, unflatten
-from jasc_weighting.task_weights import EpochWeights, base_weights, is_training_step, weighted_sum
+from jasc_weighting.task_weights import EpochWeights, base_weights, weighted_sum
 
 
 def last_layer_indices(like: Sequence[Tensor]) -> list[int]:
@@ -79,10 +79,10 @@ class GradNorm(Weighting):
         if not tasks:
             raise ValueError(f"gradnorm balances {', '.join(self._tasks)}; got gradients for {', '.join(grads)}")
         w = self.weights(tasks)
-        self._epoch_weights.record(w)
+        self._epoch_weights.record(w, self.training)
         vectors = {t: flatten(grads[t], like) for t in tasks}
         combined = torch.stack([w[t] * vectors[t] for t in tasks]).sum(0)
-        if len(tasks) >= 2 and is_training_step():
+        if len(tasks) >= 2 and self.training:
             self._update_weights(tasks, grads, losses, like)
         return unflatten(combined, like)
 

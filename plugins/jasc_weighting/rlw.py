@@ -49,7 +49,7 @@ class RandomLossWeighting(Weighting):
         lam = random_weights(list(losses), seed)
         base = base_weights(self.config)
         weights = {task: base.get(task, 1.0) * lam[task] for task in losses}
-        self._epoch_weights.record(weights)
+        self._epoch_weights.record(weights, self.training)
         return weighted_sum(losses, weights)
 
     def on_epoch_end(self, context: Mapping[str, Any]) -> None:

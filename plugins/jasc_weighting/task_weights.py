@@ -43,11 +43,6 @@ def renormalise(factors: Mapping[str, float], present: list[str] | tuple[str, ..
     return {task: value * len(kept) / total for task, value in kept.items()}
 
 
-def is_training_step() -> bool:
-    """Statistics are only gathered while autograd is on: validation passes run under ``torch.no_grad()``."""
-    return torch.is_grad_enabled()
-
-
 class TaskMeans:
     """Running per-task means with per-task counts (a task may be missing from some batches or whole epochs)."""
 
@@ -93,8 +88,9 @@ class EpochWeights:
         self._running = TaskMeans()
         self._finished: dict[str, float] = {}
 
-    def record(self, weights: Mapping[str, float | Tensor]) -> None:
-        if is_training_step():
+    def record(self, weights: Mapping[str, float | Tensor], training: bool) -> None:
+        """Add one step's weights; validation passes (``training`` False, the scheme's flag) are not counted."""
+        if training:
             self._running.add_all(weights)
 
     def end_epoch(self) -> None:

@@ -58,7 +58,7 @@ class Uncertainty(Weighting):
             term = torch.exp(-s) * base.get(task, 1.0) * loss + s
             total = term if total is None else total + term
         assert total is not None
-        self._epoch_weights.record(applied)
+        self._epoch_weights.record(applied, self.training)
         return total
 
     def on_epoch_end(self, context: Mapping[str, Any]) -> None:

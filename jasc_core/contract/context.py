@@ -1,0 +1,87 @@
+"""The typed objects the loop hands to weighting schemes and schedules (instead of untyped dicts).
+
+Each is a frozen dataclass. For plugins written against the old dict contexts, they also answer ``context["key"]``
+and ``context.get("key")`` with the attribute of that name; new code reads attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class _ReadsLikeADict:
+    """``context["step"]`` and ``context.get("step")`` for plugins written against the dict contexts."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self else default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in {f.name for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SetupContext(_ReadsLikeADict):
+    """What a schedule learns once before training (``Schedule.setup``)."""
+
+    epochs: int  # training epochs in total (``train.epochs``)
+    tasks: tuple[str, ...]  # tasks the model has a head for
+    streams: Mapping[str, StreamInfo]  # the training split's data streams by name
+    device: torch.device
+    seed: int
+
+
+@dataclass(frozen=True)
+class StepContext(_ReadsLikeADict):
+    """One optimiser step, as weighting schemes (``combine``, ``combine_gradients``) and schedules see it."""
+
+    step: int  # optimiser steps taken before this one (0-based, over the whole run)
+    epoch: int  # 0-based
+    phase: str  # name of the current phase
+    seed: int  # the recipe's seed
+    tasks: tuple[str, ...]  # tasks whose losses this step uses
+    model: nn.Module  # the joint model (encoder + heads), unwrapped
+    #: Trainable encoder parameters: what per-task gradients are taken with respect to (GradNorm, PCGrad).
+    shared_parameters: Sequence[nn.Parameter] = ()
+    training: bool = True
+
+
+@dataclass(frozen=True)
+class EpochContext(_ReadsLikeADict):
+    """The end of a training epoch (``Weighting.on_epoch_end``)."""
+
+    epoch: int
+    step: int
+    phase: str
+    #: Epoch mean of each task's unweighted loss over the steps that had that task.
+    train_losses: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A data stream of the training split: the clips that carry the same kind of labels and clip length.
+
+    ``name`` joins the label kinds of its clips (``scene``, ``strong``, ``weak``, ``scene+strong``) or is
+    ``unlabelled``; when clips of one label kind come in several lengths, each length is its own stream
+    (``strong@10s``). ``tasks`` are the tasks its clips have labels for.
+    """
+
+    name: str
+    tasks: frozenset[str]
+    clip_seconds: float
+    n_clips: int
+    batch_size: int
+
+    @property
+    def batches_per_pass(self) -> int:
+        """Batches in one pass over the stream (the last one may be short)."""
+        return -(-self.n_clips // self.batch_size)

@@ -1,0 +1,251 @@
+"""Task descriptions: everything the core knows about a task, so that the loop and evaluation never branch on its name.
+
+A task has one description: which labels of a clip it reads (and at what granularity), how those become targets and
+collate into a batch, its default loss, how logits become probabilities, and what is measured on it. The loop,
+batching and evaluation iterate over ``TASK_DESCRIPTIONS``; adding a task means adding a description here.
+
+Outputs and targets travel in dicts keyed by **output name**. A task's main output carries the task's name
+(``"scene"``: logits ``[B, N]``; ``"event"``: frame logits ``[B, T, M]``). A frame-level task also has a clip-level
+output ``"<task>/clip"`` (``[B, M]``): the head's own (DESED's CRNN: attention pooling) or, for a head without one,
+the maximum of the frame logits over time. Event labels come at three granularities:
+
+- strong (frames): ``targets["event"]`` ``[B, T, M]``, trains the frame output;
+- weak (clip level): ``targets["event/clip"]`` ``[B, M]``, trains the clip output (as DESED's baseline does, only on
+  weakly labelled clips: a strongly labelled clip trains the frame output, through which the clip output learns too);
+- none (unlabelled): no target; such clips only feed schedules' extra losses (a mean teacher's consistency).
+
+Every target has a mask ``[B]`` (True where the clip has that label); a target no clip of a batch has is absent.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from jasc_core.contract.data import Clip, ClipList
+from jasc_core.contract.metrics import event_frame_metrics, scene_metrics
+from jasc_core.errors import DataError
+
+
+class TaskDescription(ABC):
+    """One task as the core sees it; subclasses describe scene classification and event detection."""
+
+    #: The task's name: the key of its head in recipes and of its main output.
+    name: ClassVar[str]
+    #: True when the main output is frame-wise ``[B, T, classes]`` (event detection): frame targets, DCASE event
+    #: metrics, thresholds and event rolls apply. False for one label per clip (scene classification).
+    frame_level: ClassVar[bool]
+    #: Metrics the validation pass reports for this task (``val/<task>/<metric>``); the first one enters ``val/score``.
+    validation_metrics: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def label_kind(self, clip: Clip) -> str | None:
+        """The kind of label ``clip`` carries for this task (a data-stream name part), or None."""
+
+    @abstractmethod
+    def vocabulary(self, clips: ClipList) -> list[str]:
+        """The class labels of this task, as the dataset declares them for the split."""
+
+    @abstractmethod
+    def item_targets(self, clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: float) -> dict[str, Tensor]:
+        """Targets of one clip, keyed by output name (empty when the clip has no label for this task)."""
+
+    @abstractmethod
+    def loss(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor | None:
+        """The default unweighted loss from outputs and targets already cut to their labelled clips (None: no target)."""
+
+    @abstractmethod
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Logits of the main output -> probabilities."""
+
+    @abstractmethod
+    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: Any) -> dict[str, Any]:
+        """Frame- or clip-level metrics of labelled clips (``probs`` and ``targets`` as ``SplitScores`` holds them)."""
+
+    def output_names(self) -> tuple[str, ...]:
+        """Every output name this task may produce or be trained on."""
+        return (self.name, f"{self.name}/clip") if self.frame_level else (self.name,)
+
+    def align(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """Output and target of one output name made the same length (frame outputs may be a frame short)."""
+        if output.dim() == 3 and target.dim() == 3:
+            frames = min(output.shape[1], target.shape[1])
+            return output[:, :frames], target[:, :frames]
+        return output, target
+
+    def collate(self, items: Sequence[Mapping[str, Any]], n_frames: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Stack the items' targets of this task: ``(targets, masks)`` keyed by output name, absent when no item has it.
+
+        Frame targets of shorter clips are padded with inactive frames; a clip without the target gets zeros and a
+        False mask entry.
+        """
+        targets: dict[str, Tensor] = {}
+        masks: dict[str, Tensor] = {}
+        for key in self.output_names():
+            rows = [item["targets"].get(key) for item in items]
+            present = [row for row in rows if row is not None]
+            if not present:
+                continue
+            like = present[0]
+            shape = (len(items), n_frames, *like.shape[1:]) if like.dim() == 2 else (len(items), *like.shape)
+            stacked = torch.zeros(shape, dtype=like.dtype)
+            for i, row in enumerate(rows):
+                if row is not None and row.dim() == 2:
+                    stacked[i, : row.shape[0]] = row
+                elif row is not None:
+                    stacked[i] = row
+            targets[key] = stacked
+            masks[key] = torch.tensor([row is not None for row in rows])
+        return targets, masks
+
+
+class SceneTask(TaskDescription):
+    """Acoustic scene classification: one class per clip, cross-entropy, softmax, accuracy and macro-F."""
+
+    name = "scene"
+    frame_level = False
+    validation_metrics = ("accuracy", "macro_f1")
+
+    def label_kind(self, clip: Clip) -> str | None:
+        return "scene" if clip.scene is not None else None
+
+    def vocabulary(self, clips: ClipList) -> list[str]:
+        return list(clips.scene_labels)
+
+    def item_targets(self, clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: float) -> dict[str, Tensor]:
+        if clip.scene is None:
+            return {}
+        try:
+            index = list(labels).index(clip.scene)
+        except ValueError:
+            raise DataError(f"clip '{clip.clip_id}': scene '{clip.scene}' is not in {list(labels)}") from None
+        return {self.name: torch.tensor(index, dtype=torch.long)}
+
+    def loss(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor | None:
+        if self.name not in targets or self.name not in outputs:
+            return None
+        return nn.functional.cross_entropy(outputs[self.name].float(), targets[self.name].long())
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        return torch.softmax(logits.float(), dim=-1)
+
+    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: Any) -> dict[str, Any]:
+        return scene_metrics(targets, probs.argmax(axis=-1), list(labels))
+
+
+class EventTask(TaskDescription):
+    """Sound event detection: multi-label frames (strong) and clips (weak), binary cross-entropy, sigmoid."""
+
+    name = "event"
+    frame_level = True
+    validation_metrics = ("frame_micro_f1", "frame_macro_f1")
+
+    def label_kind(self, clip: Clip) -> str | None:
+        if clip.events is not None:
+            return "strong"
+        if clip.weak is not None:
+            return "weak"
+        return None
+
+    def vocabulary(self, clips: ClipList) -> list[str]:
+        return list(clips.event_labels)
+
+    def item_targets(self, clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: float) -> dict[str, Tensor]:
+        if clip.events is not None:
+            return {self.name: torch.from_numpy(event_roll(clip, labels, n_frames, hop_seconds))}
+        if clip.weak is not None:
+            index = {label: i for i, label in enumerate(labels)}
+            weak = torch.zeros(len(labels))
+            for label in clip.weak:
+                if label not in index:
+                    raise DataError(f"clip '{clip.clip_id}': weak label '{label}' is not in {list(labels)}")
+                weak[index[label]] = 1.0
+            return {f"{self.name}/clip": weak}
+        return {}
+
+    def loss(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor | None:
+        terms = [
+            nn.functional.binary_cross_entropy_with_logits(outputs[key].float(), targets[key].float())
+            for key in self.output_names() if key in targets and key in outputs
+        ]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits.float())
+
+    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: Any) -> dict[str, Any]:
+        return event_frame_metrics(probs, targets, list(labels), threshold)
+
+
+def event_roll(clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: float) -> np.ndarray:
+    """Binary frame targets ``[n_frames, len(labels)]`` of a clip's events.
+
+    With hop ``h`` seconds, frame ``t`` covers ``[t*h, (t+1)*h)``; a frame is active for a class when an event of that
+    class overlaps it (``onset < (t+1)*h`` and ``offset > t*h``), so an event marks frames ``floor(onset/h)`` to
+    ``ceil(offset/h) - 1``. The evaluation turns reference events into frame targets by the same rule.
+    """
+    roll = np.zeros((n_frames, len(labels)), dtype=np.float32)
+    index = {label: i for i, label in enumerate(labels)}
+    for event in clip.events or ():
+        column = index.get(event.label)
+        if column is None:
+            raise DataError(f"clip '{clip.clip_id}': event label '{event.label}' is not in {list(labels)}")
+        # A tiny tolerance keeps float noise (0.6 / 0.02 = 29.999...) from moving a boundary by one frame.
+        first = max(0, math.floor(event.onset / hop_seconds + 1e-6))
+        last = min(n_frames, math.ceil(event.offset / hop_seconds - 1e-6))
+        if last > first:
+            roll[first:last, column] = 1.0
+    return roll
+
+
+#: The tasks the toolkit knows, in the order listings and recipes show them.
+TASK_DESCRIPTIONS: dict[str, TaskDescription] = {task.name: task for task in (SceneTask(), EventTask())}
+TASKS: tuple[str, ...] = tuple(TASK_DESCRIPTIONS)
+
+
+def task_of(output_name: str) -> str:
+    """The task an output name belongs to (``"event/clip"`` -> ``"event"``)."""
+    return output_name.split("/", 1)[0]
+
+
+def labelled_subset(
+    outputs: Mapping[str, Tensor], batch: Mapping[str, Any], tasks: Sequence[str]
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Outputs and targets of ``tasks``, each output name cut to the clips labelled for it (absent when none is).
+
+    ``batch`` holds ``targets`` and ``masks`` keyed by output name (``jasc_core.inference.clips.collate``).
+    """
+    targets, masks = batch["targets"], batch["masks"]
+    outs: dict[str, Tensor] = {}
+    cut: dict[str, Tensor] = {}
+    for task in tasks:
+        description = TASK_DESCRIPTIONS[task]
+        for key in description.output_names():
+            output = outputs.get(key)
+            if output is None and key != task and task in outputs:
+                # A head without its own clip output: the clip logit is the highest frame logit (max pooling).
+                output = outputs[task].amax(dim=1)
+            if output is None or key not in targets:
+                continue
+            mask = masks[key].to(output.device)
+            if not bool(mask.any()):
+                continue
+            output, target = description.align(output[mask], targets[key].to(output.device)[mask])
+            outs[key], cut[key] = output, target
+    return outs, cut
+
+
+def default_task_losses(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Each task's default loss (its description's) for the tasks with targets."""
+    losses: dict[str, Tensor] = {}
+    for task, description in TASK_DESCRIPTIONS.items():
+        loss = description.loss(outputs, targets)
+        if loss is not None:
+            losses[task] = loss
+    return losses

@@ -1,0 +1,173 @@
+"""Scoring clips with a trained pipeline: a run's model on a split -> probabilities and targets per task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from jasc_core.contract.data import ClipList
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, labelled_subset
+from jasc_core.contract.weighting import Weighting
+from jasc_core.errors import DataError, RunError
+from jasc_core.inference.checkpoints import load_checkpoint
+from jasc_core.inference.clips import clip_dataset, split_loaders, to_device
+from jasc_core.inference.device import autocast_for, resolve_device
+from jasc_core.inference.pipeline import Labels, Pipeline, build_pipeline
+from jasc_core.inference.runs import open_run
+from jasc_core.recipes.model import build, load_recipe
+
+
+@dataclass
+class SplitScores:
+    """Probabilities and targets of a split by task, clip-aligned (``clip_ids[i]`` is row ``i`` of every array).
+
+    ``probs[task]``: ``[N, classes]`` or, for a frame-level task, ``[N, T, classes]`` (clips shorter than the longest
+    are padded with zero frames; ``durations`` says where each clip ends). ``targets[task]``: class indices ``[N]``
+    (-1 unlabelled) or frame targets; ``labelled[task]``: ``[N]`` bool, the clips with that task's main label.
+    """
+
+    clip_ids: list[str]
+    hop_seconds: float
+    durations: list[float]
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    labelled: dict[str, np.ndarray] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+def _pad_frames(arrays: list[np.ndarray]) -> np.ndarray:
+    frames = max(a.shape[1] for a in arrays)
+    return np.concatenate([np.pad(a, ((0, 0), (0, frames - a.shape[1]), (0, 0))) for a in arrays])
+
+
+def collect_scores(
+    pipeline: torch.nn.Module, loaders: Iterable[Any], device: torch.device, tasks: Sequence[str], *,
+    amp: bool = False, weighting: Weighting | None = None,
+) -> SplitScores:
+    """Run ``pipeline`` over the loaders of a split; with ``weighting``, also the mean unweighted loss per task."""
+    pipeline.eval()
+    if weighting is not None:
+        weighting.eval()
+    clip_ids: list[str] = []
+    durations: list[float] = []
+    parts: dict[str, dict[str, list[np.ndarray]]] = {task: {"probs": [], "targets": [], "labelled": []} for task in tasks}
+    loss_sums: dict[str, float] = {}
+    loss_counts: dict[str, int] = {}
+    hop = 0.0
+    with torch.no_grad():
+        for loader in loaders:
+            data = loader.dataset.dataset  # a Subset of the split's ClipDataset
+            hop = data.hop_seconds
+            for batch in loader:
+                batch = to_device(batch, device)
+                with autocast_for(device, amp):
+                    outputs = pipeline(batch["waveform"])
+                clip_ids += batch["clip_ids"]
+                durations += [data.clips[int(i)].duration for i in batch["index"]]
+                n = len(batch["clip_ids"])
+                for task in tasks:
+                    description = TASK_DESCRIPTIONS[task]
+                    probs = description.probabilities(outputs[task]).cpu().numpy()
+                    mask = batch["masks"].get(task, torch.zeros(n, dtype=torch.bool)).cpu().numpy()
+                    if task in batch["targets"]:
+                        target = batch["targets"][task].cpu().numpy()
+                        if description.frame_level:
+                            frames = min(probs.shape[1], target.shape[1])
+                            probs, target = probs[:, :frames], target[:, :frames]
+                    else:
+                        target = np.zeros_like(probs) if description.frame_level else np.zeros(n, dtype=np.int64)
+                    if not description.frame_level:
+                        target = np.where(mask, target, -1)
+                    parts[task]["probs"].append(probs)
+                    parts[task]["targets"].append(target)
+                    parts[task]["labelled"].append(mask)
+                if weighting is not None:
+                    outs, targets = labelled_subset(outputs, batch, tasks)
+                    for task, loss in weighting.task_losses(outs, targets).items():
+                        count = max(len(t) for key, t in targets.items() if key.split("/")[0] == task)
+                        loss_sums[task] = loss_sums.get(task, 0.0) + float(loss) * count
+                        loss_counts[task] = loss_counts.get(task, 0) + count
+    scores = SplitScores(clip_ids=clip_ids, hop_seconds=hop, durations=durations)
+    for task, arrays in parts.items():
+        if not arrays["probs"]:
+            continue
+        frame_level = TASK_DESCRIPTIONS[task].frame_level
+        join = _pad_frames if frame_level else np.concatenate
+        scores.probs[task] = join(arrays["probs"])
+        scores.targets[task] = join(arrays["targets"])
+        scores.labelled[task] = np.concatenate(arrays["labelled"])
+    scores.losses = {task: loss_sums[task] / loss_counts[task] for task in loss_sums}
+    return scores
+
+
+def load_split(dataset: Any, split: str, data_name: str) -> ClipList:
+    """A split of the dataset, checked to exist and be non-empty."""
+    splits = list(dataset.splits())
+    if split not in splits:
+        raise DataError(f"data '{data_name}' has no split '{split}'; splits: {', '.join(splits) or '(none)'}")
+    clips = dataset.load(split)
+    if len(clips) == 0:
+        raise DataError(f"data '{data_name}': split '{split}' is empty (0 clips)")
+    return clips
+
+
+def load_trained(
+    run_dir: str | Path, *, recipe: Any = None, device: str | None = None, model: str = "student"
+) -> tuple[Any, Pipeline, Labels]:
+    """A run's recipe, its best model (``last.pt`` if no best was written) on ``device``, and its labels.
+
+    ``model`` names the model to load: ``student`` (the trained network) or an extra model a schedule kept (an EMA
+    ``teacher``).
+    """
+    run = open_run(run_dir)
+    if recipe is None:
+        recipe = load_recipe(run.recipe)
+    path = run.best if run.best.is_file() else run.last
+    if not path.is_file():
+        raise RunError(f"{run.root} has no checkpoint yet (checkpoints/best.pt); train it with `jasc run --resume`")
+    checkpoint = load_checkpoint(path)
+    labels = Labels(checkpoint["labels"])
+    tasks = list(checkpoint["tasks"])
+    pipeline = build_pipeline(recipe, labels, tasks)
+    if model == "student":
+        state = checkpoint["model"]
+    else:
+        extra = checkpoint.get("extra_models", {})
+        if model not in extra:
+            raise RunError(f"{path} holds no model '{model}'; models: {', '.join(['student', *extra])}")
+        state = extra[model]
+    pipeline.load_state_dict(state)
+    pipeline.to(resolve_device(device or recipe.train.device)).eval()
+    return recipe, pipeline, labels
+
+
+def score_split(
+    run_dir: str | Path, split: str, *, recipe: Any = None, device: str | None = None, model: str = "student"
+) -> tuple[SplitScores, tuple[Any, Pipeline, Labels, ClipList]]:
+    """``SplitScores`` of a split plus what produced them (recipe, pipeline, labels, clip list)."""
+    recipe, pipeline, labels = load_trained(run_dir, recipe=recipe, device=device, model=model)
+    dataset = build("dataset", recipe.data)
+    dataset.prepare()
+    clips = load_split(dataset, split, recipe.data.name)
+    data = clip_dataset(clips, dataset, pipeline.features, labels, cache=False)
+    loaders = split_loaders(data, recipe.train.batch_size, recipe.train.num_workers)
+    device_ = next(iter(pipeline.parameters())).device
+    scores = collect_scores(pipeline, loaders, device_, pipeline.tasks, amp=recipe.train.amp)
+    return scores, (recipe, pipeline, labels, clips)
+
+
+def predict_scores(
+    run_dir: str | Path, split: str, *, recipe: Any = None, device: str | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str], float]:
+    """Probabilities and targets of a split from a run's best model.
+
+    Returns ``(scores, targets, clip_ids, hop_seconds)`` keyed by task: ``scores["scene"] [N, classes]``,
+    ``targets["scene"] [N]`` (-1 unlabelled), ``scores["event"]``, ``targets["event"] [N, T, classes]``.
+    """
+    split_scores, _ = score_split(run_dir, split, recipe=recipe, device=device)
+    return dict(split_scores.probs), dict(split_scores.targets), split_scores.clip_ids, split_scores.hop_seconds

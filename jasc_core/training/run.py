@@ -1,0 +1,186 @@
+"""``jasc run``: a recipe -> built parts -> a trained, evaluated run folder (new, or resumed).
+
+The order: check what needs no data (a computable selection metric, a usable device); create the run folder; build
+the dataset, streams, pipeline, weighting and schedule (``build_parts``); train (``Trainer``); tune thresholds and
+evaluate when the recipe says so; call the ``jasc_run_end`` hook.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jasc_core.contract.registry import get_registry
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
+from jasc_core.errors import ConfigError, JascError, RunError
+from jasc_core.evaluation import evaluate_run, tune_thresholds
+from jasc_core.evaluation.validation import selectable_metrics
+from jasc_core.inference.checkpoints import seed_everything
+from jasc_core.inference.clips import clip_dataset, split_loaders
+from jasc_core.inference.device import resolve_device
+from jasc_core.inference.pipeline import Labels, build_pipeline
+from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, open_run, recipe_hash
+from jasc_core.inference.scoring import load_split
+from jasc_core.recipes.model import build, dump_yaml, load_recipe, resolved_dict
+from jasc_core.training.loop import Trainer, TrainingParts
+from jasc_core.training.runtime import Runtime, deterministic_mode
+from jasc_core.training.streams import build_streams
+
+
+def model_tasks(recipe: Any) -> tuple[str, ...]:
+    """Tasks the recipe's model has a head for, in ``TASKS`` order (the recipe loader checked there is one)."""
+    heads = recipe.model.heads
+    return tuple(task for task in TASKS if getattr(heads, task, None) is not None)
+
+
+def check_before_training(recipe: Any) -> tuple[str, ...]:
+    """Checks that need no data: a computable selection metric, a usable device. Returns the model's tasks."""
+    tasks = model_tasks(recipe)
+    names = selectable_metrics(tasks)
+    if recipe.train.select_metric not in names:
+        raise ConfigError(
+            f"train.select_metric: '{recipe.train.select_metric}' is not computed for this model; "
+            f"choose one of {', '.join(names)}"
+        )
+    resolve_device(recipe.train.device)
+    return tasks
+
+
+def labels_for(train: Any, tasks: tuple[str, ...], data_name: str, split: str) -> Labels:
+    """Label vocabularies from the training split; every task with a head must have labels there."""
+    present = {task for clip in train for task in tasks if TASK_DESCRIPTIONS[task].label_kind(clip) is not None}
+    labels = Labels()
+    for task in tasks:
+        if task not in present:
+            raise ConfigError(
+                f"model.heads.{task}: data '{data_name}' has no {task} labels in split '{split}'; "
+                f"remove the head or use data with {task} annotations"
+            )
+        labels[task] = TASK_DESCRIPTIONS[task].vocabulary(train)
+        if not labels[task]:
+            raise ConfigError(f"data '{data_name}': the {task} label list of split '{split}' is empty")
+    return labels
+
+
+def build_parts(recipe: Any) -> TrainingParts:
+    """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split)."""
+    config, data_name = recipe.train, recipe.data.name
+    tasks = check_before_training(recipe)
+    runtime = Runtime(config.device, config.amp)
+    seed_everything(recipe.seed)
+    dataset = build("dataset", recipe.data)
+    dataset.prepare()
+    train_clips = load_split(dataset, config.train_split, data_name)
+    val_clips = load_split(dataset, config.val_split, data_name)
+    labels = labels_for(train_clips, tasks, data_name, config.train_split)
+    pipeline = build_pipeline(recipe, labels, tasks).to(runtime.device)
+    weighting = build("weighting", recipe.weighting)
+    schedule = build("schedule", recipe.schedule)
+    features = pipeline.features
+    train_data = clip_dataset(train_clips, dataset, features, labels, config.cache_audio)
+    val_data = clip_dataset(val_clips, dataset, features, labels, config.cache_audio)
+    streams = build_streams(train_data, tasks, batch_size=config.batch_size, batch_sizes=config.stream_batch_sizes,
+                            seed=recipe.seed, num_workers=config.num_workers, pin_memory=runtime.pin_memory)
+    val_loaders = split_loaders(val_data, config.batch_size, config.num_workers, runtime.pin_memory)
+    # Normalisation statistics from the training split: buffers of the features module, saved with the model.
+    features.fit_normalization(
+        batch["waveform"].to(runtime.device)
+        for loader in split_loaders(train_data, config.batch_size, config.num_workers) for batch in loader
+    )
+    for param in weighting.parameters():
+        # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
+        param.data = param.data.to(runtime.device)
+    return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
+                         recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in)
+
+
+def _check_resume(run: RunFolder, recipe: Any) -> None:
+    resolved = resolved_dict(recipe)
+    if run.read_meta().get("recipe_hash") == recipe_hash(resolved):
+        return
+    changed = []
+    try:
+        stored = yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}
+        changed = [key for key in ("seed", "data", "features", "model", "weighting", "schedule", "train")
+                   if stored.get(key) != resolved.get(key)]
+    except (OSError, yaml.YAMLError):  # the hash already says it changed; the block names are a courtesy
+        pass
+    detail = f" (changed: {', '.join(changed)})" if changed else ""
+    raise RunError(
+        f"cannot resume {run.root}: the recipe differs from the one the run started with{detail}; "
+        f"resume with the run's own {run.recipe} or start a new run"
+    )
+
+
+def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:
+    from jasc_core import __version__
+
+    if out_dir is not None:
+        root = Path(out_dir)
+        if root.exists() and any(root.iterdir()):
+            raise RunError(f"{root} exists and is not empty; choose a new --out or --resume {root}")
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = new_run_dir(recipe.output.dir, recipe.output.name or default_run_name(recipe_path))
+    return create_run(root, recipe_yaml=dump_yaml(recipe), resolved=resolved_dict(recipe), version=__version__)
+
+
+def run_recipe(
+    recipe: Any, *, recipe_path: str | Path | None, out_dir: str | Path | None = None,
+    resume: str | Path | None = None, evaluate: bool = True,
+) -> Path:
+    """Train a recipe into a run folder (new, or ``resume``d), then evaluate it; returns the run folder."""
+    if resume is not None:
+        run = open_run(resume)
+        recipe = recipe if recipe is not None else load_recipe(run.recipe)
+        _check_resume(run, recipe)
+        run.update_meta(status="running", error=None)
+    else:
+        if recipe is None:
+            raise RunError("run_recipe needs a recipe (or resume=RUN_DIR)")
+        check_before_training(recipe)  # fail before a run folder exists
+        run = _new_run(recipe, recipe_path, out_dir)
+
+    hook = get_registry().hook
+    with deterministic_mode(recipe.train.deterministic):
+        try:
+            parts = build_parts(recipe)
+            if parts.stand_in:
+                run.update_meta(data_stand_in=parts.stand_in)
+            trainer = Trainer(parts, run)
+            trainer.fit(hook, resume=resume is not None)
+        except KeyboardInterrupt:
+            run.update_meta(status="interrupted")
+            raise
+        except JascError as exc:
+            if resume is None and not run.last.is_file():
+                # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run folder
+                # holds nothing to resume, and leaving it would make the same command fail on a non-empty --out.
+                shutil.rmtree(run.root, ignore_errors=True)
+            elif run.read_meta().get("status") != "failed":
+                run.update_meta(status="failed", error=str(exc))
+            raise
+        run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best)
+        metrics: dict[str, Any] = {}
+        if evaluate:
+            if recipe.evaluate.tune_thresholds is not None:
+                tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split,
+                                recipe=recipe, level=recipe.evaluate.tune_level)
+            metrics = evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
+    run.update_meta(status="finished")
+    hook.jasc_run_end(run_dir=str(run.root), metrics=flat_metrics(metrics))
+    return run.root
+
+
+def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            flat.update(flat_metrics(value, f"{prefix}{key}/"))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat

@@ -1,0 +1,94 @@
+"""One optimiser step: forward each batch of the step, task losses, the schedule's extra losses, backward.
+
+Per batch of the step (``StepPlan.batches``): waveforms -> features -> the model's outputs through the runtime's
+wrapped pipeline; outputs and targets cut to the clips labelled for each trained task; ``weighting.task_losses``; the
+schedule's ``extra_losses``. A task present in several batches gets the clip-weighted mean of its losses. Then either
+``weighting.combine(losses) + extra`` is back-propagated, or, for schemes with ``requires_task_gradients``, per-task
+gradients of the shared (trainable encoder) parameters are merged by ``combine_gradients`` and the heads get the
+gradient of their own task's weighted loss. Every loss is checked finite (``check`` raises naming it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from jasc_core.contract.context import StepContext
+from jasc_core.contract.schedule import Schedule
+from jasc_core.contract.tasks import labelled_subset, task_of
+from jasc_core.contract.weighting import Weighting
+from jasc_core.errors import RunError
+from jasc_core.training.runtime import Runtime
+
+
+def step_losses(
+    batches: Sequence[dict[str, Any]], wrapped: nn.Module, model: nn.Module, runtime: Runtime, weighting: Weighting,
+    schedule: Schedule, context: StepContext, check: Callable[[str, Any], None],
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The step's unweighted task losses and named extra losses (see the module docstring)."""
+    parts: dict[str, list[tuple[Tensor, int]]] = {}
+    extra: dict[str, Tensor] = {}
+    for batch in batches:
+        batch = runtime.to_device(batch)
+        with runtime.autocast():
+            features, outputs = wrapped(batch["waveform"], with_features=True)
+        outs, targets = labelled_subset(outputs, batch, context.tasks)
+        for task, loss in weighting.task_losses(outs, targets).items():
+            check(task, loss)
+            parts.setdefault(task, []).append((loss, max(len(t) for key, t in targets.items() if task_of(key) == task)))
+        for name, loss in schedule.extra_losses(model, outputs, {**batch, "features": features}, context).items():
+            check(f"extra loss '{name}'", loss)
+            extra[name] = extra[name] + loss if name in extra else loss
+    return {task: _clip_weighted_mean(terms) for task, terms in parts.items()}, extra
+
+
+def _clip_weighted_mean(terms: list[tuple[Tensor, int]]) -> Tensor:
+    if len(terms) == 1:
+        return terms[0][0]
+    return sum(loss * n for loss, n in terms) / sum(n for _, n in terms)
+
+
+def backward(
+    losses: dict[str, Tensor], extra: dict[str, Tensor], weighting: Weighting, context: StepContext,
+    trainable: Sequence[nn.Parameter], check: Callable[[str, Any], None],
+) -> None:
+    """Gradients of the step's loss into ``.grad`` of the trainable parameters."""
+    shared = list(context.shared_parameters)
+    if weighting.requires_task_gradients and losses and shared:
+        _task_gradients(losses, extra, weighting, context, shared, trainable)
+        return
+    total = weighting.combine(losses, context) if losses else torch.zeros(())
+    for loss in extra.values():
+        total = total + loss
+    check("combined", total)
+    total.backward()
+
+
+def _task_gradients(
+    losses: dict[str, Tensor], extra: dict[str, Tensor], weighting: Weighting, context: StepContext,
+    shared: list[nn.Parameter], trainable: Sequence[nn.Parameter],
+) -> None:
+    grads: dict[str, list[Tensor]] = {}
+    for task, loss in losses.items():
+        raw = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True)
+        grads[task] = [g if g is not None else torch.zeros_like(p) for g, p in zip(raw, shared, strict=True)]
+    combined = list(weighting.combine_gradients(grads, losses, context))
+    if len(combined) != len(shared):
+        raise RunError(
+            f"weighting '{weighting.name}': combine_gradients returned {len(combined)} tensors for "
+            f"{len(shared)} shared parameters"
+        )
+    if extra:
+        raw = torch.autograd.grad(sum(extra.values()), shared, retain_graph=True, allow_unused=True)
+        combined = [c if g is None else c + g for c, g in zip(combined, raw, strict=True)]
+    shared_ids = {id(p) for p in shared}
+    others = [p for p in trainable if id(p) not in shared_ids]
+    if others:
+        # Each head's parameters only see their own task's loss, so the weighted loss gives every head the gradient
+        # of its own loss times the weight the scheme gives that task, and extra losses their share.
+        (weighting.combine(losses, context) + sum(extra.values())).backward(inputs=others)
+    for param, grad in zip(shared, combined, strict=True):
+        param.grad = grad.detach().to(param.dtype)

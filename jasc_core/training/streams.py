@@ -1,0 +1,124 @@
+"""Data streams: the training split's clips grouped by the labels they carry and their length, each read in shuffled
+passes with its own batch size.
+
+A clip's label kind joins what it is labelled with for the model's tasks (``scene``, ``strong``, ``weak``,
+``scene+strong``, or ``unlabelled``); clips of one kind and one length form a stream (``strong@10s`` when a kind
+comes in several lengths). So 1-s scene clips and 10-s event clips of a disjoint dataset never share a batch.
+
+Each stream is read in passes: a pass is a permutation of its clips drawn by ``torch.utils.data.RandomSampler`` from
+the stream's own generator, cut into batches (the last one short). A stream that runs out starts a new pass, as
+samplers of unequal datasets do. Its position is the generator state at the start of the current pass plus the
+batches consumed, so a resumed run continues every stream exactly where it was. With one stream seeded by the
+recipe's seed, the order is the one a shuffled ``DataLoader`` gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from jasc_core.contract.context import StreamInfo
+from jasc_core.contract.data import ClipList
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.inference.clips import ClipDataset
+
+
+def label_kind(clip: Any, tasks: Sequence[str]) -> str:
+    kinds = [kind for task in tasks if (kind := TASK_DESCRIPTIONS[task].label_kind(clip)) is not None]
+    return "+".join(kinds) if kinds else "unlabelled"
+
+
+def group_streams(clips: ClipList, tasks: Sequence[str]) -> dict[str, tuple[frozenset[str], float, list[int]]]:
+    """Stream name -> (tasks labelled, clip seconds, clip indices in split order)."""
+    groups: dict[tuple[str, float], list[int]] = {}
+    for i, clip in enumerate(clips):
+        groups.setdefault((label_kind(clip, tasks), round(clip.duration, 6)), []).append(i)
+    lengths: dict[str, int] = {}
+    for kind, _ in groups:
+        lengths[kind] = lengths.get(kind, 0) + 1
+    streams = {}
+    for (kind, seconds), indices in sorted(groups.items()):
+        name = kind if lengths[kind] == 1 else f"{kind}@{seconds:g}s"
+        labelled = frozenset(t for t in tasks if TASK_DESCRIPTIONS[t].label_kind(clips[indices[0]]) is not None)
+        streams[name] = (labelled, seconds, indices)
+    return streams
+
+
+class _PassSampler(torch.utils.data.Sampler):
+    """Batches of one pass over a stream, skipping the first ``skip`` (resume)."""
+
+    def __init__(self, indices: Sequence[int], batch_size: int, generator: torch.Generator) -> None:
+        self.indices = list(indices)
+        self.batch_size = batch_size
+        self.generator = generator
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        sampler = torch.utils.data.RandomSampler(range(len(self.indices)), generator=self.generator)
+        order = [self.indices[i] for i in sampler]
+        for number, start in enumerate(range(0, len(order), self.batch_size)):
+            if number >= self.skip:
+                yield order[start:start + self.batch_size]
+
+    def __len__(self) -> int:
+        return -(-len(self.indices) // self.batch_size)
+
+
+def _items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return items  # batches are collated per step, after the streams of one batch are joined
+
+
+class StreamReader:
+    """Reads one stream batch by batch, pass after pass; ``state()``/``restore()`` give its exact position."""
+
+    def __init__(self, info: StreamInfo, data: ClipDataset, indices: Sequence[int], *, seed: int, num_workers: int,
+                 pin_memory: bool = False) -> None:
+        self.info = info
+        self.generator = torch.Generator().manual_seed(seed)
+        self.sampler = _PassSampler(indices, info.batch_size, self.generator)
+        self.loader = torch.utils.data.DataLoader(
+            data, batch_sampler=self.sampler, generator=self.generator, num_workers=num_workers,
+            collate_fn=_items, pin_memory=pin_memory, persistent_workers=num_workers > 0,
+        )
+        self.pass_start = self.generator.get_state()
+        self.consumed = 0
+        self._batches: Iterator[list[dict[str, Any]]] | None = None
+
+    def next(self) -> list[dict[str, Any]]:
+        """The items of the stream's next batch (a new pass starts when one runs out)."""
+        for _ in range(2):
+            if self._batches is None:
+                self.pass_start = self.generator.get_state()
+                self.sampler.skip = self.consumed
+                self._batches = iter(self.loader)
+            try:
+                items = next(self._batches)
+            except StopIteration:
+                self._batches, self.consumed = None, 0
+                continue
+            self.consumed += 1
+            return items
+        raise RuntimeError(f"stream '{self.info.name}' yields no batch")  # only for an empty stream
+
+    def state(self) -> dict[str, Any]:
+        return {"pass_start": self.pass_start, "consumed": self.consumed}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.generator.set_state(state["pass_start"])
+        self.consumed = int(state["consumed"])
+        self._batches = None
+
+
+def build_streams(
+    data: ClipDataset, tasks: Sequence[str], *, batch_size: int, batch_sizes: Mapping[str, int], seed: int,
+    num_workers: int, pin_memory: bool = False,
+) -> dict[str, StreamReader]:
+    """A reader per stream of the training split; stream ``k`` (in name order) draws from seed ``seed + k``."""
+    readers = {}
+    for k, (name, (labelled, seconds, indices)) in enumerate(group_streams(data.clips, tasks).items()):
+        info = StreamInfo(name, labelled, seconds, len(indices), int(batch_sizes.get(name, batch_size)))
+        readers[name] = StreamReader(info, data, indices, seed=seed + k, num_workers=num_workers,
+                                     pin_memory=pin_memory)
+    return readers
