@@ -31,9 +31,8 @@ SCENES, EVENTS = 4, 25  # tut-joint vocabularies
 
 
 def build(device: torch.device, sample_rate: int) -> tuple[Any, Any, Any]:
-    from jasc_core.training.loop import Pipeline
-    from jasc_core.inference.pipeline import build_model
-    from jasc_core.contract.registry import component
+    from jasc_core import component
+    from jasc_core.inference.pipeline import Pipeline, build_model
 
     features = component("features", "logmel")({"sample_rate": sample_rate, "n_mels": 64})
     model = build_model(
@@ -53,7 +52,7 @@ def sync(device: torch.device) -> None:
 
 def train_step(pipeline: Any, weighting: Any, optimizer: Any, waveform: torch.Tensor, targets: dict[str, Any],
                amp: bool) -> None:
-    from jasc_core.training.loop import autocast_for
+    from jasc_core.inference.device import autocast_for
 
     optimizer.zero_grad(set_to_none=True)
     with autocast_for(waveform.device, amp):
@@ -116,19 +115,19 @@ def measure_compute(pipeline: Any, weighting: Any, optimizer: Any, device: torch
 
 def measure_data_wait(pipeline: Any, weighting: Any, optimizer: Any, device: torch.device, batch: int, steps: int,
                       workers: int, sample_rate: int, minutes: float, cache_dir: str, amp: bool) -> dict[str, float]:
-    from jasc_core.inference.clips import to_device
-    from jasc_core.training.loop import Labels, clip_dataset, make_loader
-    from jasc_core.contract.registry import component
+    from jasc_core import component
+    from jasc_core.inference.clips import clip_dataset, collate, to_device
+    from jasc_core.inference.pipeline import Labels
 
     dataset = component("dataset", "synthetic")(
         {"preset": "tut-joint", "minutes": minutes, "sample_rate": sample_rate, "cache_dir": cache_dir}
     )
     dataset.prepare()
     clips = dataset.load("train")
-    labels = Labels(scene=list(clips.scene_labels), event=list(clips.event_labels))
+    labels = Labels(scene=list(clips.scene_labels), event=list(clips.event_labels))  # tut-joint: one clip length
     data = clip_dataset(clips, dataset, pipeline.features, labels, cache=False)
-    loader = make_loader(data, batch, shuffle=True, generator=torch.Generator().manual_seed(0), num_workers=workers,
-                         pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate,
+                                         generator=torch.Generator().manual_seed(0), pin_memory=device.type == "cuda")
     pipeline.train()
     waiting = total = 0.0
     done = clips_seen = 0
@@ -169,7 +168,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from jasc_core.training.loop import resolve_device
+    from jasc_core.inference.device import resolve_device
 
     device = resolve_device(args.device)
     torch.manual_seed(0)

@@ -5,7 +5,6 @@ User errors (``JascError``) are printed on stderr as one short message and exit 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path

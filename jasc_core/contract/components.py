@@ -28,7 +28,7 @@ from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError
 
 
-class Component(metaclass=ABCMeta):
+class Component(metaclass=ABCMeta):  # noqa: B024 - each kind declares its abstract methods
     """Base of every component kind: a registry key, a config schema and a validated ``self.config``."""
 
     #: Kind key used by ``jasc_core.component(kind, name)``; set once on each kind's base class.

@@ -145,7 +145,8 @@ class Trainer:
         counts: dict[str, int] = {}
         start, clips = time.time(), 0
         bar = progress.add(f"epoch {epoch + 1}/{self.config.epochs}", self.steps_per_epoch)
-        for self.epoch_step in range(self.steps_per_epoch):
+        for number in range(self.steps_per_epoch):
+            self.epoch_step = number
             plan = self.schedule.plan_step(self.step, epoch, self.phase, self.infos)
             batches = [collate([item for name in names for item in self.parts.streams[name].next()])
                        for names in plan.batches]
