@@ -127,15 +127,17 @@ class FakeEncoder(Encoder):
     class Config(BaseModel):
         channels: int = Field(8, ge=1, description="conv channels")
         dropout: float = Field(0.1, ge=0, lt=1, description="dropout (exercises the RNG on resume)")
+        batch_norm: bool = Field(False, description="batch norm after the conv (running statistics)")
 
     def __init__(self, config: Any = None, *, n_features: int = 64) -> None:
         super().__init__(config, n_features=n_features)
         self.conv = torch.nn.Conv2d(1, self.config.channels, 3, padding=1)
+        self.norm = torch.nn.BatchNorm2d(self.config.channels) if self.config.batch_norm else torch.nn.Identity()
         self.dropout = torch.nn.Dropout(self.config.dropout)
         self.out_channels, self.out_features, self.time_stride = self.config.channels, n_features, 1
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.dropout(torch.relu(self.conv(features.unsqueeze(1))))
+        return self.dropout(torch.relu(self.norm(self.conv(features.unsqueeze(1)))))
 
 
 class FakeSceneHead(Head):
@@ -171,6 +173,72 @@ class FakeEventHead(Head):
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
         b, c, t, f = feature_map.shape
         return self.linear(feature_map.permute(0, 2, 1, 3).reshape(b, t, c * f))
+
+
+class FakeClipEventHead(FakeEventHead):
+    """Frame logits plus an attention-pooled clip output (DESED's CRNN shape), as logits."""
+
+    name = "fake_event_clip"
+
+    def __init__(self, config: Any = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.attention = torch.nn.Linear(self.in_channels * self.in_features, self.n_classes)
+
+    def forward(self, feature_map: torch.Tensor) -> dict[str, torch.Tensor]:
+        b, c, t, f = feature_map.shape
+        frames = feature_map.permute(0, 2, 1, 3).reshape(b, t, c * f)
+        strong = self.linear(frames)
+        weights = torch.softmax(self.attention(frames), dim=1)
+        clip = (torch.sigmoid(strong) * weights).sum(1) / weights.sum(1)
+        return {"frame": strong, "clip": torch.logit(clip.clamp(1e-7, 1 - 1e-7))}
+
+
+class FakeDisjoint(FakeData):
+    """Disjoint data as 003 uses it: 1-s scene-only clips, and 2-s event clips that are strong, weak or unlabelled."""
+
+    name = "fake_disjoint"
+
+    class Config(BaseModel):
+        n_scene: int = Field(20, ge=0, description="scene-only clips per training split")
+        n_strong: int = Field(12, ge=0, description="strongly labelled event clips")
+        n_weak: int = Field(8, ge=0, description="weakly labelled event clips")
+        n_unlabelled: int = Field(8, ge=0, description="unlabelled event clips")
+        seed: int = Field(0, description="generator seed")
+
+    def load(self, split: str) -> ClipList:
+        cfg = self.config
+        scale = 1 if split == "train" else 2  # val/eval: half as many
+        rng = np.random.default_rng(cfg.seed + {"train": 0, "val": 1, "eval": 2}[split])
+        clips = [Clip(f"{split}_{i:03d}", "memory://scene", 0.0, 1.0, scene=["low", "high"][i % 2])
+                 for i in range(cfg.n_scene // scale)]
+        parts = [("strong", cfg.n_strong // scale)]
+        if split == "train":
+            parts += [("weak", cfg.n_weak), ("unlabelled", cfg.n_unlabelled)]
+        number = len(clips)
+        for part, count in parts:
+            for _ in range(count):
+                events = []
+                for label in ("beep", "buzz"):
+                    if rng.random() < 0.7:
+                        onset = round(float(rng.uniform(0.0, 1.4)), 3)
+                        events.append(Event(onset, round(onset + float(rng.uniform(0.15, 0.5)), 3), label))
+                clip = Clip(f"{split}_{number:03d}", f"memory://{part}", 0.0, 2.0,
+                            events=tuple(events) if part == "strong" else None,
+                            weak=tuple(sorted({e.label for e in events})) if part == "weak" else None)
+                # The audio is drawn from the events, so a weak or unlabelled clip keeps them for audio() only.
+                self._hidden[clip.clip_id] = tuple(events)
+                clips.append(clip)
+                number += 1
+        return ClipList(clips, scene_labels=["high", "low"], event_labels=["beep", "buzz"])
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self._hidden: dict[str, tuple] = {}
+
+    def audio(self, clip: Clip, sample_rate: int) -> np.ndarray:
+        import dataclasses
+
+        return super().audio(dataclasses.replace(clip, events=self._hidden.get(clip.clip_id, ())), sample_rate)
 
 
 class WrongSizeSceneHead(FakeSceneHead):
@@ -266,8 +334,8 @@ class LearnedScale(Weighting):
             self.log_vars[t].data.copy_(value)
 
 
-COMPONENTS = (FakeData, FakeFeatures, FakeEncoder, FakeSceneHead, FakeEventHead, WrongSizeSceneHead, NanAfter,
-              GradientMean, LearnedScale)
+COMPONENTS = (FakeData, FakeDisjoint, FakeFeatures, FakeEncoder, FakeSceneHead, FakeEventHead, FakeClipEventHead,
+              WrongSizeSceneHead, NanAfter, GradientMean, LearnedScale)
 
 
 @hookimpl

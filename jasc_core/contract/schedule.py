@@ -62,11 +62,8 @@ class StepPlan:
 
 
 def streams_with(streams: Mapping[str, StreamInfo], tasks: Sequence[str] | None = None) -> list[StreamInfo]:
-    """The streams (in name order) whose clips carry labels for any of ``tasks`` (None: every stream)."""
-    return [
-        info for name, info in sorted(streams.items())
-        if tasks is None or info.tasks & set(tasks)
-    ]
+    """The streams (in name order) whose clips carry labels for any of ``tasks`` (None: for any task)."""
+    return [info for _, info in sorted(streams.items()) if info.tasks & set(info.tasks if tasks is None else tasks)]
 
 
 def by_clip_length(streams: Sequence[StreamInfo]) -> tuple[tuple[str, ...], ...]:

@@ -126,11 +126,15 @@ def by_length(clips: ClipList) -> list[list[int]]:
 
 
 def split_loaders(data: ClipDataset, batch_size: int, num_workers: int, pin_memory: bool = False) -> list[Any]:
-    """Unshuffled loaders over a split, one per clip length (validation, evaluation, inference)."""
+    """Unshuffled loaders over a split, one per clip length (validation, evaluation, inference).
+
+    Each has a generator of its own: a loader without one draws its worker seed from the global RNG, which would
+    shift the dropout masks of training.
+    """
     return [
         torch.utils.data.DataLoader(
             torch.utils.data.Subset(data, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-            collate_fn=collate, pin_memory=pin_memory,
+            collate_fn=collate, pin_memory=pin_memory, generator=torch.Generator().manual_seed(0),
         )
         for indices in by_length(data.clips)
     ]

@@ -1,0 +1,165 @@
+"""The training core as 003's schedules use it: data streams on disjoint data, phases (FreezeMTL), one task per step
+(HardMTL), weak labels on a head's clip output, and resume inside a phase."""
+
+from __future__ import annotations
+
+import json
+
+import engine_fakes
+import pytest
+import torch
+
+from jasc_core import training
+from jasc_core.contract.tasks import default_task_losses, labelled_subset
+from jasc_core.inference.clips import ClipDataset, collate
+
+DISJOINT = {"data": {"name": "fake_disjoint"}, "evaluate.plots": False}
+
+
+@pytest.fixture
+def fakes(jasc_registry):
+    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
+    return jasc_registry
+
+
+def _run(tmp_path, name="run", **overrides):
+    recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
+    return training.run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path / name)
+
+
+def _recording(monkeypatch, steps):
+    """Wrap ``Trainer.train_step`` to record each step's batches, tasks, LR and trainer."""
+    original = training.Trainer.train_step
+
+    def record(self, step_input, epoch):
+        batches, tasks = step_input
+        steps.append({"epoch": epoch, "phase": self.phase.name, "tasks": tasks, "trainer": self,
+                      "lr": self.optimizer.param_groups[0]["lr"],
+                      "batches": [(b["waveform"].shape, sorted(b["targets"])) for b in batches]})
+        return original(self, step_input, epoch)
+
+    monkeypatch.setattr(training.Trainer, "train_step", record)
+
+
+def _history(run_dir):
+    history = json.loads((run_dir / "history.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())["eval"]
+    return [{k: v for k, v in r.items() if k not in ("time", "train_clips_per_s")} for r in history], metrics
+
+
+def test_disjoint_batches_have_one_clip_length_and_each_stream_its_batch_size(fakes, tmp_path, monkeypatch):
+    steps = []
+    _recording(monkeypatch, steps)
+    _run(tmp_path, **{"train.epochs": 1, "train.stream_batch_sizes": {"scene": 6, "strong": 3, "weak": 2}})
+    streams = {name: reader.info for name, reader in steps[0]["trainer"].parts.streams.items()}
+    assert {name: (info.clip_seconds, info.n_clips, info.batch_size) for name, info in streams.items()} == {
+        "scene": (1.0, 20, 6), "strong": (2.0, 12, 3), "weak": (2.0, 8, 2), "unlabelled": (2.0, 8, 8)}
+    # SoftMTL on disjoint data: per step one batch of 1-s scene clips and one of 2-s event clips (strong + weak
+    # joined: same length), never padded to each other; the epoch is one pass over the longest stream (strong: 4).
+    assert len(steps) == 4
+    for step in steps:
+        (scene_shape, scene_targets), (event_shape, event_targets) = step["batches"]
+        assert scene_shape == (6, 8000) if step is not steps[-1] else scene_shape[1] == 8000
+        assert scene_targets == ["scene"]
+        assert event_shape == (3 + 2, 16000) and event_targets == ["event", "event/clip"]
+
+
+def test_weak_labels_reach_the_clip_output_loss(fakes):
+    from jasc_core.inference.pipeline import build_model
+
+    data = engine_fakes.FakeDisjoint({"n_scene": 0, "n_strong": 0, "n_weak": 4, "n_unlabelled": 0})
+    clips = data.load("train")
+    features = engine_fakes.FakeFeatures()
+    dataset = ClipDataset(clips, data, sample_rate=8000, hop_seconds=features.hop_seconds,
+                          n_frames_for=features.num_frames, labels={"event": ["beep", "buzz"]})
+    batch = collate([dataset[i] for i in range(4)])
+    assert sorted(batch["targets"]) == ["event/clip"] and batch["targets"]["event/clip"].shape == (4, 2)
+    for head in ("fake_event_clip", "fake_event"):  # its own attention-pooled clip output; max over frames
+        model = build_model({"encoder": {"name": "fake_conv"}, "heads": {"event": {"name": head}}}, 8, {"event": 2})
+        outputs = model(features(batch["waveform"]))
+        outs, targets = labelled_subset(outputs, batch, ["event"])
+        loss = default_task_losses(outs, targets)["event"]
+        clip = outputs["event/clip"] if head == "fake_event_clip" else outputs["event"].amax(1)
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(clip, batch["targets"]["event/clip"])
+        assert torch.allclose(loss, expected)
+        loss.backward()
+        if head == "fake_event_clip":
+            assert model.heads["event"].attention.weight.grad.abs().sum() > 0
+
+
+def test_freeze_phases_train_one_task_each_on_its_own_streams(fakes, tmp_path, monkeypatch):
+    steps = []
+    _recording(monkeypatch, steps)
+    run_dir = _run(tmp_path, **{"train.epochs": 4, "model.encoder.batch_norm": True,
+                                "schedule": {"name": "freeze", "order": ["event", "scene"], "first_epochs": 2}})
+    phase_two = [s for s in steps if s["phase"] == "scene"]
+    assert {s["phase"] for s in steps} == {"event", "scene"} and phase_two
+    assert all(s["tasks"] == ("event",) for s in steps if s["phase"] == "event")
+    # Phase 1 reads event streams only (strong + weak, 2-s clips); phase 2 scene clips only.
+    assert all(shape[1] == 16000 for s in steps if s["phase"] == "event" for shape, _ in s["batches"])
+    assert all(len(s["batches"]) == 1 and s["batches"][0][0][1] == 8000 and s["tasks"] == ("scene",)
+               for s in phase_two)
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [r["phase"] for r in history] == ["event", "event", "scene", "scene"]
+
+
+def test_freeze_phase_two_changes_neither_encoder_parameters_nor_batch_norm_statistics(fakes, tmp_path, monkeypatch):
+    snapshots = {}
+    original = training.Trainer.enter_phase
+
+    def snapshot(self, index, resuming):
+        original(self, index, resuming)
+        if index == 1:
+            snapshots["encoder"] = {k: v.clone() for k, v in self.model.encoder.state_dict().items()}
+            snapshots.update({f"model.heads.scene.{k}": v.clone() for k, v in self.model.heads["scene"].state_dict().items()})
+
+    monkeypatch.setattr(training.Trainer, "enter_phase", snapshot)
+    run_dir = _run(tmp_path, **{"train.epochs": 3, "model.encoder.batch_norm": True,
+                                "schedule": {"name": "freeze", "order": ["event", "scene"], "first_epochs": 1}})
+    final = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert "norm.running_mean" in snapshots["encoder"]
+    for key, value in snapshots["encoder"].items():
+        assert torch.equal(final[f"model.encoder.{key}"], value), key
+    moved = [k for k, v in final.items() if k.startswith("model.heads.scene.") and not torch.equal(v, snapshots[k])]
+    assert moved  # the scene head did train
+
+
+def test_hard_alternates_at_the_ratio_and_the_lr_moves_every_step(fakes, tmp_path, monkeypatch):
+    steps = []
+    _recording(monkeypatch, steps)
+    _run(tmp_path, **{"train.epochs": 2, "schedule": {"name": "hard", "ratio": {"scene": 1, "event": 2}},
+                      "train.lr_schedule": {"name": "cosine"}})
+    assert [s["tasks"] for s in steps[:6]] == [("scene",), ("event",), ("event",)] * 2
+    for step in steps:
+        assert len(step["batches"]) == 1
+        shape, targets = step["batches"][0]
+        assert shape[1] == (8000 if step["tasks"] == ("scene",) else 16000)
+    # Epoch = one pass over each task's streams: scene 20/8 -> 3, strong 12/8 -> 2, weak 8/8 -> 1 batches.
+    assert len(steps) == 2 * 6
+    lrs = [s["lr"] for s in steps]
+    assert all(later < earlier for earlier, later in zip(lrs, lrs[1:], strict=False))
+
+
+@pytest.mark.parametrize("schedule", [
+    {"name": "freeze", "order": ["event", "scene"], "first_epochs": 1},
+    {"name": "hard", "ratio": {"scene": 1, "event": 1}},
+])
+def test_resume_inside_a_phase_matches_an_uninterrupted_run(fakes, tmp_path, monkeypatch, schedule):
+    overrides = {"train.epochs": 3, "schedule": schedule, "model.encoder.batch_norm": True}
+    reference = _history(_run(tmp_path, "whole", **overrides))
+
+    original = training.Trainer.train_step
+
+    def crash_in_epoch_three(self, step_input, epoch):
+        if epoch == 2 and self.epoch_step == 1:
+            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this point runs
+        return original(self, step_input, epoch)
+
+    monkeypatch.setattr(training.Trainer, "train_step", crash_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, "killed", **overrides)
+    monkeypatch.setattr(training.Trainer, "train_step", original)
+    killed = tmp_path / "killed"
+    recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
+    training.run_recipe(recipe, recipe_path="fake.yaml", resume=killed)
+    assert _history(killed) == reference
