@@ -68,3 +68,25 @@ def test_broken_plugin_listed_cli_keeps_working(tmp_path):
     assert table.returncode == 0 and "tonami_cnn" in table.stdout and "broken" in table.stderr
     unknown = jasc("show", "weighting", "nope", pythonpath=tmp_path)
     assert unknown.returncode == 2 and "this plugin is broken on purpose" in unknown.stderr
+
+
+EVENT_FIRST = Path(__file__).resolve().parents[1] / "examples" / "jasc-event-first"
+
+
+def test_a_schedule_from_a_separate_package_installs_validates_and_trains(tmp_path):
+    """`examples/jasc-event-first` uses only docs/plugins.md's contract: two phases, event alone then both."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(EVENT_FIRST)], check=True, capture_output=True)
+    quickstart = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
+    sets = ["schedule={name: event_first, event_epochs: 1}", "train.epochs=2", "data.minutes=1.5",
+            "evaluate.plots=false", "model.encoder.channels=[8, 8, 8]", "model.heads.scene.channels=[8, 8]"]
+    args = [arg for expression in sets for arg in ("--set", expression)]
+    assert jasc("validate", str(quickstart), *args, pythonpath=site).returncode == 0
+    done = jasc("run", str(quickstart), *args, "--out", str(tmp_path / "run"), pythonpath=site,
+                JASC_CACHE=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stderr
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [record["phase"] for record in history] == ["event", "joint"]
+    assert list(history[0]["train_losses"]) == ["event"]
+    assert sorted(history[1]["train_losses"]) == ["event", "scene"]

@@ -4,6 +4,18 @@ A plugin is a plain module (or package) listed under ``[project.entry-points.jas
 implements any of the hooks below with functions decorated by ``jasc_core.hookimpl``; pluggy lets an implementation
 take fewer arguments than the spec, so hooks can gain arguments without breaking existing plugins. Built-in plugins
 are loaded through the same entry points as third-party ones.
+
+When each hook is called:
+
+1. **Start-up** (every ``jasc`` command, every ``jasc_core.component`` lookup): ``jasc_register_components`` once
+   per plugin, in entry-point order; then ``jasc_register_commands`` when the command line is built.
+2. **A run** (``jasc run``, ``jasc sweep`` for each of its runs), on the process that writes the run folder:
+   ``jasc_run_start`` once after everything is built (also after ``--resume``), ``jasc_epoch_end`` after every
+   epoch's checkpoint is written, ``jasc_run_end`` once after the final evaluation.
+
+The component methods the loop calls (weighting schemes, schedules) are documented on their base classes in
+``jasc_core.contract.weighting`` and ``jasc_core.contract.schedule``, with the call order; docs/plugins.md has
+the tables.
 """
 
 from __future__ import annotations
@@ -16,6 +28,9 @@ import pluggy
 PROJECT = "jasc"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- start-up ----------------------------------------------------------------------------------------------------
 
 
 @hookspec
@@ -33,16 +48,27 @@ def jasc_register_commands(app: Any) -> None:
     """Add command-line commands: ``app`` is the root ``typer.Typer``; call ``app.add_typer(sub, name=...)``."""
 
 
+# -- a run (called in this order) ---------------------------------------------------------------------------------
+
+
 @hookspec
 def jasc_run_start(run_dir: str, recipe: Mapping[str, Any]) -> None:
-    """A run is about to train. ``recipe`` is the fully resolved recipe (plain data)."""
+    """A run is about to train (or to continue, after ``--resume``).
+
+    ``run_dir``: the run folder. ``recipe``: the fully resolved recipe as plain data (every default filled in).
+    """
 
 
 @hookspec
 def jasc_epoch_end(run_dir: str, epoch: int, metrics: Mapping[str, float]) -> None:
-    """An epoch finished; ``metrics`` holds its training losses, weights and validation metrics."""
+    """An epoch finished and its checkpoint is on disk.
+
+    ``epoch``: 0-based. ``metrics``: flat numbers of the epoch: ``epoch``, ``lr``, ``train/loss/<task>``,
+    ``train/extra/<name>`` (a schedule's extra losses), ``weight/<task>`` and the validation metrics ``val/...``.
+    """
 
 
 @hookspec
 def jasc_run_end(run_dir: str, metrics: Mapping[str, float]) -> None:
-    """A run finished; ``metrics`` holds the final evaluation metrics."""
+    """A run finished training and evaluation; ``metrics`` holds the final evaluation metrics, flattened with
+    ``/`` (``scene/accuracy``, ``event/segment_f1_micro``, ...)."""
