@@ -120,7 +120,8 @@ def test_mfl_effective_weight_is_mean_modulation():
     restored = mfl(alpha=0.5)
     restored.load_state_dict(state)
     assert restored.effective_weights() == weighting.effective_weights()
-    # Validation passes (no autograd) leave the statistics alone.
+    # Validation passes (the loop calls eval() first) leave the statistics alone.
+    weighting.eval()
     with torch.no_grad():
         weighting.task_losses({"scene": torch.tensor([[0.0, 9.0, 0.0, 0.0]])}, {"scene": torch.tensor([0])})
     assert weighting.effective_weights()["scene"] == pytest.approx(0.5 * scene_factor, rel=1e-5)

@@ -112,6 +112,8 @@ def build_model(
 
     heads: dict[str, Head] = {}
     for task, block in heads_block.items():
+        if task not in TASK_DESCRIPTIONS:  # a recipe cannot name one; a dict from Python can
+            raise ConfigError(f"model.heads.{task}: unknown task; tasks: {', '.join(TASK_DESCRIPTIONS)}")
         name, config = block_name_and_config(block, f"model.heads.{task}")
         if task not in n_classes:
             raise ConfigError(f"model.heads.{task}: the data gives no {task} class count (n_classes has "
