@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from cli_process import run_jasc
 
 from jasc_core.errors import ConfigError
 from jasc_core.recipe import load_raw, parse_set
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_validate_names_file_line_and_key_of_a_duplicate_key(tmp_path):
@@ -44,3 +49,22 @@ def test_extends_a_folder_names_the_recipe_that_has_the_line(tmp_path):
     result = run_jasc("validate", str(recipe))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{recipe}: extends: 'base' is a folder" in result.stderr, result.stderr
+
+
+def test_a_hop_longer_than_the_window_is_refused_with_both_values():
+    result = run_jasc("validate", "recipes/quickstart.yaml", "--set", "features.hop_ms=50", cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "hop_ms = 50 (800 samples) is larger than win_ms = 40 (640 samples)" in result.stderr, result.stderr
+    result = run_jasc("validate", "recipes/quickstart.yaml", "--set", "features.hop_ms=40", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ({"win_samples": 400, "hop_samples": 401}, "hop_samples = 401 is larger than win_samples = 400"),
+    ({"sample_rate": 16000, "win_ms": 25, "hop_samples": 401}, "hop_samples = 401 is larger than win_ms = 25 (400"),
+])
+def test_hop_longer_than_window_in_samples(block, message):
+    from jasc_features import LogMel
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        LogMel(block)
