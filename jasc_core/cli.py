@@ -135,14 +135,17 @@ def _type_name(annotation: Any) -> str:
 
 @app.command("validate", rich_help_panel=PANEL_RECIPES)
 def validate(recipe: RecipeArg, set_: SetOption = None) -> None:
-    """Check a recipe against what is installed; print the components it uses."""
+    """Check a recipe against what is installed, build its model and run it once on silence (no data read)."""
+    from jasc_core.dry_run import dry_run
     from jasc_core.recipe import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
+    checked = dry_run(loaded)
     heads = ", ".join(f"{task}={block.name}" for task, block in loaded.model.heads if block is not None)
     console.print(f"[green]ok[/green] {recipe}: data={loaded.data.name} features={loaded.features.name} "
                   f"encoder={loaded.model.encoder.name} heads: {heads} weighting={loaded.weighting.name} "
                   f"schedule={loaded.schedule.name}", markup=True, highlight=False)
+    console.print(checked.summary(), markup=False, highlight=False)
 
 
 @app.command("schema", rich_help_panel=PANEL_RECIPES)
