@@ -20,10 +20,11 @@ def table_iv_row(metrics: Mapping[str, Any]) -> list[str]:
 
 
 def print_tables(method: str, metrics: Mapping[str, Any], console: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from jasc_core.console import output_console
+
+    console = console or output_console()
     split = metrics.get("split", "")
     table = Table(title=f"Scene classification and event detection ({split}, {metrics.get('n_clips', '?')} clips)")
     table.add_column("Method")
