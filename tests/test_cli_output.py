@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -82,3 +83,31 @@ def test_head_of_data_info_in_a_pipefail_shell(dataset_folder):
                             env=jasc_env(NO_COLUMNS), timeout=120)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert len(result.stdout.splitlines()) == 2
+
+
+def _tables(event: dict) -> str:
+    from rich.console import Console
+
+    from jasc_core.evaluation.table import print_tables
+
+    console = Console(record=True, width=300, file=open(os.devnull, "w"))  # noqa: SIM115
+    print_tables("run", {"split": "eval", "n_clips": 3, "event": event}, console=console)
+    return console.export_text()
+
+
+DCASE = {"frame_micro_f1": 0.6, "segment_f1": {"micro": 0.5, "macro": 0.2},
+         "collar_f1": {"micro": 0.3, "macro": 0.1, "per_class": {"car": 0.4, "fan": 0.0, "cutlery": 0.0}},
+         "classes_without_reference": ["breathing"]}
+
+
+def test_psds_footnote_says_why_psds_is_zero_next_to_a_good_frame_f1():
+    text = _tables({**DCASE, "psds1": 0.0, "psds2": None, "psds2_error": "ValueError: no events"})
+    assert "0.000" in text and "alpha_st = 1" in text
+    assert "Here 2 of the 3 classes with reference events have collar-F1 0" in text
+    assert "1 classes have no reference event in this split" in text
+    assert "PSDS2 could not be computed: ValueError: no events" in text
+
+
+def test_no_psds_footnote_without_psds():
+    assert "alpha_st" not in _tables(dict(DCASE))
+    assert "alpha_st" not in _tables({"frame_micro_f1": 0.6})

@@ -69,19 +69,33 @@ def test_a_failed_atomic_write_leaves_the_old_file_and_no_temp_file(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
-def test_a_real_run_folder_is_readable_by_the_group_under_umask_027(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY_RECIPE)
-    env = {"JASC_CACHE": str(tmp_path / "cache")}
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A real `jasc run` then `jasc thresholds tune` of TINY_RECIPE under umask 027: (folder, run output)."""
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "tiny.yaml").write_text(TINY_RECIPE)
+    env = {"JASC_CACHE": str(folder / "cache"), "COLUMNS": None}
 
     def as_user(*args: str):
-        return run_jasc(*args, env=env, cwd=tmp_path, preexec_fn=lambda: os.umask(0o027))
+        return run_jasc(*args, env=env, cwd=folder, preexec_fn=lambda: os.umask(0o027))
 
-    result = as_user("run", "tiny.yaml", "--out", "run")
-    assert result.returncode == 0, result.stderr
-    result = as_user("thresholds", "tune", "run")
-    assert result.returncode == 0, result.stderr
-    run = tmp_path / "run"
+    run = as_user("run", "tiny.yaml", "--out", "run")
+    assert run.returncode == 0, run.stderr
+    tune = as_user("thresholds", "tune", "run")
+    assert tune.returncode == 0, tune.stderr
+    return folder / "run", run
+
+
+def test_a_real_run_folder_is_readable_by_the_group_under_umask_027(tiny_run):
+    run, _ = tiny_run
     written = ["run.json", "recipe.yaml", "metrics.json", "history.json", "thresholds.json",
                "checkpoints/best.pt", "checkpoints/last.pt"]
     modes = {name: oct(_mode(run / name)) for name in written}
     assert modes == {name: oct(0o640) for name in written}
+
+
+def test_psds_printed_by_a_run_comes_with_its_footnote(tiny_run):
+    _, result = tiny_run
+    assert "PSDS1" in result.stdout
+    assert "PSDS: per-class ROC averaged minus 1 x the spread of the per-class true positive rates" in result.stdout
+    assert "classes with reference events have collar-F1 0 at the decision threshold" in result.stdout
