@@ -61,3 +61,25 @@ def test_folders_without_host_are_judged_by_pid_and_other_names_are_left_alone(t
         folder.mkdir()
     assert remove_stale_temporaries(tmp_path) == [dead]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (live, *unrelated))
+
+
+def test_a_dataset_finished_by_another_process_meanwhile_is_kept_not_replaced(tmp_path: Path) -> None:
+    # Two parallel sweep runs synthesise the same cached dataset; the slower one used to delete the folder the
+    # faster one was already reading (its clips then went missing: "audio file not found").
+    import json
+
+    from jasc_datasets.synthesis.writer import MANIFEST, materialize
+
+    out = tmp_path / "ds"
+    key = {"preset": "toy", "seed": 0}
+
+    def other_process_finishes_first(folder: Path, _progress) -> dict:
+        out.mkdir()
+        (out / "theirs.wav").write_bytes(b"in use")
+        (out / MANIFEST).write_text(json.dumps({"format": "jasc-synthetic", "key": key, "complete": True}))
+        (folder / "ours.wav").write_bytes(b"same content")
+        return {}
+
+    assert materialize(out, key, other_process_finishes_first) == (out, False)
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "theirs.wav"]
+    assert [p.name for p in tmp_path.iterdir()] == ["ds"]  # our temporary folder is gone

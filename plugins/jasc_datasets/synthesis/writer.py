@@ -99,8 +99,14 @@ def materialize(
             "complete": True,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        if out.exists():  # only with force
-            shutil.rmtree(out)
+        if out.exists():
+            if force:
+                shutil.rmtree(out)
+            elif (read_manifest(out) or {}).get("key") == key:
+                # Another process (a parallel sweep run) finished the same dataset while this one was building it,
+                # and may be reading it already: keep theirs, never delete it.
+                shutil.rmtree(tmp, ignore_errors=True)
+                return out, False
         try:
             os.rename(tmp, out)
         except OSError:
