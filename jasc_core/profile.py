@@ -209,10 +209,10 @@ def profile_command(recipe_path: str, sets: Sequence[str] = (), as_json: bool = 
     """``jasc profile RECIPE [--set a.b=v] [--json]``: print the complexity table (or the report as JSON)."""
     import json
 
-    from rich.console import Console
+    from jasc_core.console import output_console
 
     report = profile_recipe(recipe_path, sets)
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        render_profile(report, Console())
+        render_profile(report, output_console())

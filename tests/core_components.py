@@ -23,6 +23,9 @@ class ToyFeatures(FeatureExtractor):
     def forward(self, waveform):
         return waveform.reshape(waveform.shape[0], -1, self.config.hop)
 
+    def num_frames(self, num_samples):
+        return num_samples // self.config.hop
+
 
 class ToyEncoder(Encoder):
     """Toy encoder: one linear layer."""

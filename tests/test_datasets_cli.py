@@ -85,3 +85,21 @@ def test_info_on_a_recipe(tmp_path: Path) -> None:
     report = json.loads(result.output)
     assert report["kind"] == "synthetic" and sum(s["clips"] for s in report["splits"].values()) == 3
     assert (tmp_path / "synthetic").is_dir()
+
+
+def test_info_warns_about_a_recording_much_shorter_than_its_clip(tmp_path: Path) -> None:
+    from cli_process import run_jasc
+
+    sf.write(tmp_path / "blip.wav", np.zeros(100, dtype=np.float32), 1000, subtype="PCM_16")  # 0.1 s
+    sf.write(tmp_path / "half.wav", np.zeros(5_000, dtype=np.float32), 1000, subtype="PCM_16")  # 5 s: not short
+    sf.write(tmp_path / "long.wav", np.zeros(12_000, dtype=np.float32), 1000, subtype="PCM_16")  # 2 clips, last 2 s
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "train.tsv").write_text(HEADER + "blip.wav\thome\t\t\t\nhalf.wav\thome\t\t\t\n"
+                                                 "long.wav\thome\t\t\t\n")
+    result = run_jasc("data", "info", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "split train: 1 recording(s) shorter than 50% of their clip" in text, result.stdout
+    assert "blip.wav (0.10 s in a 10-s clip)" in text and "half.wav" not in text and "long.wav" not in text
+    report = json.loads(run_jasc("data", "info", str(tmp_path), "--json").stdout)
+    assert report["splits"]["train"]["notes"]["recordings_shorter_than_half_clip"] == 1

@@ -6,6 +6,7 @@ User errors (``JascError``) are printed on stderr as one short message and exit 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,13 +14,13 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-from rich.console import Console
 from rich.table import Table
 
+from jasc_core.console import output_console
 from jasc_core.errors import JascError, RunError
 
-console = Console()
-err_console = Console(stderr=True, highlight=False)
+console = output_console()
+err_console = output_console(stderr=True, highlight=False)
 
 app = typer.Typer(
     name="jasc",
@@ -108,7 +109,7 @@ def show(
 
 
 def config_fields(model: type[BaseModel]) -> dict[str, dict[str, str]]:
-    """Field name -> type, default and help text, for listings."""
+    """Field name -> type, default and help text (with its constraints as ``≥ 0``), for listings."""
     rows = {}
     for field_name, field in model.model_fields.items():
         if field.default is not PydanticUndefined:
@@ -117,13 +118,51 @@ def config_fields(model: type[BaseModel]) -> dict[str, dict[str, str]]:
             default = repr(field.default_factory())
         else:
             default = "(required)"
-        constraints = " ".join(str(m) for m in field.metadata)
+        constraints = constraint_text(field.metadata)
         help_text = " ".join(part for part in (field.description or "", f"[{constraints}]" if constraints else "") if part)
         rows[field_name] = {"type": _type_name(field.annotation), "default": default, "help": help_text}
     return rows
 
 
+#: How annotated_types' constraint objects read in a listing, by class name -> (attribute, text before the value).
+_CONSTRAINTS = {"Gt": ("gt", "> "), "Ge": ("ge", "≥ "), "Lt": ("lt", "< "), "Le": ("le", "≤ "),
+                "MultipleOf": ("multiple_of", "multiple of "), "MinLen": ("min_length", "length ≥ "),
+                "MaxLen": ("max_length", "length ≤ ")}
+
+
+def constraint_text(metadata: list[Any]) -> str:
+    """Pydantic field constraints for people: ``[Ge(ge=0), Lt(lt=1)]`` -> ``≥ 0, < 1``; unknown ones as they print."""
+    parts = []
+    for item in metadata:
+        known = _CONSTRAINTS.get(type(item).__name__)
+        if known is not None and hasattr(item, known[0]):
+            parts.append(known[1] + _number(getattr(item, known[0])))
+        elif str(item):
+            parts.append(str(item))
+    return ", ".join(parts)
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _type_name(annotation: Any) -> str:
+    """A field's type as a user reads it: ``int > 0 | None``, ``list[int > 0]``, ``'slaney' | 'htk'``."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if origin is typing.Annotated:
+        constraints = constraint_text(list(args[1:]))
+        return f"{_type_name(args[0])} {constraints}".rstrip()
+    if origin is typing.Literal:
+        return " | ".join(repr(arg) for arg in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is not None and args:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(_type_name(arg) for arg in args)}]"
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
@@ -134,14 +173,17 @@ def _type_name(annotation: Any) -> str:
 
 @app.command("validate", rich_help_panel=PANEL_RECIPES)
 def validate(recipe: RecipeArg, set_: SetOption = None) -> None:
-    """Check a recipe against what is installed; print the components it uses."""
+    """Check a recipe against what is installed, build its model and run it once on silence (no data read)."""
+    from jasc_core.inference.dry_run import dry_run
     from jasc_core.recipes.model import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
+    checked = dry_run(loaded)
     heads = ", ".join(f"{task}={block.name}" for task, block in loaded.model.heads if block is not None)
     console.print(f"[green]ok[/green] {recipe}: data={loaded.data.name} features={loaded.features.name} "
                   f"encoder={loaded.model.encoder.name} heads: {heads} weighting={loaded.weighting.name} "
                   f"schedule={loaded.schedule.name}", markup=True, highlight=False)
+    console.print(checked.summary(), markup=False, highlight=False)
 
 
 @app.command("schema", rich_help_panel=PANEL_RECIPES)
@@ -248,12 +290,36 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
+    """Console-script entry point: run the CLI, turning user errors into one line on stderr and exit code 2.
+
+    A reader that stops early (``jasc data info X | head -2``) closes the pipe; that is not an error, so the rest of
+    the output is dropped and the exit code is 0, with no traceback.
+    """
     try:
         build_app()(args=argv, prog_name="jasc", standalone_mode=True)
     except JascError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        _discard_stdout()
+        sys.exit(0)
+    except SystemExit as exc:
+        # Typer's (vendored) click turns a broken pipe (EPIPE) into exit code 1 after wrapping the streams in its
+        # PacifyFlushWrapper; the wrapper is how that case is told apart from other exits with code 1.
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _discard_stdout()
+            sys.exit(0)
+        raise
+
+
+def _discard_stdout() -> None:
+    # The Python docs' recipe (signal module, "Note on SIGPIPE"): point stdout at devnull so that the interpreter's
+    # final flush does not raise BrokenPipeError again at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests capture it)
+        pass
 
 
 def report_error(exc: JascError) -> None:

@@ -89,30 +89,54 @@ def confusion_plot(matrix: Sequence[Sequence[int]], labels: Sequence[str], path:
     return _save(fig, path, plt)
 
 
+#: Event-roll layout: label font size (points) and height of one class row (inches), so that 25 class names (001's
+#: TUT set) are readable at the saved 100 dpi.
+ROLL_LABEL_POINTS = 9
+ROLL_ROW_INCHES = 0.2
+
+
 def event_roll_plot(
     clip_ids: Sequence[str], scores: np.ndarray, targets: np.ndarray, labels: Sequence[str], hop_seconds: float,
     threshold: float | np.ndarray, path: Path,
 ) -> Path | None:
-    """Reference roll, score and thresholded prediction for a few clips (one row of panels per clip)."""
+    """Reference roll, thresholded prediction and score for a few clips (one row of panels per clip).
+
+    Reference and prediction sit side by side to compare; the score panels come last, next to their colour bar,
+    which marks the decision threshold when it is one value for all classes.
+    """
     if len(clip_ids) == 0:
         return None
     plt = _pyplot()
-    n = len(clip_ids)
-    fig, axes = plt.subplots(n, 3, figsize=(14, 1.2 + 0.25 * len(labels) * n + 0.8 * n), squeeze=False)
+    n, n_labels = len(clip_ids), len(labels)
+    height = n * (ROLL_ROW_INCHES * n_labels + 0.9) + 0.6
+    fig, axes = plt.subplots(n, 3, figsize=(15, height), squeeze=False, sharex=True, layout="constrained")
     decisions = scores > np.asarray(threshold)
+    extent = (0, scores.shape[1] * hop_seconds, n_labels - 0.5, -0.5)
+    score_image = None
     for row, clip_id in enumerate(clip_ids):
-        extent = (0, scores.shape[1] * hop_seconds, len(labels) - 0.5, -0.5)
-        for col, (data, title) in enumerate(
-            ((targets[row], "reference"), (scores[row], "score"), (decisions[row], "prediction"))
-        ):
+        panels = ((targets[row], "reference", "Greys"), (decisions[row], "prediction", "Greys"),
+                  (scores[row], "score", "viridis"))
+        for col, (data, title, cmap) in enumerate(panels):
             ax = axes[row, col]
-            ax.imshow(np.asarray(data, dtype=float).T, aspect="auto", interpolation="nearest", cmap="Greys",
-                      vmin=0, vmax=1, extent=extent)
-            ax.set_yticks(range(len(labels)), labels if col == 0 else [""] * len(labels), fontsize=7)
-            ax.set_title(f"{clip_id}: {title}", fontsize=8)
+            image = ax.imshow(np.asarray(data, dtype=float).T, aspect="auto", interpolation="nearest", cmap=cmap,
+                              vmin=0, vmax=1, extent=extent)
+            if col == 2:
+                score_image = image
+            ax.set_yticks(range(n_labels), labels if col == 0 else [""] * n_labels, fontsize=ROLL_LABEL_POINTS)
+            # Faint lines between class rows: the eye follows a row across the three panels.
+            ax.set_yticks(np.arange(n_labels + 1) - 0.5, minor=True)
+            ax.grid(which="minor", axis="y", color="0.85" if cmap == "Greys" else "0.35", linewidth=0.5)
+            ax.tick_params(which="minor", length=0)
+            ax.set_title(f"{clip_id}: {title}", fontsize=10)
             if row == n - 1:
                 ax.set_xlabel("time (s)")
-    fig.tight_layout()
+    bar = fig.colorbar(score_image, ax=axes[:, 2], pad=0.01, aspect=60)
+    bar.set_label("event score (probability)")
+    values = np.unique(np.asarray(threshold, dtype=float))
+    if values.size == 1:
+        bar.ax.axhline(float(values[0]), color="red", linewidth=1.5)
+        bar.ax.text(1.05, float(values[0]), "threshold", transform=bar.ax.get_yaxis_transform(), color="red",
+                    va="bottom", ha="left", fontsize=8, rotation=90)
     return _save(fig, path, plt)
 
 

@@ -1,8 +1,8 @@
 """Checkpoints written atomically, and the random-number-generator state that makes a resumed run exact.
 
-A checkpoint is written to a temporary file in the destination folder, flushed and fsync'ed, then moved over the
-destination with ``os.replace`` (atomic on POSIX and Windows within one file system) and the folder is fsync'ed. A
-process killed at any moment leaves either the previous file or the new one, never a truncated one.
+A checkpoint is written through ``jasc_core.inference.atomic_files.atomic_write``: a temporary file in the destination folder,
+fsync'ed, then moved over the destination with ``os.replace``. A process killed at any moment leaves either the
+previous file or the new one, never a truncated one.
 
 Everything stored is plain containers, numbers, strings and tensors, so checkpoints load with
 ``torch.load(weights_only=True)``.
@@ -10,10 +10,7 @@ Everything stored is plain containers, numbers, strings and tensors, so checkpoi
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,39 +18,15 @@ import numpy as np
 import torch
 
 from jasc_core.errors import RunError
+from jasc_core.inference.atomic_files import atomic_write
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` with ``torch.save`` to ``path`` atomically (temp file in the same folder, fsync, replace)."""
+    """Write ``state`` with ``torch.save`` to ``path`` atomically, with the user's umask (see ``atomic_files``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform (Windows), where it is skipped.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jasc_core.errors import RunError
+from jasc_core.inference.atomic_files import atomic_write
 
 RUN_MARKER = "run.json"
 #: Recipe blocks that decide what training does; a resume must find them unchanged (evaluate/output may differ).
@@ -147,18 +146,9 @@ def open_run(path: str | Path) -> RunFolder:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Replace ``path``'s content with ``text`` atomically, with the user's umask (see ``atomic_files``)."""
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -42,6 +42,37 @@ BLOCK_ORDER = ("description", "seed", "data", "features", "model", "weighting", 
 # -- reading YAML --------------------------------------------------------------------------------------------------
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice; plain YAML loaders silently keep the last value."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (a typo'd recipe would train on the wrong
+    value with no word said)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merge keys may repeat by design
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: construct_mapping below reports it as usual
+                continue
+            if first is not None:
+                raise DuplicateKeyError(
+                    problem=f"duplicate key '{key}' (first given at line {first.start_mark.line + 1})",
+                    problem_mark=key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def safe_load_unique(text: str) -> Any:
+    """``yaml.safe_load`` that raises ``DuplicateKeyError`` on a key repeated within one mapping."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader subclass
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """One recipe file as a mapping, with errors that name the file."""
     if not path.exists():
@@ -49,7 +80,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder, not a recipe file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_unique(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -105,6 +136,8 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         base_path = path.parent / base
         if not base_path.exists():
             raise ConfigError(f"{path}: extends: no such file '{base}' (looked for {base_path})")
+        if base_path.is_dir():
+            raise ConfigError(f"{path}: extends: '{base}' is a folder ({base_path}), not a recipe file")
         merged = deep_merge(merged, load_raw(base_path, (*_chain, resolved)))
     return deep_merge(merged, data)
 
@@ -119,7 +152,9 @@ def parse_set(expression: str) -> tuple[list[str], Any]:
     if not sep or not path.strip() or any(not key for key in keys):
         raise ConfigError(f"--set {expression}: expected PATH=VALUE, e.g. train.epochs=5")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = safe_load_unique(text) if text.strip() else None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"--set {expression}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {expression}: value is not a YAML scalar or flow mapping: {exc}") from None
     return keys, value

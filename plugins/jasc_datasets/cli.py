@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from jasc_core.console import output_console
 from jasc_datasets.synthesis.presets import PRESET_NAMES
 
 data_app = typer.Typer(help="Datasets: synthesize soundscapes, inspect a dataset.", no_args_is_help=True)
-console = Console()
+console = output_console()
 
 
 @data_app.command("synth")

@@ -20,6 +20,12 @@ from jasc_datasets.synthetic import reader_for
 #: Notes that are worth a line but do not stop training.
 WARNING_NOTES = ("merged_overlaps", "dropped_zero_length", "events_after_audio_end", "events_cut_at_audio_end",
                  "files_longer_than_clip")
+#: A recording shorter than this fraction of the clip it is zero-padded into is reported: the clip is then mostly
+#: silence (a 0.1-s file in a 10-s clip is 99 % padding), which usually means a wrong ``clip_seconds`` or a broken
+#: file. The last window of a long recording is not counted: it is padded by design of the windowing.
+SHORT_RECORDING_FRACTION = 0.5
+#: Recordings named in a short-recording warning (the JSON report counts them all).
+SHORT_RECORDING_EXAMPLES = 3
 
 
 @dataclass
@@ -175,4 +181,32 @@ def summarise(name: str, clips: ClipList, report: Report) -> SplitSummary:
     for key in WARNING_NOTES:
         if clips.notes.get(key):
             report.warnings.append(f"split {name}: {key.replace('_', ' ')}: {clips.notes[key]}")
+    short = short_recordings(clips)
+    if short:
+        summary.notes["recordings_shorter_than_half_clip"] = len(short)
+        examples = ", ".join(f"{os.path.basename(path)} ({seconds:.2f} s in a {clip:g}-s clip)"
+                             for path, seconds, clip in short[:SHORT_RECORDING_EXAMPLES])
+        more = f" and {len(short) - SHORT_RECORDING_EXAMPLES} more" if len(short) > SHORT_RECORDING_EXAMPLES else ""
+        report.warnings.append(
+            f"split {name}: {len(short)} recording(s) shorter than {SHORT_RECORDING_FRACTION:.0%} of their clip, "
+            f"which is then mostly zero padding: {examples}{more}")
     return summary
+
+
+def short_recordings(clips: ClipList) -> list[tuple[str, float, float]]:
+    """``(path, recording seconds, clip seconds)`` of each recording that fills less than
+    ``SHORT_RECORDING_FRACTION`` of the one clip it makes (see ``SHORT_RECORDING_FRACTION`` for why)."""
+    by_path: dict[str, list] = {}
+    for clip in clips:
+        by_path.setdefault(clip.path, []).append(clip)
+    short = []
+    for path, windows in by_path.items():
+        if len(windows) != 1 or windows[0].start != 0:
+            continue  # cut into several clips: only the last window is padded
+        try:
+            seconds = probe(path).duration
+        except DataError:
+            continue  # unreadable audio is reported as a problem of its own
+        if seconds < SHORT_RECORDING_FRACTION * windows[0].duration:
+            short.append((path, seconds, windows[0].duration))
+    return short

@@ -127,7 +127,19 @@ class LogMel(FeatureExtractor):
             for unit in ("win", "hop"):
                 if getattr(self, f"{unit}_samples") is not None and f"{unit}_ms" in self.model_fields_set:
                     raise ValueError(f"give {unit}_ms or {unit}_samples, not both")
+            if self.hop_length > self.win_length:
+                # Consecutive windows would leave a gap: the samples between them never reach a feature.
+                raise ValueError(f"{self._length_text('hop')} is larger than {self._length_text('win')}: the "
+                                 f"samples between consecutive windows would never be analysed; use a hop <= window")
             return self
+
+        def _length_text(self, unit: str) -> str:
+            """How the user gave a length, e.g. ``hop_ms = 50 (800 samples)`` or ``win_samples = 640``."""
+            samples = getattr(self, f"{unit}_samples")
+            if samples is not None:
+                return f"{unit}_samples = {samples}"
+            length = self.hop_length if unit == "hop" else self.win_length
+            return f"{unit}_ms = {getattr(self, f'{unit}_ms'):g} ({length} samples)"
 
         @property
         def win_length(self) -> int:

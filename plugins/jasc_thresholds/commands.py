@@ -51,8 +51,9 @@ def bench_command(
     if as_json:
         typer.echo(json.dumps({"file": str(file), "rows": rows}, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from jasc_core.console import output_console
 
     table = Table(title=f"{file.name}: tuned on val ({metric}-F1), scored on eval")
     for column in ("method", f"val {metric}-F1 %", "eval micro-F1 %", "eval macro-F1 %", "time s"):
@@ -65,7 +66,7 @@ def bench_command(
             f"{row['eval_macro_f1']:.2f}",
             f"{row['seconds']:.3f}",
         )
-    Console().print(table)
+    output_console().print(table)
 
 
 @thresholds_app.command("tune")
@@ -83,10 +84,10 @@ def tune_command(
 
     `jasc evaluate RUN_DIR` and later predictions use the stored thresholds instead of evaluate.threshold.
     """
-    from rich.console import Console
     from rich.table import Table
 
     from jasc_core import component
+    from jasc_core.console import output_console
     from jasc_core.evaluation import tune_thresholds
 
     if metric not in METRICS:
@@ -101,4 +102,4 @@ def tune_command(
     table.add_column("threshold", justify="right")
     for label, value in zip(stored.get("labels", []), values, strict=False):
         table.add_row(str(label), f"{value:.3f}")
-    Console().print(table)
+    output_console().print(table)

@@ -2,9 +2,11 @@
 
 The folder is built under a hidden temporary name next to the target and renamed into place at the end, after its
 ``manifest.json`` (written last) says it is complete. An interrupted run therefore leaves either nothing at the
-target or, if killed hard, a hidden ``.<name>.tmp-*`` folder that no reader mistakes for a dataset. Files are written
-as 16-bit PCM from integers quantised here (not by libsndfile), and nothing written depends on the time, the
-machine or the thread schedule, so the same preset, size and seed give byte-identical folders.
+target or, if killed hard, a hidden ``.<name>.tmp-<pid>-<random>@<host>`` folder that no reader mistakes for a
+dataset; the next synthesis into the same parent folder removes such folders of this host whose process is gone
+(``remove_stale_temporaries``). Files are written as 16-bit PCM from integers quantised here (not by libsndfile),
+and nothing written depends on the time, the machine or the thread schedule, so the same preset, size and seed give
+byte-identical folders.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,7 +85,8 @@ def materialize(
         what = "a synthetic dataset made with other settings" if existing else "not a complete synthetic dataset"
         raise DataError(f"{out}: already exists and is {what}; remove it or use --force")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    remove_stale_temporaries(out.parent)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}@{_host()}"
     tmp.mkdir()
     try:
         extra = build(tmp, progress)
@@ -94,8 +99,14 @@ def materialize(
             "complete": True,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        if out.exists():  # only with force
-            shutil.rmtree(out)
+        if out.exists():
+            if force:
+                shutil.rmtree(out)
+            elif (read_manifest(out) or {}).get("key") == key:
+                # Another process (a parallel sweep run) finished the same dataset while this one was building it,
+                # and may be reading it already: keep theirs, never delete it.
+                shutil.rmtree(tmp, ignore_errors=True)
+                return out, False
         try:
             os.rename(tmp, out)
         except OSError:
@@ -108,6 +119,48 @@ def materialize(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out, True
+
+
+#: The name ``materialize`` gives its temporary folder: ``.<name>.tmp-<pid>-<8 hex>@<host>``.
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{8}(?:@(.+))?$")
+
+
+def _host() -> str:
+    # A cache on a shared file system sees folders of several machines; a pid means something only on its own.
+    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
+
+
+def remove_stale_temporaries(parent: str | Path) -> list[Path]:
+    """Remove the hidden temporary folders in ``parent`` left by syntheses killed hard (SIGKILL, power loss).
+
+    A folder ``.<name>.tmp-<pid>-<8 hex>[@<host>]`` is stale when its process no longer exists on this host.
+    Folders of live processes (a concurrent synthesis) and of other hosts are kept. Names without a host (jasc
+    before hosts were recorded) are judged by the pid alone. Returns the folders removed.
+    """
+    removed = []
+    for candidate in Path(parent).glob(".*.tmp-*"):
+        match = _TEMPORARY.match(candidate.name)
+        if match is None or not candidate.is_dir():
+            continue
+        pid, host = int(match.group(1)), match.group(2)
+        if (host is not None and host != _host()) or _process_exists(pid):
+            continue
+        shutil.rmtree(candidate, ignore_errors=True)
+        if not candidate.exists():
+            removed.append(candidate)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would terminate the process there; never treat a folder as stale
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _sha256(path: Path) -> str:
