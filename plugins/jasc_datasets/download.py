@@ -72,9 +72,12 @@ def check_members(archive: Path) -> None:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 why = _bad_name(info.filename)
-                mode = info.external_attr >> 16
-                if why is None and (stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)))):
-                    why = "a link or special file"
+                # Unix mode in the high 16 bits; zips made elsewhere (or by writestr) carry no file type at all.
+                kind = stat.S_IFMT(info.external_attr >> 16)
+                if why is None and kind == stat.S_IFLNK:
+                    why = "a link"
+                elif why is None and kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                    why = "a device or special file"
                 if why:
                     problems.append(f"member '{info.filename}' is {why}")
     else:
@@ -210,9 +213,9 @@ class Result:
 
 
 def install(package: Package, root: Path, progress: bool = False, keep_archive: bool = False,
-            on_unpack: Callable[[Package], None] | None = None) -> None:
+            on_unpack: Callable[[Package], None] | None = None, retries: int = RETRIES) -> None:
     """Fetch, verify and (archives) unpack one file, then write its marker last."""
-    path = fetch(package, root, progress)
+    path = fetch(package, root, progress, retries)
     md5 = package.md5 or _md5(path)
     if package.is_archive:
         if on_unpack:
@@ -230,7 +233,8 @@ def install(package: Package, root: Path, progress: bool = False, keep_archive: 
 
 
 def download(name: str, root: Path | None = None, parts: tuple[str, ...] | None = None, progress: bool = False,
-             keep_archives: bool = False, report: Callable[[str], None] | None = None) -> Result:
+             keep_archives: bool = False, report: Callable[[str], None] | None = None,
+             retries: int = RETRIES) -> Result:
     """Make every file of ``name`` (its default ``parts``) present under ``root``; files already present are
     skipped. OS errors (unwritable folder, full disk) become one-line DataErrors naming the path and the reason."""
     folder = Path(root) if root is not None else default_root(name)
@@ -245,7 +249,7 @@ def download(name: str, root: Path | None = None, parts: tuple[str, ...] | None 
         try:
             folder.mkdir(parents=True, exist_ok=True)
             install(package, folder, progress, keep_archives,
-                    on_unpack=lambda p: say(f"  unpacking {p.filename}"))
+                    on_unpack=lambda p: say(f"  unpacking {p.filename}"), retries=retries)
         except OSError as exc:
             where = exc.filename or folder
             raise DataError(f"{where}: {exc.strerror or exc}") from None
