@@ -93,3 +93,13 @@ def test_a_partial_download_still_counts_as_missing(fresh_machine) -> None:
     assert reason and "(1 of 22 files missing)" in reason and "154.4 KB" in reason
     marker_path(root, rows[-1]).write_text("{}")
     assert stand_in.missing_download("tut-joint", None) is None
+
+
+def test_data_info_of_the_main_recipe_says_it_reads_the_stand_in(fresh_machine) -> None:
+    from typer.testing import CliRunner
+
+    from jasc_datasets.cli import data_app
+
+    result = CliRunner().invoke(data_app, ["info", str(RECIPES / "tonami_mfl.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "synthetic stand-in of tut-joint" in result.output and "not the real data" in result.output

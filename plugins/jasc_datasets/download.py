@@ -15,6 +15,7 @@ into ``.extracting-<archive>/`` inside the dataset folder, moves the files into 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -230,6 +231,8 @@ def install(package: Package, root: Path, progress: bool = False, keep_archive: 
     os.replace(partial, marker)
     if package.is_archive and not keep_archive:
         path.unlink()
+        with contextlib.suppress(OSError):  # the archives/ folder goes once empty
+            path.parent.rmdir()
 
 
 def download(name: str, root: Path | None = None, parts: tuple[str, ...] | None = None, progress: bool = False,
