@@ -103,3 +103,30 @@ def test_data_info_of_the_main_recipe_says_it_reads_the_stand_in(fresh_machine) 
     result = CliRunner().invoke(data_app, ["info", str(RECIPES / "tonami_mfl.yaml")])
     assert result.exit_code == 0, result.output
     assert "synthetic stand-in of tut-joint" in result.output and "not the real data" in result.output
+
+
+def test_a_complete_desed_download_is_read_in_its_own_layout(fresh_machine) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    root = fresh_machine / "data" / "desed"
+    tsv = "filename\tonset\toffset\tevent_label\n"
+    layout = {
+        "dcase_synth/audio/train/synthetic21_train/soundscapes": "dcase_synth/metadata/train/synthetic21_train/soundscapes.tsv",
+        "dcase_synth/audio/validation/synthetic21_validation/soundscapes":
+            "dcase_synth/metadata/validation/synthetic21_validation/soundscapes.tsv",
+        "dataset/audio/eval/public": "dataset/metadata/eval/public.tsv",
+    }
+    for index, (audio, meta) in enumerate(layout.items()):
+        (root / audio).mkdir(parents=True)
+        sf.write(root / audio / f"c{index}.wav", np.zeros(8000, dtype=np.float32), 8000)
+        (root / meta).parent.mkdir(parents=True, exist_ok=True)
+        (root / meta).write_text(tsv + f"c{index}.wav\t0.5\t0.8\tDog\n")
+    for row in packages_of("desed"):
+        marker_path(root, row).parent.mkdir(parents=True, exist_ok=True)
+        marker_path(root, row).write_text("{}")
+    dataset = component("dataset", "desed")({})
+    dataset.prepare()
+    assert dataset.stand_in is None and dataset.splits() == ["train", "val", "eval"]
+    assert [c.clip_id for c in dataset.load("eval").clips] == ["c2"]
+    assert dataset.load("train").clips[0].events[0].label == "Dog"
