@@ -103,7 +103,7 @@ def test_header_with_missing_column(tmp_path: Path) -> None:
 
 
 def test_missing_root_and_annotation(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"data.root '.*nope' does not exist.*metadata_SEDandASC01.*--set data.root="):
+    with pytest.raises(DataError, match=r"data.root '.*nope' does not exist.*metadata_SEDandASC01.*jasc data download tut-joint"):
         Joint({"root": str(tmp_path / "nope")}).load("train")
     with pytest.raises(DataError, match="does not exist"):  # also when the split files are named explicitly
         Joint({"root": str(tmp_path / "nope"), "splits": {"train": "meta/train.tsv"}}).load("train")

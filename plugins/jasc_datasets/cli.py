@@ -1,4 +1,4 @@
-"""``jasc data synth`` and ``jasc data info``."""
+"""``jasc data synth``, ``jasc data info``, ``jasc data download`` and ``jasc data list``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from rich.table import Table
 from jasc_core.console import output_console
 from jasc_datasets.synthesis.presets import PRESET_NAMES
 
-data_app = typer.Typer(help="Datasets: synthesize soundscapes, inspect a dataset.", no_args_is_help=True)
+data_app = typer.Typer(help="Datasets: download the real data, synthesize soundscapes, inspect a dataset.",
+                       no_args_is_help=True)
 console = output_console()
 
 
@@ -126,3 +127,66 @@ def show(report) -> None:
         console.print(f"[red]problem[/red] {message}", highlight=False)
     if not report.fatal:
         console.print("[green]no problem that would stop training[/green]")
+
+
+@data_app.command("download")
+def download(
+    name: Annotated[str, typer.Argument(help="Dataset: tut-joint, tau-2022-mobile or desed (see `jasc data list`).")],
+    root: Annotated[
+        Path | None, typer.Option("--root", "-r", help="Dataset folder; default <data home>/NAME ($JASC_DATA).")
+    ] = None,
+    with_: Annotated[
+        list[str] | None, typer.Option("--with", help="Also fetch this optional part (tau-2022-mobile: eval).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be fetched and its size; fetch nothing.")]
+    = False,
+    keep_archives: Annotated[
+        bool, typer.Option("--keep-archives", help="Keep the archives under ROOT/archives/ after unpacking.")
+    ] = False,
+) -> None:
+    """Fetch a dataset's public files, check every md5, unpack them safely; files already present are skipped."""
+    from jasc_datasets.download import download as fetch_all
+    from jasc_datasets.download import is_present
+    from jasc_datasets.packages import dataset_info, default_root, human_size, packages_of, size_text
+
+    info = dataset_info(name)
+    parts = info.default_parts + tuple(p for p in (with_ or []) if p not in info.default_parts)
+    folder = root or default_root(name)
+    wanted = packages_of(name, parts)
+    todo = [p for p in wanted if not is_present(folder, p)]
+    if dry_run:
+        for package in todo:
+            size = human_size(package.size) if package.size is not None else "size not published"
+            print(f"{package.url()}\t{size}")
+        print(f"{name}: {len(todo)} of {len(wanted)} files to fetch into {folder}, {size_text(todo)}"
+              + (f" (parts: {', '.join(parts)})" if parts else ""))
+    else:
+        print(f"{name}: {len(todo)} of {len(wanted)} files to fetch into {folder}, {size_text(todo)}")
+        fetch_all(name, folder, parts, progress=console.is_terminal, keep_archives=keep_archives, report=print)
+        print(f"{name}: complete in {folder} ({len(wanted)} files verified)")
+    if info.manual_steps:
+        print(info.manual_steps.format(root=folder))
+
+
+@data_app.command("list")
+def list_() -> None:
+    """What `jasc data download` knows, what is present where, and its size."""
+    from jasc_datasets.download import is_present, present_size
+    from jasc_datasets.packages import DATASETS, data_home, default_root, human_size, packages_of, size_text
+
+    table = Table(title=f"datasets (data home {data_home()}, or $JASC_DATA)", title_justify="left")
+    for column in ("name", "part", "present", "download", "on disk"):
+        table.add_column(column, justify="left" if column in ("name", "part") else "right")
+    for name, info in DATASETS.items():
+        folder = default_root(name)
+        shown, disk = name, human_size(present_size(folder)) if folder.is_dir() else "-"
+        for part in info.default_parts + info.optional_parts:
+            files = packages_of(name, (part,))
+            present = sum(is_present(folder, p) for p in files)
+            label = part if part in info.default_parts else f"{part} (--with {part})"
+            table.add_row(shown, label, f"{present}/{len(files)} files", size_text(files), disk)
+            shown, disk = "", ""
+    console.print(table)
+    for name in DATASETS:
+        console.print(f"{name}: {default_root(name)}", highlight=False)
+    console.print("fetch one with: jasc data download NAME  (--dry-run to see the files first)", highlight=False)

@@ -51,7 +51,7 @@ class ClipSource(Dataset):
         recordings, problems = self.read_annotations()
         raise_problems(problems)
         if split not in recordings:
-            raise DataError(f"{self.config.root}: no split '{split}'; splits: {', '.join(recordings)}")
+            raise DataError(f"{getattr(self, 'root', self.config.root)}: no split '{split}'; splits: {', '.join(recordings)}")
         return recordings[split]
 
     def _probe(self, path: str) -> AudioInfo:

@@ -20,10 +20,16 @@ from pydantic import BaseModel, Field
 
 from jasc_core import ClipList, DataError, Dataset, Event
 from jasc_datasets.clip_source import ClipSource, log_notes
+from jasc_datasets.packages import default_root
 from jasc_datasets.recordings import Recording, merge_recording_events
+from jasc_datasets.stand_in import StandInFallback, missing_download, refuse_or_log, synthetic_stand_in
 from jasc_datasets.tables import Problems, check_label, parse_time, read_table
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+#: Where ``jasc data download tau-2022-mobile`` unpacks the development set (inside <data home>/tau-2022-mobile).
+TAU_DOWNLOADED_FOLDER = "TAU-urban-acoustic-scenes-2022-mobile-development"
+REQUIRE_REAL_HELP = ("with root not given and the data not downloaded: fail (naming the download command) instead "
+                     "of training on the synthetic stand-in")
 
 
 def _whole_file_clips(source: ClipSource, recordings, notes, clip_seconds, split):
@@ -32,15 +38,24 @@ def _whole_file_clips(source: ClipSource, recordings, notes, clip_seconds, split
     return [dataclasses.replace(c, clip_id=c.clip_id.rsplit("__", 1)[0]) for c in clips]
 
 
-class Tau(ClipSource):
-    """Scene-only clips in the TAU Urban Acoustic Scenes format (meta.csv + evaluation_setup split lists)."""
+class Tau(StandInFallback, ClipSource):
+    """Scene-only clips in the TAU Urban Acoustic Scenes format (meta.csv + evaluation_setup split lists).
+
+    Without ``root``: the development set ``jasc data download tau-2022-mobile`` unpacks, or, while that is not
+    downloaded, the TAU part of the synthetic ``dcase-disjoint`` stand-in."""
 
     name = "tau"
+    DOWNLOAD_NAME = "tau-2022-mobile"
+    STAND_IN_PRESET = "dcase-disjoint"
     DEFAULT_SPLITS = {"train": "evaluation_setup/fold1_train.csv", "val": "evaluation_setup/fold1_val.csv",
                       "eval": "evaluation_setup/fold1_evaluate.csv"}
 
     class Config(BaseModel):
-        root: str = Field(description="TAU dataset folder (holds meta.csv)")
+        root: str | None = Field(
+            None, description="TAU dataset folder (holds meta.csv); default: <data home>/tau-2022-mobile/"
+            f"{TAU_DOWNLOADED_FOLDER} (`jasc data download tau-2022-mobile`), else a synthetic stand-in",
+        )
+        require_real: bool = Field(False, description=REQUIRE_REAL_HELP)
         meta: str = Field("meta.csv", description="metadata file, relative to root")
         splits: dict[str, str] | None = Field(
             None, description="split name -> split list relative to root; default: those of evaluation_setup/"
@@ -59,15 +74,28 @@ class Tau(ClipSource):
         super().__init__(config)
         self._vocabulary: list[str] = []
 
+    @property
+    def root(self) -> str:
+        """The dataset folder: ``root`` as given, else the downloaded development set."""
+        if self.config.root is not None:
+            return self.config.root
+        return str(default_root(self.DOWNLOAD_NAME) / TAU_DOWNLOADED_FOLDER)
+
+    def _stand_in_part(self, synthetic: Dataset) -> Dataset:
+        return synthetic.reader.tau
+
     def vocabulary(self) -> list[str]:
         """The scene labels: the configured ones, else the sorted labels of meta.csv."""
+        if self._stand_in_reader is not None:
+            return self._stand_in_reader.vocabulary()
         self.read_annotations()
         return list(self._vocabulary)
 
     def _read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
         cfg = self.config
+        root = self.root
         problems = Problems()
-        meta_path = os.path.join(cfg.root, cfg.meta)
+        meta_path = os.path.join(root, cfg.meta)
         meta: dict[str, tuple[str, str]] = {}
         for line, row in read_table(meta_path, ("filename", "scene_label"), problems):
             where = f"{meta_path}:{line}"
@@ -76,13 +104,13 @@ class Tau(ClipSource):
         self._vocabulary = cfg.scene_labels or sorted({scene for scene, _ in meta.values()})
         files = cfg.splits
         if files is None:
-            files = {s: f for s, f in self.DEFAULT_SPLITS.items() if os.path.isfile(os.path.join(cfg.root, f))}
+            files = {s: f for s, f in self.DEFAULT_SPLITS.items() if os.path.isfile(os.path.join(root, f))}
             if not files and meta:
-                problems.add(cfg.root, "no split lists evaluation_setup/fold1_{train,val,evaluate}.csv (give 'splits')")
+                problems.add(root, "no split lists evaluation_setup/fold1_{train,val,evaluate}.csv (give 'splits')")
         recordings: dict[str, list[Recording]] = {}
         identifiers: dict[str, str] = {}
         for split, rel in files.items():
-            path = os.path.join(cfg.root, rel)
+            path = os.path.join(root, rel)
             recordings[split] = []
             for line, row in read_table(path, ("filename",), problems):
                 where = f"{path}:{line}"
@@ -92,7 +120,7 @@ class Tau(ClipSource):
                     continue
                 scene, identifiers[filename] = meta[filename]
                 recordings[split].append(
-                    Recording(os.path.normpath(os.path.join(cfg.root, filename)), filename, scene, None, None, where)
+                    Recording(os.path.normpath(os.path.join(root, filename)), filename, scene, None, None, where)
                 )
         if cfg.val_fraction > 0 and "train" in recordings and "val" not in recordings:
             # Whole identifiers (recording locations) move, so no location is in both train and val.
@@ -103,7 +131,8 @@ class Tau(ClipSource):
             recordings["train"] = [r for r in recordings["train"] if identifiers[r.relpath] not in chosen]
         return recordings, problems
 
-    def load(self, split: str) -> ClipList:
+    def read_split(self, split: str) -> ClipList:
+        """The clips of ``split`` read from the files at root."""
         notes: Counter = Counter()
         clips = _whole_file_clips(self, self.split_recordings(split), notes, self.config.clip_seconds, split)
         log_notes(self.name, split, notes)
@@ -129,17 +158,47 @@ DESED_DEFAULT_SPLITS = {
 }
 
 
-class Desed(ClipSource):
-    """Event-only clips in the DESED formats: strong, weak and unlabeled parts per split."""
+def downloaded_desed_splits(root: str) -> dict[str, list[DesedPart]]:
+    """The splits of the layout ``jasc data download desed`` writes: synthetic soundscapes (strong) for train and
+    val, the public evaluation set for eval; the YouTube parts (weak, unlabelled, real validation) join when
+    ``desed.download_audioset_data`` has put them there."""
+    synth = "dcase_synth/{kind}/{split}/synthetic21_{split}/soundscapes"
+    splits = {
+        "train": [DesedPart(kind="strong", audio=synth.format(kind="audio", split="train"),
+                            tsv=synth.format(kind="metadata", split="train") + ".tsv")],
+        "val": [DesedPart(kind="strong", audio=synth.format(kind="audio", split="validation"),
+                          tsv=synth.format(kind="metadata", split="validation") + ".tsv")],
+        "eval": [DesedPart(kind="strong", audio="dataset/audio/eval/public", tsv="dataset/metadata/eval/public.tsv")],
+    }
+    optional = [("train", DesedPart(kind="weak", audio="audio/train/weak_16k", tsv="metadata/train/weak.tsv")),
+                ("train", DesedPart(kind="unlabeled", audio="audio/train/unlabel_in_domain_16k")),
+                ("val", DesedPart(kind="strong", audio="audio/validation/validation_16k",
+                                  tsv="metadata/validation/validation.tsv"))]
+    for split, part in optional:
+        if os.path.isdir(os.path.join(root, part.audio)):
+            splits[split].append(part)
+    return splits
+
+
+class Desed(StandInFallback, ClipSource):
+    """Event-only clips in the DESED formats: strong, weak and unlabeled parts per split.
+
+    Without ``root``: the parts ``jasc data download desed`` fetches, or, while those are not downloaded, the DESED
+    part of the synthetic ``dcase-disjoint`` stand-in."""
 
     name = "desed"
+    DOWNLOAD_NAME = "desed"
+    STAND_IN_PRESET = "dcase-disjoint"
 
     class Config(BaseModel):
-        root: str = Field(description="DESED dataset folder")
-        splits: dict[str, list[DesedPart]] = Field(
-            default_factory=lambda: {k: list(v) for k, v in DESED_DEFAULT_SPLITS.items()},
-            description="split name -> parts ({kind, audio, tsv}); default: the layout `jasc data synth "
-            "--preset dcase-disjoint` writes (docs/data.md)",
+        root: str | None = Field(
+            None, description="DESED dataset folder; default: <data home>/desed (`jasc data download desed`), "
+            "else a synthetic stand-in",
+        )
+        require_real: bool = Field(False, description=REQUIRE_REAL_HELP)
+        splits: dict[str, list[DesedPart]] | None = Field(
+            None, description="split name -> parts ({kind, audio, tsv}); default: the layout `jasc data synth "
+            "--preset dcase-disjoint` writes (docs/data.md), or without root the one `jasc data download desed` writes",
         )
         clip_seconds: float = Field(10.0, gt=0, description="clip length in seconds (DESED: 10 s)")
         event_labels: list[str] | None = Field(None, description="event vocabulary; default: sorted labels found")
@@ -149,13 +208,30 @@ class Desed(ClipSource):
         super().__init__(config)
         self._vocabulary: list[str] = []
 
+    @property
+    def root(self) -> str:
+        return self.config.root if self.config.root is not None else str(default_root(self.DOWNLOAD_NAME))
+
+    def split_parts(self) -> dict[str, list[DesedPart]]:
+        """The configured splits; without root and without configured splits, those of the downloaded layout."""
+        if self.config.splits is not None:
+            return self.config.splits
+        if self.config.root is None:
+            return downloaded_desed_splits(self.root)
+        return {split: list(parts) for split, parts in DESED_DEFAULT_SPLITS.items()}
+
+    def _stand_in_part(self, synthetic: Dataset) -> Dataset:
+        return synthetic.reader.desed
+
     def vocabulary(self) -> list[str]:
         """The event labels: the configured ones, else the sorted labels of every strong and weak part."""
+        if self._stand_in_reader is not None:
+            return self._stand_in_reader.vocabulary()
         self.read_annotations()
         return list(self._vocabulary)
 
     def _part(self, part: DesedPart, problems: Problems) -> list[Recording]:
-        root, vocabulary = self.config.root, self.config.event_labels
+        root, vocabulary = self.root, self.config.event_labels
         folder = os.path.join(root, part.audio)
         if part.kind == "unlabeled":
             if not os.path.isdir(folder):
@@ -202,13 +278,14 @@ class Desed(ClipSource):
     def _read_annotations(self) -> tuple[dict[str, list[Recording]], Problems]:
         problems = Problems()
         recordings = {split: [r for part in parts for r in self._part(part, problems)]
-                      for split, parts in self.config.splits.items()}
+                      for split, parts in self.split_parts().items()}
         self._vocabulary = self.config.event_labels or sorted(
             {e.label for rs in recordings.values() for r in rs for e in (r.events or [])}
             | {w for rs in recordings.values() for r in rs for w in (r.weak or ())})
         return recordings, problems
 
-    def load(self, split: str) -> ClipList:
+    def read_split(self, split: str) -> ClipList:
+        """The clips of ``split`` read from the files at root."""
         notes: Counter = Counter()
         recordings = merge_recording_events(self.split_recordings(split), notes)
         clips = _whole_file_clips(self, recordings, notes, self.config.clip_seconds, split)
@@ -217,31 +294,57 @@ class Desed(ClipSource):
 
 
 class Disjoint(Dataset):
-    """Scene-only TAU clips and event-only DESED clips in the same splits (disjoint multitask data, 003)."""
+    """Scene-only TAU clips and event-only DESED clips in the same splits (disjoint multitask data, 003).
+
+    When either part has no root and is not downloaded, both parts come from the synthetic ``dcase-disjoint``
+    stand-in (never real scenes with synthetic events): ``stand_in`` says so, ``require_real`` makes it an error."""
 
     name = "disjoint"
 
     class Config(BaseModel):
-        tau: Tau.Config = Field(description="the scene part: a `tau` block (root, splits, ...)")
-        desed: Desed.Config = Field(description="the event part: a `desed` block (root, splits, ...)")
+        tau: Tau.Config = Field(default_factory=Tau.Config,
+                                description="the scene part: a `tau` block (root, splits, ...); default: downloaded")
+        desed: Desed.Config = Field(default_factory=Desed.Config,
+                                    description="the event part: a `desed` block (root, splits, ...); default: "
+                                    "downloaded")
+        require_real: bool = Field(False, description=REQUIRE_REAL_HELP)
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
         self.tau = Tau(self.config.tau)
         self.desed = Desed(self.config.desed)
+        #: None for real data; after ``prepare``, a short phrase naming the stand-in when one is served.
+        self.stand_in: str | None = None
+        self._stand_in_reader: Dataset | None = None
 
     @property
     def skipped(self) -> list[str]:
+        if self._stand_in_reader is not None:
+            return list(self._stand_in_reader.skipped)
         return self.tau.skipped + self.desed.skipped
 
     def prepare(self) -> None:
+        cfg = self.config
+        reasons = [r for r in (missing_download(Tau.DOWNLOAD_NAME, cfg.tau.root),
+                               missing_download(Desed.DOWNLOAD_NAME, cfg.desed.root)) if r]
+        if reasons:
+            require = cfg.require_real or cfg.tau.require_real or cfg.desed.require_real
+            self.stand_in = refuse_or_log(reasons, "dcase-disjoint", require)
+            skip = cfg.tau.skip_bad_files or cfg.desed.skip_bad_files
+            self._stand_in_reader = synthetic_stand_in("dcase-disjoint", skip)
+            return
+        self.stand_in, self._stand_in_reader = None, None
         self.tau.prepare()
         self.desed.prepare()
 
     def splits(self) -> list[str]:
+        if self._stand_in_reader is not None:
+            return self._stand_in_reader.splits()
         return list(dict.fromkeys(self.tau.splits() + self.desed.splits()))
 
     def load(self, split: str) -> ClipList:
+        if self._stand_in_reader is not None:
+            return self._stand_in_reader.load(split)
         parts = [d.load(split) for d in (self.tau, self.desed) if split in d.splits()]
         if not parts:
             raise DataError(f"no split '{split}' in the TAU or DESED part; splits: {', '.join(self.splits())}")
@@ -257,4 +360,6 @@ class Disjoint(Dataset):
                         notes=dict(notes))
 
     def audio(self, clip, sample_rate: int):
+        if self._stand_in_reader is not None:
+            return self._stand_in_reader.audio(clip, sample_rate)
         return self.tau.audio(clip, sample_rate)

@@ -133,6 +133,8 @@ def inspect(dataset: Dataset, source: str, skipping_is_fatal: bool = True) -> Re
         problems = _safe(_annotation_problems, dataset)
         report.fatal += (problems + _safe(_audio_problems, dataset)) if problems else [str(exc)]
         return report
+    if getattr(dataset, "stand_in", None):
+        report.warnings.append(f"this is the {dataset.stand_in}, not the real data")
     splits = dataset.splits()
     if "train" not in splits:
         report.fatal.append(f"no 'train' split (splits: {', '.join(splits) or 'none'}); training needs one")

@@ -9,10 +9,12 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-from jasc_core import ClipList, DataError
+from jasc_core import ClipList, DataError, Dataset
 from jasc_datasets.clip_source import ClipSource, log_notes
 from jasc_datasets.joint_format import read_joint
+from jasc_datasets.packages import default_root
 from jasc_datasets.recordings import Recording, merge_recording_events
+from jasc_datasets.stand_in import StandInFallback
 from jasc_datasets.tables import Problems
 
 # What a user with no data folder yet needs to read: what goes in it and where each part comes from.
@@ -22,20 +24,37 @@ ROOT_MISSING = (
     "named in data.splits) and the audio files their paths point to, relative to the folder. For the papers' TUT "
     "data: the metadata files meta/meta_development.txt and meta/meta_evaluation.txt of the public repository "
     "KeisukeImoto/metadata_SEDandASC01, next to the unpacked TUT Acoustic Scenes 2016/2017 and TUT Sound Events "
-    "2016/2017 development and evaluation packages (published on Zenodo by Tampere University). Pass the folder "
-    "with --set data.root=/path/to/it; without data, try recipes/quickstart.yaml (synthetic soundscapes)."
+    "2016/2017 development and evaluation packages (published on Zenodo by Tampere University): "
+    "`jasc data download tut-joint` fetches and arranges them; leave data.root unset to read them from there."
 )
 
-class Joint(ClipSource):
-    """Scene + strong event labels in the joint TUT format (one annotation file per split), windowed into clips."""
+#: The annotation files of the downloaded layout (``jasc data download tut-joint``), used when root is not given.
+DOWNLOADED_SPLITS = {"train": "meta/meta_development.txt", "eval": "meta/meta_evaluation.txt"}
+
+class Joint(StandInFallback, ClipSource):
+    """Scene + strong event labels in the joint TUT format (one annotation file per split), windowed into clips.
+
+    Without ``root``: the folder ``jasc data download tut-joint`` fills, or, while that is not downloaded, the
+    synthetic ``tut-joint`` stand-in (``stand_in`` says so; ``require_real`` makes it an error)."""
 
     name = "joint"
+    DOWNLOAD_NAME = "tut-joint"
+    STAND_IN_PRESET = "tut-joint"
 
     class Config(BaseModel):
-        root: str = Field(description="dataset folder; annotation files and the audio paths in them are relative to it")
+        root: str | None = Field(
+            None, description="dataset folder; annotation files and the audio paths in them are relative to it. "
+            "Default: <data home>/tut-joint, filled by `jasc data download tut-joint` (data home: $JASC_DATA, else "
+            "~/.local/share/jasc); while that is not downloaded, a synthetic stand-in (see require_real)",
+        )
+        require_real: bool = Field(
+            False, description="with root not given and the data not downloaded: fail (naming the download "
+            "command) instead of training on the synthetic stand-in",
+        )
         splits: dict[str, str] = Field(
             default_factory=dict,
-            description="split name -> annotation file (relative to root); empty: every meta/<split>.tsv",
+            description="split name -> annotation file (relative to root); empty: every meta/<split>.tsv (without "
+            "root: the downloaded meta/meta_development.txt as train and meta/meta_evaluation.txt as eval)",
         )
         val_fraction: float = Field(
             0.0, ge=0.0, lt=1.0,
@@ -57,15 +76,24 @@ class Joint(ClipSource):
         super().__init__(config)
         self._vocab: tuple[list[str], list[str]] | None = None
 
+    @property
+    def root(self) -> str:
+        """The dataset folder: ``root`` as given, else the downloaded one."""
+        return self.config.root if self.config.root is not None else str(default_root(self.DOWNLOAD_NAME))
+
+    def _stand_in_part(self, synthetic: Dataset) -> Dataset:
+        return synthetic
+
     # -- annotations ---------------------------------------------------------------------------------------------
 
     def annotation_files(self) -> dict[str, str]:
         """Split name -> annotation file path."""
-        root = self.config.root
+        root = self.root
         if not os.path.isdir(root):
             raise DataError(ROOT_MISSING.format(root=root))
-        if self.config.splits:
-            return {s: os.path.join(root, f) for s, f in self.config.splits.items()}
+        splits = self.config.splits or (DOWNLOADED_SPLITS if self.config.root is None else {})
+        if splits:
+            return {s: os.path.join(root, f) for s, f in splits.items()}
         files = sorted(glob.glob(os.path.join(root, "meta", "*.tsv")))
         if not files:
             raise DataError(f"{root}: no annotation files meta/<split>.tsv (or give 'splits')")
@@ -77,7 +105,7 @@ class Joint(ClipSource):
         problems = Problems()
         cfg = self.config
         recordings = {
-            split: read_joint(path, cfg.root, problems, cfg.scene_labels, cfg.event_labels)
+            split: read_joint(path, self.root, problems, cfg.scene_labels, cfg.event_labels)
             for split, path in self.annotation_files().items()
         }
         if cfg.val_fraction > 0 and "train" in recordings and "val" not in recordings:
@@ -100,7 +128,8 @@ class Joint(ClipSource):
 
     # -- Dataset API ---------------------------------------------------------------------------------------------
 
-    def load(self, split: str) -> ClipList:
+    def read_split(self, split: str) -> ClipList:
+        """The clips of ``split`` read from the files at root."""
         notes: Counter = Counter()
         recordings = merge_recording_events(self.split_recordings(split), notes)
         clips = self._clips(recordings, notes, self.config.clip_seconds, split)
