@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jasc_core import DataError, component
-from jasc_core.recipe import build, load_recipe
+from jasc_core.recipes.model import build, load_recipe
 from jasc_datasets import stand_in
 from jasc_datasets.download import marker_path
 from jasc_datasets.packages import packages_of
