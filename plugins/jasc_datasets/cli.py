@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from jasc_core.console import output_console
+from jasc_core.api import output_console
 from jasc_datasets.synthesis.presets import PRESET_NAMES
 
 data_app = typer.Typer(help="Datasets: download the real data, synthesize soundscapes, inspect a dataset.",
@@ -62,7 +62,7 @@ def info(
 
     path = Path(target)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
-        from jasc_core.recipes.model import build, load_recipe
+        from jasc_core.api import build, load_recipe
 
         recipe = load_recipe(path, sets=set_ or ())
         block = recipe.data.model_dump()

@@ -53,7 +53,7 @@ def bench_command(
         return
     from rich.table import Table
 
-    from jasc_core.console import output_console
+    from jasc_core.api import output_console
 
     table = Table(title=f"{file.name}: tuned on val ({metric}-F1), scored on eval")
     for column in ("method", f"val {metric}-F1 %", "eval micro-F1 %", "eval macro-F1 %", "time s"):
@@ -87,8 +87,8 @@ def tune_command(
     from rich.table import Table
 
     from jasc_core import component
-    from jasc_core.console import output_console
-    from jasc_core.evaluation import tune_thresholds
+    from jasc_core.api import output_console
+    from jasc_core.api import tune_thresholds
 
     if metric not in METRICS:
         raise ConfigError(f"--metric {metric}: expected one of {', '.join(METRICS)}")

@@ -3,7 +3,7 @@
 ``jasc thresholds bench`` and a run-folder command are thin wrappers around these functions::
 
     thresholds = tune(as_rows(val_frame_scores), as_rows(val_frame_targets), method="sgl", metric="micro")
-    jasc_core.evaluation.save_thresholds(run_dir, thresholds, labels, method="sgl", metric="micro")
+    jasc_core.api.save_thresholds(run_dir, thresholds, labels, method="sgl", metric="micro")
 """
 
 from __future__ import annotations
