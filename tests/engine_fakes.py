@@ -40,6 +40,10 @@ class FakeData(Dataset):
         n_eval: int = Field(8, ge=0, description="evaluation clips")
         unlabelled_scene_every: int = Field(0, ge=0, description="every k-th clip has no scene label (0: none)")
         seed: int = Field(0, description="generator seed")
+        stand_in: str | None = Field(None, description="pretend to serve substitute data (Dataset.stand_in)")
+
+    def prepare(self) -> None:
+        self.stand_in = self.config.stand_in
 
     def splits(self) -> list[str]:
         return ["train", "val", "eval"]

@@ -203,3 +203,20 @@ def test_run_stopped_before_training_leaves_no_folder(fakes, tmp_path):
         _run(tmp_path, "stopped", **{"model.heads.event.n_classes": 3})
     assert not (tmp_path / "stopped").exists()
     assert (_run(tmp_path, "stopped", evaluate=False) / "checkpoints" / "last.pt").is_file()
+
+
+def test_a_stand_in_dataset_is_named_wherever_the_run_names_its_data(fakes, tmp_path, capsys):
+    """A dataset serving substitute data (Dataset.stand_in) marks run.json, metrics, the printed and saved tables."""
+    phrase = "synthetic stand-in of fake_data (no data at /nowhere)"
+    run_dir = _run(tmp_path, **{"data": {"name": "fake_data", "stand_in": phrase}, "train.epochs": 1})
+    assert json.loads((run_dir / "run.json").read_text())["data_stand_in"] == phrase
+    assert json.loads((run_dir / "metrics.json").read_text())["eval"]["data_stand_in"] == phrase
+    tables = (run_dir / "tables_eval.md").read_text()
+    assert "| Method | Scene micro-F | Scene macro-F | Event micro-F | Event macro-F |" in tables
+    assert phrase in tables and "not a reproduction" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_real_dataset_run_says_nothing_about_a_stand_in(fakes, tmp_path):
+    run_dir = _run(tmp_path, **{"train.epochs": 1})
+    assert "data_stand_in" not in json.loads((run_dir / "run.json").read_text())
+    assert "stand-in" not in (run_dir / "tables_eval.md").read_text()

@@ -18,7 +18,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def learning_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
+def learning_curves(history: Sequence[Mapping[str, Any]], path: Path, note: str | None = None) -> Path | None:
     """Training loss per task and validation metrics per epoch."""
     if not history:
         return None
@@ -31,6 +31,10 @@ def learning_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path | 
         key = f"val/loss/{task}"
         if any(key in r.get("val", {}) for r in history):
             left.plot(epochs, [r["val"].get(key, np.nan) for r in history], ls="--", marker="x", label=f"val {task}")
+    for name in sorted({name for record in history for name in record.get("extra_losses", {})}):
+        # A schedule's extra losses (consistency, distillation) beside the task losses they are added to.
+        left.plot(epochs, [r.get("extra_losses", {}).get(name, np.nan) for r in history], ls=":", marker=".",
+                  label=f"extra {name}")
     left.set(xlabel="epoch", ylabel="unweighted loss", title="losses")
     left.set_yscale("log")
     left.legend()
@@ -39,10 +43,10 @@ def learning_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path | 
     right.set(xlabel="epoch", ylabel="score", title="validation", ylim=(0, 1))
     right.legend(fontsize="small")
     fig.tight_layout()
-    return _save(fig, path, plt)
+    return _save(fig, path, plt, note)
 
 
-def weights_plot(history: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
+def weights_plot(history: Sequence[Mapping[str, Any]], path: Path, note: str | None = None) -> Path | None:
     """Effective task weight (``Weighting.effective_weights``) and unweighted training loss per task and epoch, side
     by side: how the weights evolve and what each task's loss does meanwhile (000's analysis)."""
     tasks = sorted({task for record in history for task in record.get("weights", {})})
@@ -66,10 +70,10 @@ def weights_plot(history: Sequence[Mapping[str, Any]], path: Path) -> Path | Non
     left.legend()
     right.legend()
     fig.tight_layout()
-    return _save(fig, path, plt)
+    return _save(fig, path, plt, note)
 
 
-def confusion_plot(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> Path:
+def confusion_plot(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path, note: str | None = None) -> Path:
     """Row-normalised confusion matrix (reference rows, predicted columns) with counts."""
     plt = _pyplot()
     counts = np.asarray(matrix, dtype=float)
@@ -86,7 +90,7 @@ def confusion_plot(matrix: Sequence[Sequence[int]], labels: Sequence[str], path:
                     color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return _save(fig, path, plt)
+    return _save(fig, path, plt, note)
 
 
 #: Event-roll layout: label font size (points) and height of one class row (inches), so that 25 class names (001's
@@ -97,7 +101,7 @@ ROLL_ROW_INCHES = 0.2
 
 def event_roll_plot(
     clip_ids: Sequence[str], scores: np.ndarray, targets: np.ndarray, labels: Sequence[str], hop_seconds: float,
-    threshold: float | np.ndarray, path: Path,
+    threshold: float | np.ndarray, path: Path, note: str | None = None,
 ) -> Path | None:
     """Reference roll, thresholded prediction and score for a few clips (one row of panels per clip).
 
@@ -137,10 +141,13 @@ def event_roll_plot(
         bar.ax.axhline(float(values[0]), color="red", linewidth=1.5)
         bar.ax.text(1.05, float(values[0]), "threshold", transform=bar.ax.get_yaxis_transform(), color="red",
                     va="bottom", ha="left", fontsize=8, rotation=90)
-    return _save(fig, path, plt)
+    return _save(fig, path, plt, note)
 
 
-def _save(fig: Any, path: Path, plt: Any) -> Path:
+def _save(fig: Any, path: Path, plt: Any, note: str | None = None) -> Path:
+    if note:  # e.g. the data was a synthetic stand-in: say so on every figure that shows a number
+        fig.suptitle(note, fontsize=9, color="firebrick")
+        fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

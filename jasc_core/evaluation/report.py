@@ -17,9 +17,9 @@ from jasc_core.errors import ConfigError, RunError
 from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
 from jasc_core.evaluation.segments import segment_rows
-from jasc_core.evaluation.table import print_tables
+from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
-from jasc_core.inference.runs import open_run, read_json, write_json
+from jasc_core.inference.runs import open_run, read_json, write_json, write_text_atomic
 from jasc_core.inference.scoring import SplitScores, score_split
 from jasc_core.recipes.blocks import TuneLevel
 from jasc_core.recipes.model import build
@@ -106,6 +106,8 @@ def evaluate_run(
     metrics: dict[str, Any] = {"split": split, "model": model, "n_clips": len(scores.clip_ids),
                                "threshold": threshold.tolist() if isinstance(threshold, np.ndarray) else threshold,
                                "thresholds_source": "thresholds.json" if tuned is not None else "evaluate.threshold"}
+    if scores.stand_in:
+        metrics["data_stand_in"] = scores.stand_in
     metrics.update(task_metrics(scores, labels, threshold))
     make_plots = config.plots if plots is None else plots
 
@@ -142,21 +144,23 @@ def evaluate_run(
         from jasc_core.evaluation import plots as plot  # matplotlib only when plotting
 
         history = read_json(run.history) if run.history.is_file() else []
-        plot.learning_curves(history, run.plots / "learning_curves.png")
-        plot.weights_plot(history, run.plots / "weights.png")
+        note = f"data: {scores.stand_in}; not a reproduction" if scores.stand_in else None
+        plot.learning_curves(history, run.plots / "learning_curves.png", note)
+        plot.weights_plot(history, run.plots / "weights.png", note)
         for task in metrics.keys() & scores.probs.keys():
             if TASK_DESCRIPTIONS[task].frame_level:
                 rows = np.flatnonzero(scores.labelled[task])[:ROLL_CLIPS]
                 plot.event_roll_plot(
                     [scores.clip_ids[i] for i in rows], scores.probs[task][rows], scores.targets[task][rows],
-                    labels[task], scores.hop_seconds, threshold, run.plots / f"event_roll_{name}.png",
+                    labels[task], scores.hop_seconds, threshold, run.plots / f"event_roll_{name}.png", note,
                 )
             else:
-                plot.confusion_plot(metrics[task]["confusion"], labels[task], run.plots / f"confusion_{name}.png")
+                plot.confusion_plot(metrics[task]["confusion"], labels[task], run.plots / f"confusion_{name}.png", note)
 
     all_metrics = read_json(run.metrics) if run.metrics.is_file() else {}
     all_metrics[name] = metrics
     write_json(run.metrics, all_metrics)
+    write_text_atomic(run.root / f"tables_{name}.md", markdown_tables(run.root.name, metrics))
     if print_table:
         print_tables(run.root.name, metrics)
     return metrics

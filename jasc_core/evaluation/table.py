@@ -1,54 +1,95 @@
-"""Rich tables of evaluation metrics, laid out like 001 Table IV (then the DCASE metrics)."""
+"""Tables of evaluation metrics, laid out like 001 Table IV (then the DCASE metrics): on the console and as Markdown."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from jasc_core.console import output_console
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+
 
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{100 * float(value):.2f}%"
 
 
-def table_iv_row(metrics: Mapping[str, Any]) -> list[str]:
-    """Scene micro-F, scene macro-F, event micro-F, event macro-F (frame level), '-' for a missing task."""
-    scene, event = metrics.get("scene", {}), metrics.get("event", {})
+def table_iv_columns() -> list[tuple[str, str, str]]:
+    """(task, metric key, column title) of the paper table: each task's micro-F and macro-F (001 Table IV)."""
     return [
-        _pct(scene.get("accuracy")), _pct(scene.get("macro_f1")),
-        _pct(event.get("frame_micro_f1")), _pct(event.get("frame_macro_f1")),
+        (task, key, f"{task.capitalize()} {title}")
+        for task, description in TASK_DESCRIPTIONS.items()
+        for key, title in zip(description.validation_metrics[:2], ("micro-F", "macro-F"), strict=True)
     ]
+
+
+def table_iv_row(metrics: Mapping[str, Any]) -> list[str]:
+    """Each task's micro-F and macro-F (scene accuracy and macro-F; event frame level), '-' for a missing task."""
+    return [_pct(metrics.get(task, {}).get(key)) for task, key, _ in table_iv_columns()]
+
+
+def dcase_row(event: Mapping[str, Any]) -> list[str]:
+    segment, collar = event.get("segment_f1", {}), event.get("collar_f1", {})
+    return [
+        _pct(segment.get("micro")), _pct(segment.get("macro")), _pct(collar.get("micro")), _pct(collar.get("macro")),
+        "-" if event.get("psds1") is None else f"{event['psds1']:.3f}",
+        "-" if event.get("psds2") is None else f"{event['psds2']:.3f}",
+    ]
+
+
+DCASE_COLUMNS = ("Segment-F1 micro", "Segment-F1 macro", "Collar-F1 micro", "Collar-F1 macro", "PSDS1", "PSDS2")
+DCASE_TITLE = "DCASE event metrics (sed_scores_eval; segments 1 s, collar 200 ms / 20 %)"
+
+
+def _frame_task_metrics(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The metrics of the frame-level task (the one DCASE event metrics are computed for), or {}."""
+    return next((metrics[task] for task, d in TASK_DESCRIPTIONS.items() if d.frame_level and task in metrics), {})
+
+
+def _title(metrics: Mapping[str, Any]) -> str:
+    return f"Scene classification and event detection ({metrics.get('split', '')}, {metrics.get('n_clips', '?')} clips)"
 
 
 def print_tables(method: str, metrics: Mapping[str, Any], console: Any = None) -> None:
     from rich.table import Table
 
-    from jasc_core.console import output_console
-
     console = console or output_console()
-    split = metrics.get("split", "")
-    table = Table(title=f"Scene classification and event detection ({split}, {metrics.get('n_clips', '?')} clips)")
+    table = Table(title=_title(metrics))
     table.add_column("Method")
-    for column in ("Scene micro-F", "Scene macro-F", "Event micro-F", "Event macro-F"):
+    for _, _, column in table_iv_columns():
         table.add_column(column, justify="right")
     table.add_row(method, *table_iv_row(metrics))
     console.print(table)
-    event = metrics.get("event", {})
+    event = _frame_task_metrics(metrics)
     if "collar_f1" in event or "segment_f1" in event:
-        dcase = Table(title="DCASE event metrics (sed_scores_eval; segments 1 s, collar 200 ms / 20 %)")
+        dcase = Table(title=DCASE_TITLE)
         dcase.add_column("Method")
-        for column in ("Segment-F1 micro", "Segment-F1 macro", "Collar-F1 micro", "Collar-F1 macro", "PSDS1", "PSDS2"):
+        for column in DCASE_COLUMNS:
             dcase.add_column(column, justify="right")
-        segment, collar = event.get("segment_f1", {}), event.get("collar_f1", {})
-        dcase.add_row(
-            method, _pct(segment.get("micro")), _pct(segment.get("macro")), _pct(collar.get("micro")),
-            _pct(collar.get("macro")),
-            "-" if event.get("psds1") is None else f"{event['psds1']:.3f}",
-            "-" if event.get("psds2") is None else f"{event['psds2']:.3f}",
-        )
+        dcase.add_row(method, *dcase_row(event))
         console.print(dcase)
         footnote = psds_footnote(event)
         if footnote:
             console.print(footnote, markup=False, highlight=False)
+    if metrics.get("data_stand_in"):
+        console.print(f"Data: {metrics['data_stand_in']}: the numbers above are not a reproduction of a paper's result.",
+                      markup=False, highlight=False)
+
+
+def markdown_tables(method: str, metrics: Mapping[str, Any]) -> str:
+    """The same tables as Markdown, for the run folder (``tables_<split>.md``)."""
+    columns = [column for _, _, column in table_iv_columns()]
+    lines = [f"## {_title(metrics)}", "", "| Method | " + " | ".join(columns) + " |",
+             "|---" * (len(columns) + 1) + "|", f"| {method} | " + " | ".join(table_iv_row(metrics)) + " |"]
+    event = _frame_task_metrics(metrics)
+    if "collar_f1" in event or "segment_f1" in event:
+        lines += ["", f"## {DCASE_TITLE}", "", "| Method | " + " | ".join(DCASE_COLUMNS) + " |",
+                  "|---" * (len(DCASE_COLUMNS) + 1) + "|", f"| {method} | " + " | ".join(dcase_row(event)) + " |"]
+        footnote = psds_footnote(event)
+        if footnote:
+            lines += ["", *(f"{line.strip()}" for line in footnote.splitlines())]
+    if metrics.get("data_stand_in"):
+        lines += ["", f"**Data: {metrics['data_stand_in']}.*: the numbers above are not a reproduction of a paper's result."]
+    return "\n".join(lines) + "\n"
 
 
 def psds_footnote(event: Mapping[str, Any]) -> str | None:

@@ -38,6 +38,8 @@ class SplitScores:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     labelled: dict[str, np.ndarray] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
+    #: The dataset's stand-in phrase when it served substitute data (``Dataset.stand_in``), else None.
+    stand_in: str | None = None
 
 
 def _pad_frames(arrays: list[np.ndarray]) -> np.ndarray:
@@ -158,6 +160,7 @@ def score_split(
     loaders = split_loaders(data, recipe.train.batch_size, recipe.train.num_workers)
     device_ = next(iter(pipeline.parameters())).device
     scores = collect_scores(pipeline, loaders, device_, pipeline.tasks, amp=recipe.train.amp)
+    scores.stand_in = dataset.stand_in
     return scores, (recipe, pipeline, labels, clips)
 
 

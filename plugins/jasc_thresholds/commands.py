@@ -87,8 +87,7 @@ def tune_command(
     from rich.table import Table
 
     from jasc_core import component
-    from jasc_core.api import output_console
-    from jasc_core.api import tune_thresholds
+    from jasc_core.api import output_console, tune_thresholds
 
     if metric not in METRICS:
         raise ConfigError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
