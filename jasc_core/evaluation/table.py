@@ -88,7 +88,7 @@ def markdown_tables(method: str, metrics: Mapping[str, Any]) -> str:
         if footnote:
             lines += ["", *(f"{line.strip()}" for line in footnote.splitlines())]
     if metrics.get("data_stand_in"):
-        lines += ["", f"**Data: {metrics['data_stand_in']}.*: the numbers above are not a reproduction of a paper's result."]
+        lines += ["", f"**Data: {metrics['data_stand_in']}**: the numbers above are not a reproduction of a paper's result."]
     return "\n".join(lines) + "\n"
 
 
