@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jasc_core import ConfigError
-from jasc_core.recipes.model import build, deep_merge, dump_yaml, load_recipe, recipe_schema, resolved_dict
+from jasc_core.recipes.files import deep_merge
+from jasc_core.recipes.model import build, dump_yaml, load_recipe, recipe_schema, resolved_dict
 
 
 def write(path, text):

@@ -9,7 +9,7 @@ import pytest
 from cli_process import run_jasc
 
 from jasc_core.errors import ConfigError
-from jasc_core.recipes.model import load_raw, parse_set
+from jasc_core.recipes.files import load_raw, parse_set
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -100,7 +100,7 @@ def test_match_frames_trims_and_repeats_the_last_frame():
 
 
 def raw_recipe(name: str) -> dict:
-    from jasc_core.recipes.model import load_raw
+    from jasc_core.recipes.files import load_raw
 
     return load_raw(RECIPES / name)
 

@@ -15,7 +15,6 @@ Every problem is reported as ``path: problem`` in a ``ConfigError`` (exit code 2
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -30,6 +29,7 @@ from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError, JascError
 from jasc_core.recipes.blocks import EvaluateConfig, OutputConfig, TrainConfig
 from jasc_core.recipes.errors import format_validation_error
+from jasc_core.recipes.files import apply_sets, load_raw
 
 #: Top-level component slots: recipe path -> component kind.
 TOP_SLOTS: dict[str, str] = {"data": "dataset", "features": "features", "weighting": "weighting", "schedule": "schedule"}
@@ -37,146 +37,6 @@ TOP_SLOTS: dict[str, str] = {"data": "dataset", "features": "features", "weighti
 CORE_BLOCKS: dict[str, type[BaseModel]] = {"train": TrainConfig, "evaluate": EvaluateConfig, "output": OutputConfig}
 BLOCK_ORDER = ("description", "seed", "data", "features", "model", "weighting", "schedule", "train", "evaluate",
                "output")
-
-
-# -- reading YAML --------------------------------------------------------------------------------------------------
-
-
-class DuplicateKeyError(yaml.MarkedYAMLError):
-    """A mapping names the same key twice; plain YAML loaders silently keep the last value."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (a typo'd recipe would train on the wrong
-    value with no word said)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merge keys may repeat by design
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                first = seen.get(key)
-            except TypeError:  # an unhashable key: construct_mapping below reports it as usual
-                continue
-            if first is not None:
-                raise DuplicateKeyError(
-                    problem=f"duplicate key '{key}' (first given at line {first.start_mark.line + 1})",
-                    problem_mark=key_node.start_mark)
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
-
-
-def safe_load_unique(text: str) -> Any:
-    """``yaml.safe_load`` that raises ``DuplicateKeyError`` on a key repeated within one mapping."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader subclass
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """One recipe file as a mapping, with errors that name the file."""
-    if not path.exists():
-        raise ConfigError(f"{path}: no such recipe file")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder, not a recipe file")
-    try:
-        data = safe_load_unique(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file") from None
-    if data is None:
-        raise ConfigError(f"{path}: the recipe is empty")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a recipe is a mapping of blocks (data, model, ...), got a {type(data).__name__}")
-    return data
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` on top of ``base``; mappings merge recursively, other values replace.
-
-    A component block that switches to another component (its ``name`` differs) replaces the base block, because
-    the base's fields belong to a different ``Config``.
-    """
-    merged = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        old = merged.get(key)
-        if isinstance(old, dict) and isinstance(value, dict) and not _switches_component(old, value):
-            merged[key] = deep_merge(old, value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _switches_component(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    return "name" in old and "name" in new and old["name"] != new["name"]
-
-
-def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A recipe file with its ``extends`` chain merged in (not yet validated)."""
-    path = Path(path)
-    resolved = path.resolve()
-    if resolved in _chain:
-        cycle = " -> ".join(p.name for p in (*_chain, resolved))
-        raise ConfigError(f"{path}: extends cycle: {cycle}")
-    data = read_yaml(path)
-    bases = data.pop("extends", None)
-    if bases is None:
-        return data
-    if isinstance(bases, str):
-        bases = [bases]
-    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
-        raise ConfigError(f"{path}: extends: expected a file path or a list of file paths")
-    merged: dict[str, Any] = {}
-    for base in bases:
-        base_path = path.parent / base
-        if not base_path.exists():
-            raise ConfigError(f"{path}: extends: no such file '{base}' (looked for {base_path})")
-        if base_path.is_dir():
-            raise ConfigError(f"{path}: extends: '{base}' is a folder ({base_path}), not a recipe file")
-        merged = deep_merge(merged, load_raw(base_path, (*_chain, resolved)))
-    return deep_merge(merged, data)
-
-
-# -- --set overrides -----------------------------------------------------------------------------------------------
-
-
-def parse_set(expression: str) -> tuple[list[str], Any]:
-    """``"a.b=value"`` -> (["a", "b"], parsed value)."""
-    path, sep, text = expression.partition("=")
-    keys = path.strip().split(".")
-    if not sep or not path.strip() or any(not key for key in keys):
-        raise ConfigError(f"--set {expression}: expected PATH=VALUE, e.g. train.epochs=5")
-    try:
-        value = safe_load_unique(text) if text.strip() else None
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"--set {expression}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {expression}: value is not a YAML scalar or flow mapping: {exc}") from None
-    return keys, value
-
-
-def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> list[str]:
-    """Apply overrides in order; returns the dotted paths that were set (for tagging their errors)."""
-    paths = []
-    for expression in sets:
-        keys, value = parse_set(expression)
-        node: Any = data
-        for depth, key in enumerate(keys[:-1]):
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                where = ".".join(keys[: depth + 1])
-                raise ConfigError(f"--set {expression}: '{where}' is {child!r}, not a block with fields")
-            node = child
-        node[keys[-1]] = value
-        paths.append(".".join(keys))
-    return paths
 
 
 # -- assembling the model ------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from typing import Any
 import yaml
 
 from jasc_core.errors import ConfigError, RunError
-from jasc_core.recipes.model import load_recipe, parse_set
+from jasc_core.recipes.files import parse_set
+from jasc_core.recipes.model import load_recipe
 
 #: Metrics shown in the table and plot when present (001 Table IV's columns), as flattened ``metrics.json`` keys.
 DEFAULT_METRICS = ("scene/accuracy", "scene/macro_f1", "event/frame_micro_f1", "event/frame_macro_f1")
