@@ -289,15 +289,11 @@ def recipe_schema(registry: Registry | None = None) -> dict[str, Any]:
 
 
 __all__ = [
-    "apply_sets",
     "build",
-    "deep_merge",
     "dump_yaml",
-    "load_raw",
     "load_recipe",
     "recipe_model",
     "recipe_schema",
     "resolved_dict",
     "validate_recipe",
 ]
-
