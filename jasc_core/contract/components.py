@@ -24,6 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from jasc_core.contract.config_errors import format_validation_error
 from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError
 
@@ -70,8 +71,6 @@ class Component(metaclass=ABCMeta):  # noqa: B024 - each kind declares its abstr
         try:
             return cls.Config.model_validate(block)
         except Exception as exc:  # pydantic.ValidationError; re-raised with the component named
-            from jasc_core.recipes.errors import format_validation_error
-
             raise ConfigError(
                 format_validation_error(exc, prefix=cls.kind or "component", model=cls.Config, component=cls)
             ) from None

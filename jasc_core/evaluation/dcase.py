@@ -19,6 +19,7 @@ import numpy as np
 
 from jasc_core.evaluation.sed_scores import import_sed_scores_eval
 from jasc_core.evaluation.segments import frames_in_clip
+from jasc_core.inference.postprocess import frame_runs
 
 PSDS_SETTINGS: dict[str, dict[str, Any]] = {
     "psds1": {"dtc_threshold": 0.7, "gtc_threshold": 0.7, "cttc_threshold": None, "alpha_ct": 0.0, "alpha_st": 1.0,
@@ -107,7 +108,6 @@ def _absent_class_detections(
     """False alarms of classes without references: detected 1-s segments and detected events (runs)."""
     if not absent:
         return 0, 0
-    from jasc_core.inference.postprocess import frame_runs
 
     columns = [list(labels).index(label) for label in absent]
     segments = events = 0

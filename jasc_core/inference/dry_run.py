@@ -23,6 +23,7 @@ from jasc_core.contract.components import Component, Encoder, FeatureExtractor, 
 from jasc_core.errors import ConfigError
 from jasc_core.inference.pipeline import Labels, block_name_and_config, build_model, match_frames
 from jasc_core.profile import DEFAULT_N_CLASSES
+from jasc_core.recipes.model import build
 
 #: Length of the silent clip when the dataset config states no ``clip_seconds``: long enough for the built-in
 #: encoders' pooling, short enough that validation stays well under a second.
@@ -68,7 +69,6 @@ def class_counts(recipe: Any, tasks: list[str]) -> tuple[dict[str, int], dict[st
 
 def dry_run(recipe: Any) -> DryRun:
     """Build the recipe's features and model and run one silent clip through them; ``ConfigError`` on failure."""
-    from jasc_core.recipes.model import build
 
     tasks = [task for task, block in recipe.model.heads if block is not None]
     if not tasks:

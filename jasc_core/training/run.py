@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from jasc_core import __version__
 from jasc_core.contract.registry import get_registry
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
 from jasc_core.errors import ConfigError, JascError, RunError
@@ -117,8 +118,6 @@ def _check_resume(run: RunFolder, recipe: Any) -> None:
 
 
 def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:
-    from jasc_core import __version__
-
     if out_dir is not None:
         root = Path(out_dir)
         if root.exists() and any(root.iterdir()):
