@@ -45,6 +45,10 @@ class JointModel(nn.Module):
         """Features ``[B, T, F]`` -> ``{"scene": [B, N], "event": [B, T, M]}`` (logits, for the heads present)."""
         feature_map = self.encoder(features)
         outputs = {task: head(feature_map) for task, head in self.heads.items()}
+        if isinstance(outputs.get("event"), Mapping):
+            # An event head with its own clip-level (weak) output returns {"frame", "clip"}; this engine trains frame
+            # outputs only, so it keeps the frame logits (the training-core rewrite takes both).
+            outputs["event"] = outputs["event"]["frame"]
         if "event" in outputs:
             outputs["event"] = match_frames(outputs["event"], features.shape[1])
         return outputs
