@@ -1,8 +1,16 @@
 """The ``logmel`` feature extractor: waveform batches -> log mel-band energies, on the training device.
 
-Pipeline: frame the waveform (one frame per hop, see ``LogMel.frame_bounds``), Hann window, STFT (torch.stft or
-nnAudio's conv1d STFT), power spectrum ``|X|^power``, the shared mel filterbank of ``jasc_features.mel``,
-``log(mel + log_offset)``, then per-band standardisation with statistics fitted on the training split.
+Pipeline: frame the waveform (one frame per hop, see ``LogMel.frame_bounds``; or centred frames, ``center``), Hann
+window, STFT (torch.stft or nnAudio's conv1d STFT), power spectrum ``|X|^power``, the shared mel filterbank of
+``jasc_features.mel``, ``log(mel + log_offset)``, then per-band standardisation with statistics fitted on the training
+split. The ``torchaudio`` backend runs ``torchaudio.transforms.MelSpectrogram`` (STFT and its own filterbank) on the
+same framed waveform instead; it is used only where torchaudio imports beside the installed torch.
+
+The CP-Mobile / DCASE 2024 Task 1 front end (32 kHz, 4096-point FFT, 3072-sample window, 500-sample hop, 256 mels,
+``log(x + 1e-5)``, torchaudio defaults: HTK scale, unnormalised triangles, centred frames, 65 frames per second)::
+
+    {name: logmel, sample_rate: 32000, n_fft: 4096, win_samples: 3072, hop_samples: 500, n_mels: 256,
+     mel_scale: htk, mel_norm: none, center: true, log_offset: 1.0e-5}
 """
 
 from __future__ import annotations
@@ -76,11 +84,19 @@ class LogMel(FeatureExtractor):
         mel_scale: Literal["slaney", "htk"] = Field(
             "slaney", description="mel scale of the band edges (filters are area-normalised either way; as librosa)"
         )
+        mel_norm: Literal["slaney", "none"] = Field(
+            "slaney", description="mel filter weights: slaney = constant area (librosa); none = peak 1 (torchaudio)"
+        )
+        center: bool = Field(
+            False, description="centred frames as torch.stft / torchaudio center=True: 1 + samples // hop frames, "
+                               "frame t centred on sample t * hop (default: one frame per whole hop)",
+        )
         power: float = Field(2.0, gt=0, description="exponent of the STFT magnitude: 2 = power, 1 = magnitude")
         log_offset: float = Field(1e-8, gt=0, description="added before the natural log: log(mel + log_offset)")
         normalize: bool = Field(True, description="standardise each mel band with training-split mean and std")
-        backend: Literal["auto", "torch", "nnaudio"] = Field(
-            "auto", description="STFT implementation: auto = nnaudio on CUDA, torch elsewhere"
+        backend: Literal["auto", "torch", "nnaudio", "torchaudio"] = Field(
+            "auto", description="STFT implementation: auto = nnaudio on CUDA, torch elsewhere; torchaudio = its "
+                                "MelSpectrogram (where torchaudio imports)"
         )
 
         @field_validator("win_ms", "hop_ms")
@@ -175,12 +191,14 @@ class LogMel(FeatureExtractor):
         # nnAudio's import costs seconds and its kernels megabytes: built now only when it is the only backend,
         # otherwise on the first CUDA batch ("auto").
         self.nnaudio_stft: nn.Module | None = None
+        self.torchaudio_mel: nn.Module | None = None  # built on first use (backend torchaudio)
         if cfg.backend == "nnaudio":
             self.nnaudio_stft = self._build_nnaudio_stft()
 
     def _mel_basis(self) -> np.ndarray:
         cfg = self.config
-        return mel_filterbank(cfg.sample_rate, self.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax, cfg.mel_scale)
+        return mel_filterbank(cfg.sample_rate, self.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax, cfg.mel_scale,
+                              cfg.mel_norm)
 
     def _restore_float32_filters(self, device: torch.device) -> None:
         """Rebuild the derived filters in float32 if a ``model.to(torch.bfloat16)`` (or similar) cast them.
@@ -199,13 +217,15 @@ class LogMel(FeatureExtractor):
     # -- framing ------------------------------------------------------------------------------------------------------
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames for a waveform of ``num_samples`` samples: one per whole hop (500 for 10 s at a 20-ms hop)."""
-        return num_samples // self.hop_length
+        """Frames for a waveform of ``num_samples`` samples: one per whole hop (500 for 10 s at a 20-ms hop), one more
+        with ``center`` (65 for 1 s at 32 kHz and a 500-sample hop)."""
+        return num_samples // self.hop_length + (1 if self.config.center else 0)
 
     def frame_bounds(self, frame: int) -> tuple[float, float]:
         """The time span in seconds that frame ``frame`` stands for (its label interval): ``[t*hop, (t+1)*hop)``.
 
-        The analysis window of frame t is centred on the middle of that span, ``(t + 1/2) * hop``.
+        The analysis window of frame t is centred on the middle of that span, ``(t + 1/2) * hop``; with ``center``
+        it is centred on ``t * hop``, half a hop earlier, and the extra last frame covers the clip's tail.
         """
         return frame * self.hop_seconds, (frame + 1) * self.hop_seconds
 
@@ -214,7 +234,8 @@ class LogMel(FeatureExtractor):
         yields exactly ``num_frames(N)`` frames, frame t centred on sample ``t*hop + hop//2``."""
         num_samples = waveform.shape[-1]
         frames = self.num_frames(num_samples)
-        first = self.hop_length // 2 - self.n_fft // 2  # first sample of frame 0, relative to the waveform
+        # Frame t's window starts n_fft // 2 before its centre: t * hop (center) or t * hop + hop // 2.
+        first = (0 if self.config.center else self.hop_length // 2) - self.n_fft // 2  # first sample of frame 0, relative to the waveform
         last = first + (frames - 1) * self.hop_length + self.n_fft  # one past the last sample of the last frame
         left, right = -first, last - num_samples
         if frames < 1 or max(left, right) >= num_samples:
@@ -253,6 +274,34 @@ class LogMel(FeatureExtractor):
             stft.register_buffer(name, buffer, persistent=False)
         return stft
 
+    def _torchaudio_mel(self, padded: Tensor) -> Tensor:
+        """``[B, 1, L]`` -> mel energies ``[B, frames, n_mels]`` by ``torchaudio.transforms.MelSpectrogram``.
+
+        It runs on the waveform ``_padded`` framed, with ``center=False``, so its frames are the other backends'.
+        Its filterbank is torchaudio's own (``melscale_fbanks``), built with the same scale and normalisation.
+        """
+        try:
+            import torchaudio
+        except Exception as exc:  # an ImportError, or an OSError from a CUDA build beside a CPU torch
+            raise ConfigError(
+                f"features.backend: torchaudio does not import beside torch {torch.__version__} ({exc}); use "
+                f"backend torch or install a torchaudio build that matches torch"
+            ) from None
+        cfg = self.config
+        if self.torchaudio_mel is None:
+            with torch.inference_mode(False):
+                self.torchaudio_mel = torchaudio.transforms.MelSpectrogram(
+                    sample_rate=cfg.sample_rate, n_fft=self.n_fft, win_length=self.win_length,
+                    hop_length=self.hop_length, f_min=cfg.fmin, f_max=cfg.fmax, n_mels=cfg.n_mels, power=cfg.power,
+                    center=False, norm="slaney" if cfg.mel_norm == "slaney" else None, mel_scale=cfg.mel_scale,
+                ).to(padded.device)
+                for module in self.torchaudio_mel.modules():
+                    # Its window and filterbank are functions of the config: keep them out of the state_dict.
+                    for name, buffer in list(module.named_buffers(recurse=False)):
+                        delattr(module, name)
+                        module.register_buffer(name, buffer, persistent=False)
+        return self.torchaudio_mel(padded.squeeze(1)).transpose(1, 2)
+
     def _power_spectrogram(self, padded: Tensor) -> Tensor:
         """``[B, 1, L]`` -> ``|STFT|^power`` ``[B, frames, n_fft // 2 + 1]`` (time-major, like the features)."""
         if self.backend_for(padded.device) == "nnaudio":
@@ -281,8 +330,11 @@ class LogMel(FeatureExtractor):
         # mantissa, too few for an STFT of 2048 taps.
         self._restore_float32_filters(waveform.device)
         with torch.autocast(device_type=waveform.device.type, enabled=False), ieee_float32(waveform.device):
-            power = self._power_spectrogram(self._padded(waveform.float()))
-            mel = torch.matmul(power, self.mel_basis.T)  # [B, frames, n_mels]
+            padded = self._padded(waveform.float())
+            if self.backend_for(waveform.device) == "torchaudio":
+                mel = self._torchaudio_mel(padded)
+            else:
+                mel = torch.matmul(self._power_spectrogram(padded), self.mel_basis.T)  # [B, frames, n_mels]
             return torch.log(mel + self.config.log_offset)
 
     def forward(self, waveform: Tensor) -> Tensor:
