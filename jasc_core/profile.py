@@ -1,23 +1,31 @@
-"""Model complexity: parameters and MACs per component (encoder, each head) and in total, per clip and per second.
+"""Model complexity: parameters, parameter memory and MACs per component (encoder, each head) and in total, per
+clip and per second of audio, in two conventions, and checks against the DCASE challenge budgets.
 
-Convention (docs/complexity.md): 1 MAC = 1 multiply-add of a convolution, a linear layer or an RNN's matrix
-products, counted by PyTorch's maintained ``torch.utils.flop_counter.FlopCounterMode`` (which counts 2 FLOPs per
-multiply-add, so MACs = FLOPs / 2). Bias additions, batch norm, activations, pooling, dropout and an RNN's
-element-wise gate arithmetic are not counted. The model is profiled on a CPU copy in eval mode, where PyTorch runs
-RNNs as matrix products that the counter sees; should a backend hide an RNN from the counter (cuDNN's fused kernel
-does), its matrix products are added by the standard formula instead (``rnn_macs``).
+Conventions (docs/complexity.md):
+
+- ``macs`` (conv / linear / RNN only): 1 MAC = 1 multiply-add of a convolution, a linear layer or an RNN's matrix
+  products, counted by PyTorch's maintained ``torch.utils.flop_counter.FlopCounterMode`` (which counts 2 FLOPs per
+  multiply-add, so MACs = FLOPs / 2). Bias additions, batch norm, activations, pooling, dropout and an RNN's
+  element-wise gate arithmetic are not counted. The model is profiled on a CPU copy in eval mode, where PyTorch runs
+  RNNs as matrix products that the counter sees; should a backend hide an RNN from the counter (cuDNN's fused kernel
+  does), its matrix products are added by the standard formula instead (``rnn_macs``).
+- ``macs_dcase`` (DCASE Task 1): torchinfo's ``total_mult_adds``, as the Task 1 baselines compute it (NeSsi's
+  ``get_torch_size``): every parameter of a conv or linear layer times its output positions (biases included),
+  batch norm as its parameter count, an RNN as its parameter count times the sequence length.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from jasc_core.errors import ConfigError
 from jasc_core.model import JointModel
 
 #: The statement every report carries, so a number is never read without its convention.
@@ -25,6 +33,12 @@ CONVENTION = (
     "1 MAC = 1 multiply-add of conv / linear / RNN matrix products (torch.utils.flop_counter FLOPs / 2); "
     "biases, batch norm, activations, pooling and RNN gate element-wise ops are not counted"
 )
+DCASE_CONVENTION = (
+    "DCASE Task 1: torchinfo total mult-adds (conv / linear weights and biases times output positions, batch norm "
+    "by its parameter count, RNN parameters times steps)"
+)
+#: Bytes per parameter at each storage precision (parameter memory, as DCASE Task 1 counts it).
+PRECISION_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
 #: Class counts used when a recipe states none: 001's joint TUT dataset (4 scenes, 25 events).
 DEFAULT_N_CLASSES = {"scene": 4, "event": 25}
@@ -90,8 +104,18 @@ def count_macs(module: nn.Module, *inputs: Tensor) -> tuple[int, Any]:
     return macs, output
 
 
+def count_macs_dcase(module: nn.Module, *inputs: Tensor) -> int:
+    """Mult-adds of one forward pass as DCASE Task 1 counts them: torchinfo's ``total_mult_adds``."""
+    import torchinfo
+
+    with torch.no_grad():
+        summary = torchinfo.summary(module, input_data=list(inputs), verbose=0, device="cpu", mode="eval")
+    return int(summary.total_mult_adds)
+
+
 def profile_model(model: JointModel, n_frames: int, n_features: int, seconds: float) -> dict[str, Any]:
-    """Parameters and MACs of each component and of the whole model for one clip ``[1, n_frames, n_features]``.
+    """Parameters, parameter memory and MACs (both conventions) of each component and of the whole model for one
+    clip ``[1, n_frames, n_features]``.
 
     ``seconds`` is the clip's duration, for the per-second figures. The model itself is left untouched: a CPU copy
     in eval mode is profiled.
@@ -102,31 +126,44 @@ def profile_model(model: JointModel, n_frames: int, n_features: int, seconds: fl
     features = torch.zeros(1, n_frames, n_features)
     rows: list[dict[str, Any]] = []
     encoder_macs, feature_map = count_macs(model.encoder, features)
-    rows.append(_row("encoder", model.encoder, encoder_macs, seconds))
+    rows.append(_row("encoder", model.encoder, encoder_macs, count_macs_dcase(model.encoder, features), seconds))
     for task, head in model.heads.items():
         head_macs, _ = count_macs(head, feature_map)
-        rows.append(_row(f"heads.{task}", head, head_macs, seconds))
+        rows.append(_row(f"heads.{task}", head, head_macs, count_macs_dcase(head, feature_map), seconds))
     params = count_parameters(model)
-    macs = sum(row["macs"] for row in rows)
     other = params - sum(row["params"] for row in rows)
     if other:  # parameters the JointModel holds outside its components (none today): keep the total honest
-        rows.append({"component": "other", "name": "", "params": other, "macs": 0, "macs_per_second": 0.0})
+        rows.append({"component": "other", "name": "", "params": other, "memory_bytes": _memory(other),
+                     "macs": 0, "macs_per_second": 0.0, "macs_dcase": 0, "macs_dcase_per_second": 0.0})
+    macs = sum(row["macs"] for row in rows)
+    # The whole model through torchinfo once more: the challenge figure is the model's, not a sum of parts.
+    macs_dcase = count_macs_dcase(model, features)
     return {
         "input": {"shape": [1, n_frames, n_features], "seconds": seconds},
         "feature_map": list(feature_map.shape),
         "convention": CONVENTION,
+        "convention_dcase": DCASE_CONVENTION,
         "components": rows,
-        "total": {"params": params, "macs": macs, "macs_per_second": macs / seconds},
+        "total": {"params": params, "memory_bytes": _memory(params), "macs": macs, "macs_per_second": macs / seconds,
+                  "macs_dcase": macs_dcase, "macs_dcase_per_second": macs_dcase / seconds},
     }
 
 
-def _row(component: str, module: nn.Module, macs: int, seconds: float) -> dict[str, Any]:
+def _memory(params: int) -> dict[str, int]:
+    return {precision: params * size for precision, size in PRECISION_BYTES.items()}
+
+
+def _row(component: str, module: nn.Module, macs: int, macs_dcase: int, seconds: float) -> dict[str, Any]:
+    params = count_parameters(module)
     return {
         "component": component,
         "name": getattr(module, "name", type(module).__name__),
-        "params": count_parameters(module),
+        "params": params,
+        "memory_bytes": _memory(params),
         "macs": macs,
         "macs_per_second": macs / seconds,
+        "macs_dcase": macs_dcase,
+        "macs_dcase_per_second": macs_dcase / seconds,
     }
 
 
@@ -146,30 +183,88 @@ def render_profile(report: dict[str, Any], console: Any) -> None:
     table.add_column("component")
     table.add_column("name")
     table.add_column("parameters", justify="right")
+    table.add_column("kB fp32 / fp16 / int8", justify="right")
     table.add_column("MACs / clip", justify="right")
     table.add_column("MACs / s", justify="right")
+    table.add_column("DCASE MACs / clip", justify="right")
+    table.add_column("DCASE MACs / s", justify="right")
+
+    def cells(row: dict[str, Any]) -> list[str]:
+        memory = " / ".join(f"{row['memory_bytes'][p] / 1000:.1f}" for p in PRECISION_BYTES)
+        return [f"{row['params']:,}", memory, f"{row['macs']:,}", _si(row["macs_per_second"]),
+                f"{row['macs_dcase']:,}", _si(row["macs_dcase_per_second"])]
+
     for row in report["components"]:
-        table.add_row(row["component"], row["name"], f"{row['params']:,}", f"{row['macs']:,}",
-                      _si(row["macs_per_second"]))
-    total = report["total"]
+        table.add_row(row["component"], row["name"], *cells(row))
     table.add_section()
-    table.add_row("total", "", f"{total['params']:,}", f"{total['macs']:,}", _si(total["macs_per_second"]),
-                  style="bold")
+    table.add_row("total", "", *cells(report["total"]), style="bold")
     console.print(table)
     if "n_classes" in report:
         used = ", ".join(f"{task} {count} ({report['n_classes_source'][task]})"
                          for task, count in report["n_classes"].items())
         console.print(f"classes: {used}")
-    console.print(f"[dim]{report['convention']}[/dim]")
+    console.print(f"[dim]MACs: {report['convention']}[/dim]")
+    console.print(f"[dim]DCASE MACs: {report['convention_dcase']}; kB = 1000 bytes of parameters[/dim]")
 
 
-def profile_recipe(recipe_path: str, sets: Sequence[str] = ()) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Budget:
+    """A challenge's complexity limits. ``None`` means the challenge sets no limit on that quantity."""
+
+    name: str
+    title: str
+    clip_seconds: float  # the clip the limits are stated for
+    max_param_bytes: int | None
+    param_precision: str  # the storage precision the memory limit is checked at
+    max_macs: int | None  # DCASE-convention MACs for one clip of clip_seconds
+    note: str
+
+
+BUDGETS: dict[str, Budget] = {
+    # DCASE 2024 / 2025 Task 1 rules, checked as the baseline's helpers/nessi.py does: parameter memory <= 128,000
+    # bytes (61,148 parameters at fp16 = 122,296 bytes) and <= 30,000,000 torchinfo mult-adds for one 1-s clip.
+    "dcase-t1": Budget(
+        name="dcase-t1", title="DCASE Task 1 (low-complexity ASC)", clip_seconds=1.0, max_param_bytes=128_000,
+        param_precision="fp16", max_macs=30_000_000,
+        note="parameter memory <= 128 kB (128,000 bytes) at fp16, <= 30 M MACs (torchinfo mult-adds) per 1-s clip",
+    ),
+    # DCASE 2023-2025 Task 4 set no complexity limit: submissions report parameters, MACs (for 10 s of audio) and
+    # energy; the budget prints those figures and never fails.
+    "dcase-t4": Budget(
+        name="dcase-t4", title="DCASE Task 4 (SED)", clip_seconds=10.0, max_param_bytes=None, param_precision="fp32",
+        max_macs=None,
+        note="no official limit: Task 4 asks submissions to report parameters, MACs for 10 s of audio and energy",
+    ),
+}
+
+
+def check_budget(report: dict[str, Any], budget: Budget) -> list[str]:
+    """What in ``report`` is over ``budget``'s limits, one line each (empty: within the budget).
+
+    The report must be of a clip of ``budget.clip_seconds`` (MAC limits are per clip of that length).
+    """
+    if abs(report["input"]["seconds"] - budget.clip_seconds) > 1e-9:
+        raise ValueError(f"budget {budget.name} is stated for {budget.clip_seconds:g}-s clips; the report is of "
+                         f"{report['input']['seconds']:g} s")
+    total = report["total"]
+    over: list[str] = []
+    memory = total["memory_bytes"][budget.param_precision]
+    if budget.max_param_bytes is not None and memory > budget.max_param_bytes:
+        over.append(f"parameter memory {memory:,} bytes at {budget.param_precision} ({total['params']:,} "
+                    f"parameters) is over {budget.max_param_bytes:,} bytes")
+    if budget.max_macs is not None and total["macs_dcase"] > budget.max_macs:
+        over.append(f"MACs {total['macs_dcase']:,} per {budget.clip_seconds:g}-s clip (DCASE convention) are over "
+                    f"{budget.max_macs:,}")
+    return over
+
+
+def profile_recipe(recipe_path: str, sets: Sequence[str] = (), seconds: float | None = None) -> dict[str, Any]:
     """Profile the model of a recipe for one clip of the recipe's features.
 
-    Clip length: the dataset's ``clip_seconds`` if its config has one, else 10 s. Class counts (a dataset may need
-    preparing before it knows its labels, so it is not asked): each head's ``n_classes`` if the recipe states it,
-    else the length of the dataset config's ``<task>_labels`` list if given, else 001's 4 scenes / 25 events; the
-    report says which was used.
+    Clip length: ``seconds`` if given, else the dataset's ``clip_seconds`` if its config has one, else 10 s. Class
+    counts (a dataset may need preparing before it knows its labels, so it is not asked): each head's ``n_classes``
+    if the recipe states it, else the length of the dataset config's ``<task>_labels`` list if given, else 001's 4
+    scenes / 25 events; the report says which was used.
     """
     from jasc_core.model import block_name_and_config, build_model
     from jasc_core.recipe import load_recipe
@@ -178,9 +273,11 @@ def profile_recipe(recipe_path: str, sets: Sequence[str] = ()) -> dict[str, Any]
     recipe = load_recipe(recipe_path, sets)
     name, config = block_name_and_config(recipe.features, "features")
     features = component("features", name)(config)
-    seconds = float(getattr(recipe.data, "clip_seconds", None) or 10.0)
+    if seconds is None:
+        seconds = float(getattr(recipe.data, "clip_seconds", None) or 10.0)
+    if seconds <= 0:
+        raise ConfigError(f"--seconds must be positive, got {seconds:g}")
     n_frames = features.num_frames(round(seconds * features.sample_rate))
-
     heads = recipe.model.heads
     heads = heads.model_dump() if hasattr(heads, "model_dump") else dict(heads or {})
     n_classes: dict[str, int] = {}
@@ -205,14 +302,34 @@ def profile_recipe(recipe_path: str, sets: Sequence[str] = ()) -> dict[str, Any]
     return report
 
 
-def profile_command(recipe_path: str, sets: Sequence[str] = (), as_json: bool = False) -> None:
-    """``jasc profile RECIPE [--set a.b=v] [--json]``: print the complexity table (or the report as JSON)."""
+def profile_command(recipe_path: str, sets: Sequence[str] = (), as_json: bool = False,
+                    budget: str | None = None, seconds: float | None = None) -> int:
+    """``jasc profile RECIPE [--set a.b=v] [--json] [--budget NAME] [--seconds S]``: print the complexity table (or
+    the report as JSON); with a budget, check it and return 1 when the model is over (else 0)."""
     import json
 
     from rich.console import Console
 
-    report = profile_recipe(recipe_path, sets)
+    chosen = None
+    if budget is not None:
+        if budget not in BUDGETS:
+            raise ConfigError(f"--budget: no budget '{budget}'; budgets: {', '.join(BUDGETS)}")
+        chosen = BUDGETS[budget]
+        if seconds is not None and seconds != chosen.clip_seconds:
+            raise ConfigError(f"--budget {budget} is stated for {chosen.clip_seconds:g}-s clips; drop --seconds "
+                              f"{seconds:g}")
+        seconds = chosen.clip_seconds
+    report = profile_recipe(recipe_path, sets, seconds)
+    over: list[str] = []
+    if chosen is not None:
+        over = check_budget(report, chosen)
+        report["budget"] = {"name": chosen.name, "limits": chosen.note, "over": over, "within": not over}
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        render_profile(report, Console())
+        console = Console()
+        render_profile(report, console)
+        if chosen is not None:
+            verdict = "over: " + "; ".join(over) if over else "within budget"
+            console.print(f"budget {chosen.name} ({chosen.note}): {verdict}", markup=False, highlight=False)
+    return 1 if over else 0
