@@ -33,6 +33,8 @@ from jasc_features.moments import RunningMoments
 #: bandwidth of the data) is centred but not blown up by a division by ~0. In units of the natural log, so 1e-3 is a
 #: 0.1 % change of the band energy.
 MIN_STD = 1e-3
+#: Window and hop when neither the ms nor the samples field gives them.
+DEFAULT_WIN_MS, DEFAULT_HOP_MS = 40.0, 20.0
 
 
 @contextlib.contextmanager
@@ -71,8 +73,11 @@ class LogMel(FeatureExtractor):
 
     class Config(BaseModel):
         sample_rate: int = Field(44100, gt=0, description="sample rate of the input waveforms in Hz")
-        win_ms: float = Field(40.0, gt=0, description="analysis window length in ms (or give win_samples)")
-        hop_ms: float = Field(20.0, gt=0, description="frame hop in ms (or give hop_samples)")
+        # None = the default (40 / 20 ms) unless the length is given in samples: a resolved recipe dumps every field,
+        # so a numeric default here would read as "both given" once win_samples is set.
+        win_ms: float | None = Field(None, gt=0, description="analysis window length in ms (default 40, or give "
+                                                              "win_samples)")
+        hop_ms: float | None = Field(None, gt=0, description="frame hop in ms (default 20, or give hop_samples)")
         win_samples: int | None = Field(None, gt=0, description="window length in samples, instead of win_ms")
         hop_samples: int | None = Field(None, gt=0, description="frame hop in samples, instead of hop_ms")
         n_fft: int | None = Field(
@@ -101,16 +106,16 @@ class LogMel(FeatureExtractor):
 
         @field_validator("win_ms", "hop_ms")
         @classmethod
-        def _at_least_one_sample(cls, ms: float, info: ValidationInfo) -> float:
+        def _at_least_one_sample(cls, ms: float | None, info: ValidationInfo) -> float | None:
             sample_rate = info.data.get("sample_rate")
-            if sample_rate is not None and round(ms * sample_rate / 1000) < 1:
+            if ms is not None and sample_rate is not None and round(ms * sample_rate / 1000) < 1:
                 raise ValueError(f"is less than one sample at {sample_rate} Hz")
             return ms
 
         @field_validator("n_fft")
         @classmethod
         def _fft_covers_window(cls, n_fft: int | None, info: ValidationInfo) -> int | None:
-            sample_rate, win_ms = info.data.get("sample_rate"), info.data.get("win_ms")
+            sample_rate, win_ms = info.data.get("sample_rate"), info.data.get("win_ms") or DEFAULT_WIN_MS
             window = info.data.get("win_samples")
             if window is None and sample_rate is not None and win_ms is not None:
                 window = round(win_ms * sample_rate / 1000)
@@ -141,7 +146,7 @@ class LogMel(FeatureExtractor):
         @model_validator(mode="after")
         def _one_length_unit(self) -> LogMel.Config:
             for unit in ("win", "hop"):
-                if getattr(self, f"{unit}_samples") is not None and f"{unit}_ms" in self.model_fields_set:
+                if getattr(self, f"{unit}_samples") is not None and getattr(self, f"{unit}_ms") is not None:
                     raise ValueError(f"give {unit}_ms or {unit}_samples, not both")
             return self
 
@@ -150,14 +155,14 @@ class LogMel(FeatureExtractor):
             """Window length in samples."""
             if self.win_samples is not None:
                 return self.win_samples
-            return round(self.win_ms * self.sample_rate / 1000)
+            return round((self.win_ms or DEFAULT_WIN_MS) * self.sample_rate / 1000)
 
         @property
         def hop_length(self) -> int:
             """Hop in samples."""
             if self.hop_samples is not None:
                 return self.hop_samples
-            return round(self.hop_ms * self.sample_rate / 1000)
+            return round((self.hop_ms or DEFAULT_HOP_MS) * self.sample_rate / 1000)
 
         @property
         def fft_length(self) -> int:
