@@ -181,23 +181,21 @@ def render_profile(report: dict[str, Any], console: Any) -> None:
     shape = " x ".join(str(n) for n in report["input"]["shape"])
     table = Table(title=f"Model complexity, input [{shape}] = {report['input']['seconds']:g} s of audio")
     table.add_column("component")
-    table.add_column("name")
     table.add_column("parameters", justify="right")
-    table.add_column("kB fp32 / fp16 / int8", justify="right")
+    table.add_column("kB fp32/fp16/int8", justify="right")
     table.add_column("MACs / clip", justify="right")
-    table.add_column("MACs / s", justify="right")
     table.add_column("DCASE MACs / clip", justify="right")
-    table.add_column("DCASE MACs / s", justify="right")
+    table.add_column("per s: MACs | DCASE", justify="right")
 
     def cells(row: dict[str, Any]) -> list[str]:
-        memory = " / ".join(f"{row['memory_bytes'][p] / 1000:.1f}" for p in PRECISION_BYTES)
-        return [f"{row['params']:,}", memory, f"{row['macs']:,}", _si(row["macs_per_second"]),
-                f"{row['macs_dcase']:,}", _si(row["macs_dcase_per_second"])]
+        memory = "/".join(f"{row['memory_bytes'][p] / 1000:.1f}" for p in PRECISION_BYTES)
+        return [f"{row['params']:,}", memory, f"{row['macs']:,}", f"{row['macs_dcase']:,}",
+                f"{_si(row['macs_per_second'])} | {_si(row['macs_dcase_per_second'])}"]
 
     for row in report["components"]:
-        table.add_row(row["component"], row["name"], *cells(row))
+        table.add_row(f"{row['component']} {row['name']}".strip(), *cells(row))
     table.add_section()
-    table.add_row("total", "", *cells(report["total"]), style="bold")
+    table.add_row("total", *cells(report["total"]), style="bold")
     console.print(table)
     if "n_classes" in report:
         used = ", ".join(f"{task} {count} ({report['n_classes_source'][task]})"
@@ -330,6 +328,11 @@ def profile_command(recipe_path: str, sets: Sequence[str] = (), as_json: bool = 
         console = Console()
         render_profile(report, console)
         if chosen is not None:
-            verdict = "over: " + "; ".join(over) if over else "within budget"
+            if over:
+                verdict = "OVER: " + "; ".join(over)
+            elif chosen.max_param_bytes is None and chosen.max_macs is None:
+                verdict = "report only (no limits to check)"
+            else:
+                verdict = "within budget"
             console.print(f"budget {chosen.name} ({chosen.note}): {verdict}", markup=False, highlight=False)
     return 1 if over else 0
