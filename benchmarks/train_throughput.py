@@ -8,7 +8,7 @@ Three measurements in one run:
    RAdam step) on random waveforms already on the device: clips/s with no data loading at all;
 2. **achieved FLOP/s** of those steps as a fraction of this machine's matmul FLOP/s, measured here by timing a large
    ``torch.matmul`` in the same dtype. Training FLOPs per clip are counted as 3 x forward FLOPs (backward ~ 2 x
-   forward), forward FLOPs = 2 x the MACs of ``jasc_core.profile.count_macs`` (``FlopCounterMode`` plus the GRU
+   forward), forward FLOPs = 2 x the MACs of ``jasc_core.inference.complexity.count_macs`` (``FlopCounterMode`` plus the GRU
    formula); the log-mel front end is not counted;
 3. **data wait**: the same steps fed by the real data path (synthetic tut-joint clips on disk, ``ClipDataset`` +
    ``DataLoader`` with ``--workers`` processes, no in-memory cache): the share of step time spent blocked on the
@@ -86,7 +86,7 @@ def matmul_flops(device: torch.device, dtype: torch.dtype, seconds: float = 2.0)
 
 
 def forward_flops_per_clip(pipeline: Any, n_samples: int) -> float:
-    from jasc_core.profile import count_macs
+    from jasc_core.inference.complexity import count_macs
 
     # Counted on a CPU copy of one clip so that the training model and its device are left alone.
     cpu_model = copy.deepcopy(pipeline.model).to("cpu").float().eval()

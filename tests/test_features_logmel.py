@@ -322,3 +322,54 @@ def test_backends_agree_on_cuda_and_with_the_cpu() -> None:
     finally:
         torch.set_float32_matmul_precision(previous)
 
+
+
+# -- the CP-Mobile front end and the torchaudio backend ----------------------------------------------------------------
+
+CPMOBILE_FRONT_END = {"sample_rate": 32000, "n_fft": 4096, "win_samples": 3072, "hop_samples": 500, "n_mels": 256,
+                      "mel_scale": "htk", "mel_norm": "none", "center": True, "log_offset": 1e-5, "normalize": False}
+
+
+def _torchaudio_or_reason():
+    try:
+        import torchaudio
+    except Exception as exc:  # ImportError, or OSError from a CUDA wheel beside the CPU torch
+        return None, f"torchaudio does not import beside torch {torch.__version__}: {exc}"
+    return torchaudio, ""
+
+
+def test_cpmobile_front_end_gives_65_frames_per_second_like_centred_stft() -> None:
+    extractor = LogMel({**CPMOBILE_FRONT_END, "backend": "torch"})
+    waveform = torch.randn(2, 32000, generator=torch.Generator().manual_seed(0))
+    features = extractor(waveform)
+    assert features.shape == (2, 65, 256) and extractor.num_frames(32000) == 65
+    # The same as torch.stft's own centred framing (reflect padding n_fft // 2), peak-1 HTK filters, log(x + 1e-5).
+    spec = torch.stft(waveform, 4096, hop_length=500, win_length=3072, window=torch.hann_window(3072),
+                      center=True, pad_mode="reflect", return_complex=True).abs().square()
+    mel = torch.tensor(extractor._mel_basis(), dtype=torch.float32) @ spec
+    torch.testing.assert_close(features, torch.log(mel + 1e-5).transpose(1, 2), rtol=1e-4, atol=1e-4)
+
+
+def test_unnormalised_filters_peak_at_one() -> None:
+    from jasc_features.mel import mel_filterbank
+
+    weights = mel_filterbank(32000, 4096, 256, scale="htk", norm="none")
+    assert weights.max() == pytest.approx(1.0, abs=0.02) and weights.max(axis=1).min() > 0.5
+
+
+def test_torchaudio_backend_agrees_with_torch_backend() -> None:
+    torchaudio, reason = _torchaudio_or_reason()
+    if torchaudio is None:
+        pytest.skip(reason)
+    waveform = torch.randn(2, 32000, generator=torch.Generator().manual_seed(1))
+    by_torch = LogMel({**CPMOBILE_FRONT_END, "backend": "torch"})(waveform)
+    by_torchaudio = LogMel({**CPMOBILE_FRONT_END, "backend": "torchaudio"})(waveform)
+    torch.testing.assert_close(by_torchaudio, by_torch, rtol=1e-3, atol=1e-3)
+
+
+def test_torchaudio_backend_says_why_it_cannot_run() -> None:
+    torchaudio, _ = _torchaudio_or_reason()
+    if torchaudio is not None:
+        pytest.skip("torchaudio imports here")
+    with pytest.raises(ConfigError, match="torchaudio does not import"):
+        LogMel({**CPMOBILE_FRONT_END, "backend": "torchaudio"})(torch.zeros(1, 32000))

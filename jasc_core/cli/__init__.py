@@ -232,11 +232,15 @@ def profile(
     recipe: RecipeArg,
     set_: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    budget: Annotated[str | None, typer.Option("--budget", help="Check a challenge budget (dcase-t1, dcase-t4); "
+                                               "exit 1 when over.")] = None,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="Clip length to profile (default: the "
+                                                  "dataset's clip, else 10 s; a budget's own clip).")] = None,
 ) -> None:
-    """Parameters and MACs (1 MAC = 1 multiply-add) per component and in total, per clip and per second."""
-    from jasc_core.profile import profile_command
+    """Parameters, memory and MACs (two conventions) per component and in total, per clip and per second."""
+    from jasc_core.inference.complexity import profile_command
 
-    profile_command(recipe, set_ or [], as_json)
+    raise typer.Exit(profile_command(recipe, set_ or [], as_json, budget, seconds))
 
 
 @app.command("sweep", rich_help_panel=PANEL_RECIPES)

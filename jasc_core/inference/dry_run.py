@@ -21,8 +21,8 @@ import torch
 
 from jasc_core.contract.components import Component, Encoder, FeatureExtractor, Head
 from jasc_core.errors import ConfigError
+from jasc_core.inference.complexity import DEFAULT_N_CLASSES
 from jasc_core.inference.pipeline import Labels, block_name_and_config, build_model, match_frames
-from jasc_core.profile import DEFAULT_N_CLASSES
 from jasc_core.recipes.model import build
 
 #: Length of the silent clip when the dataset config states no ``clip_seconds``: long enough for the built-in

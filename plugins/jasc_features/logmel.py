@@ -1,8 +1,16 @@
 """The ``logmel`` feature extractor: waveform batches -> log mel-band energies, on the training device.
 
-Pipeline: frame the waveform (one frame per hop, see ``LogMel.frame_bounds``), Hann window, STFT (torch.stft or
-nnAudio's conv1d STFT), power spectrum ``|X|^power``, the shared mel filterbank of ``jasc_features.mel``,
-``log(mel + log_offset)``, then per-band standardisation with statistics fitted on the training split.
+Pipeline: frame the waveform (one frame per hop, see ``LogMel.frame_bounds``; or centred frames, ``center``), Hann
+window, STFT (torch.stft or nnAudio's conv1d STFT), power spectrum ``|X|^power``, the shared mel filterbank of
+``jasc_features.mel``, ``log(mel + log_offset)``, then per-band standardisation with statistics fitted on the training
+split. The ``torchaudio`` backend runs ``torchaudio.transforms.MelSpectrogram`` (STFT and its own filterbank) on the
+same framed waveform instead; it is used only where torchaudio imports beside the installed torch.
+
+The CP-Mobile / DCASE 2024 Task 1 front end (32 kHz, 4096-point FFT, 3072-sample window, 500-sample hop, 256 mels,
+``log(x + 1e-5)``, torchaudio defaults: HTK scale, unnormalised triangles, centred frames, 65 frames per second)::
+
+    {name: logmel, sample_rate: 32000, n_fft: 4096, win_samples: 3072, hop_samples: 500, n_mels: 256,
+     mel_scale: htk, mel_norm: none, center: true, log_offset: 1.0e-5}
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from jasc_features.moments import RunningMoments
 #: bandwidth of the data) is centred but not blown up by a division by ~0. In units of the natural log, so 1e-3 is a
 #: 0.1 % change of the band energy.
 MIN_STD = 1e-3
+#: Window and hop when neither the ms nor the samples field gives them.
+DEFAULT_WIN_MS, DEFAULT_HOP_MS = 40.0, 20.0
 
 
 @contextlib.contextmanager
@@ -63,8 +73,11 @@ class LogMel(FeatureExtractor):
 
     class Config(BaseModel):
         sample_rate: int = Field(44100, gt=0, description="sample rate of the input waveforms in Hz")
-        win_ms: float = Field(40.0, gt=0, description="analysis window length in ms (or give win_samples)")
-        hop_ms: float = Field(20.0, gt=0, description="frame hop in ms (or give hop_samples)")
+        # None = the default (40 / 20 ms) unless the length is given in samples: a resolved recipe dumps every field,
+        # so a numeric default here would read as "both given" once win_samples is set.
+        win_ms: float | None = Field(None, gt=0, description="analysis window length in ms (default 40, or give "
+                                                              "win_samples)")
+        hop_ms: float | None = Field(None, gt=0, description="frame hop in ms (default 20, or give hop_samples)")
         win_samples: int | None = Field(None, gt=0, description="window length in samples, instead of win_ms")
         hop_samples: int | None = Field(None, gt=0, description="frame hop in samples, instead of hop_ms")
         n_fft: int | None = Field(
@@ -76,25 +89,33 @@ class LogMel(FeatureExtractor):
         mel_scale: Literal["slaney", "htk"] = Field(
             "slaney", description="mel scale of the band edges (filters are area-normalised either way; as librosa)"
         )
+        mel_norm: Literal["slaney", "none"] = Field(
+            "slaney", description="mel filter weights: slaney = constant area (librosa); none = peak 1 (torchaudio)"
+        )
+        center: bool = Field(
+            False, description="centred frames as torch.stft / torchaudio center=True: 1 + samples // hop frames, "
+                               "frame t centred on sample t * hop (default: one frame per whole hop)",
+        )
         power: float = Field(2.0, gt=0, description="exponent of the STFT magnitude: 2 = power, 1 = magnitude")
         log_offset: float = Field(1e-8, gt=0, description="added before the natural log: log(mel + log_offset)")
         normalize: bool = Field(True, description="standardise each mel band with training-split mean and std")
-        backend: Literal["auto", "torch", "nnaudio"] = Field(
-            "auto", description="STFT implementation: auto = nnaudio on CUDA, torch elsewhere"
+        backend: Literal["auto", "torch", "nnaudio", "torchaudio"] = Field(
+            "auto", description="STFT implementation: auto = nnaudio on CUDA, torch elsewhere; torchaudio = its "
+                                "MelSpectrogram (where torchaudio imports)"
         )
 
         @field_validator("win_ms", "hop_ms")
         @classmethod
-        def _at_least_one_sample(cls, ms: float, info: ValidationInfo) -> float:
+        def _at_least_one_sample(cls, ms: float | None, info: ValidationInfo) -> float | None:
             sample_rate = info.data.get("sample_rate")
-            if sample_rate is not None and round(ms * sample_rate / 1000) < 1:
+            if ms is not None and sample_rate is not None and round(ms * sample_rate / 1000) < 1:
                 raise ValueError(f"is less than one sample at {sample_rate} Hz")
             return ms
 
         @field_validator("n_fft")
         @classmethod
         def _fft_covers_window(cls, n_fft: int | None, info: ValidationInfo) -> int | None:
-            sample_rate, win_ms = info.data.get("sample_rate"), info.data.get("win_ms")
+            sample_rate, win_ms = info.data.get("sample_rate"), info.data.get("win_ms") or DEFAULT_WIN_MS
             window = info.data.get("win_samples")
             if window is None and sample_rate is not None and win_ms is not None:
                 window = round(win_ms * sample_rate / 1000)
@@ -125,7 +146,7 @@ class LogMel(FeatureExtractor):
         @model_validator(mode="after")
         def _one_length_unit(self) -> LogMel.Config:
             for unit in ("win", "hop"):
-                if getattr(self, f"{unit}_samples") is not None and f"{unit}_ms" in self.model_fields_set:
+                if getattr(self, f"{unit}_samples") is not None and getattr(self, f"{unit}_ms") is not None:
                     raise ValueError(f"give {unit}_ms or {unit}_samples, not both")
             if self.hop_length > self.win_length:
                 # Consecutive windows would leave a gap: the samples between them never reach a feature.
@@ -146,14 +167,14 @@ class LogMel(FeatureExtractor):
             """Window length in samples."""
             if self.win_samples is not None:
                 return self.win_samples
-            return round(self.win_ms * self.sample_rate / 1000)
+            return round((self.win_ms or DEFAULT_WIN_MS) * self.sample_rate / 1000)
 
         @property
         def hop_length(self) -> int:
             """Hop in samples."""
             if self.hop_samples is not None:
                 return self.hop_samples
-            return round(self.hop_ms * self.sample_rate / 1000)
+            return round((self.hop_ms or DEFAULT_HOP_MS) * self.sample_rate / 1000)
 
         @property
         def fft_length(self) -> int:
@@ -187,12 +208,14 @@ class LogMel(FeatureExtractor):
         # nnAudio's import costs seconds and its kernels megabytes: built now only when it is the only backend,
         # otherwise on the first CUDA batch ("auto").
         self.nnaudio_stft: nn.Module | None = None
+        self.torchaudio_mel: nn.Module | None = None  # built on first use (backend torchaudio)
         if cfg.backend == "nnaudio":
             self.nnaudio_stft = self._build_nnaudio_stft()
 
     def _mel_basis(self) -> np.ndarray:
         cfg = self.config
-        return mel_filterbank(cfg.sample_rate, self.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax, cfg.mel_scale)
+        return mel_filterbank(cfg.sample_rate, self.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax, cfg.mel_scale,
+                              cfg.mel_norm)
 
     def _restore_float32_filters(self, device: torch.device) -> None:
         """Rebuild the derived filters in float32 if a ``model.to(torch.bfloat16)`` (or similar) cast them.
@@ -211,13 +234,15 @@ class LogMel(FeatureExtractor):
     # -- framing ------------------------------------------------------------------------------------------------------
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames for a waveform of ``num_samples`` samples: one per whole hop (500 for 10 s at a 20-ms hop)."""
-        return num_samples // self.hop_length
+        """Frames for a waveform of ``num_samples`` samples: one per whole hop (500 for 10 s at a 20-ms hop), one more
+        with ``center`` (65 for 1 s at 32 kHz and a 500-sample hop)."""
+        return num_samples // self.hop_length + (1 if self.config.center else 0)
 
     def frame_bounds(self, frame: int) -> tuple[float, float]:
         """The time span in seconds that frame ``frame`` stands for (its label interval): ``[t*hop, (t+1)*hop)``.
 
-        The analysis window of frame t is centred on the middle of that span, ``(t + 1/2) * hop``.
+        The analysis window of frame t is centred on the middle of that span, ``(t + 1/2) * hop``; with ``center``
+        it is centred on ``t * hop``, half a hop earlier, and the extra last frame covers the clip's tail.
         """
         return frame * self.hop_seconds, (frame + 1) * self.hop_seconds
 
@@ -226,7 +251,8 @@ class LogMel(FeatureExtractor):
         yields exactly ``num_frames(N)`` frames, frame t centred on sample ``t*hop + hop//2``."""
         num_samples = waveform.shape[-1]
         frames = self.num_frames(num_samples)
-        first = self.hop_length // 2 - self.n_fft // 2  # first sample of frame 0, relative to the waveform
+        # Frame t's window starts n_fft // 2 before its centre: t * hop (center) or t * hop + hop // 2.
+        first = (0 if self.config.center else self.hop_length // 2) - self.n_fft // 2  # first sample of frame 0, relative to the waveform
         last = first + (frames - 1) * self.hop_length + self.n_fft  # one past the last sample of the last frame
         left, right = -first, last - num_samples
         if frames < 1 or max(left, right) >= num_samples:
@@ -265,6 +291,34 @@ class LogMel(FeatureExtractor):
             stft.register_buffer(name, buffer, persistent=False)
         return stft
 
+    def _torchaudio_mel(self, padded: Tensor) -> Tensor:
+        """``[B, 1, L]`` -> mel energies ``[B, frames, n_mels]`` by ``torchaudio.transforms.MelSpectrogram``.
+
+        It runs on the waveform ``_padded`` framed, with ``center=False``, so its frames are the other backends'.
+        Its filterbank is torchaudio's own (``melscale_fbanks``), built with the same scale and normalisation.
+        """
+        try:
+            import torchaudio
+        except Exception as exc:  # an ImportError, or an OSError from a CUDA build beside a CPU torch
+            raise ConfigError(
+                f"features.backend: torchaudio does not import beside torch {torch.__version__} ({exc}); use "
+                f"backend torch or install a torchaudio build that matches torch"
+            ) from None
+        cfg = self.config
+        if self.torchaudio_mel is None:
+            with torch.inference_mode(False):
+                self.torchaudio_mel = torchaudio.transforms.MelSpectrogram(
+                    sample_rate=cfg.sample_rate, n_fft=self.n_fft, win_length=self.win_length,
+                    hop_length=self.hop_length, f_min=cfg.fmin, f_max=cfg.fmax, n_mels=cfg.n_mels, power=cfg.power,
+                    center=False, norm="slaney" if cfg.mel_norm == "slaney" else None, mel_scale=cfg.mel_scale,
+                ).to(padded.device)
+                for module in self.torchaudio_mel.modules():
+                    # Its window and filterbank are functions of the config: keep them out of the state_dict.
+                    for name, buffer in list(module.named_buffers(recurse=False)):
+                        delattr(module, name)
+                        module.register_buffer(name, buffer, persistent=False)
+        return self.torchaudio_mel(padded.squeeze(1)).transpose(1, 2)
+
     def _power_spectrogram(self, padded: Tensor) -> Tensor:
         """``[B, 1, L]`` -> ``|STFT|^power`` ``[B, frames, n_fft // 2 + 1]`` (time-major, like the features)."""
         if self.backend_for(padded.device) == "nnaudio":
@@ -293,8 +347,11 @@ class LogMel(FeatureExtractor):
         # mantissa, too few for an STFT of 2048 taps.
         self._restore_float32_filters(waveform.device)
         with torch.autocast(device_type=waveform.device.type, enabled=False), ieee_float32(waveform.device):
-            power = self._power_spectrogram(self._padded(waveform.float()))
-            mel = torch.matmul(power, self.mel_basis.T)  # [B, frames, n_mels]
+            padded = self._padded(waveform.float())
+            if self.backend_for(waveform.device) == "torchaudio":
+                mel = self._torchaudio_mel(padded)
+            else:
+                mel = torch.matmul(self._power_spectrogram(padded), self.mel_basis.T)  # [B, frames, n_mels]
             return torch.log(mel + self.config.log_offset)
 
     def forward(self, waveform: Tensor) -> Tensor:

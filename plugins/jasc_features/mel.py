@@ -44,7 +44,7 @@ def mel_to_hz(mel: np.ndarray | float, scale: MelScale = "slaney") -> np.ndarray
 
 def mel_filterbank(
     sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None,
-    scale: MelScale = "slaney",
+    scale: MelScale = "slaney", norm: Literal["slaney", "none"] = "slaney",
 ) -> np.ndarray:
     """Mel filterbank ``[n_mels, n_fft // 2 + 1]`` (float64) mapping an STFT power spectrum to mel bands.
 
@@ -52,6 +52,8 @@ def mel_filterbank(
     band ``m`` and falling to the centre of band ``m + 1``; the ``n_mels + 2`` edge frequencies are equally spaced in
     mels between ``fmin`` and ``fmax``. Each triangle is scaled by ``2 / (upper - lower)`` (Hz) so that its area is
     constant ("slaney" normalisation): a band's output is then a spectral density, independent of its width.
+    ``norm="none"`` keeps peak-1 triangles (torchaudio's ``MelSpectrogram`` default, which the CP-Mobile front end
+    uses).
     """
     fmax = sample_rate / 2.0 if fmax is None else float(fmax)
     bin_hz = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
@@ -62,5 +64,6 @@ def mel_filterbank(
     rising = -offsets[:-2] / widths[:-1, None]
     falling = offsets[2:] / widths[1:, None]
     weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    if norm == "slaney":
+        weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
     return weights
