@@ -214,7 +214,8 @@ class Trainer:
         metric = self.best["metric"]
         value = record["val"].get(metric)
         if value is None:
-            raise RunError(f"selection metric '{metric}' was not computed in epoch {epoch + 1}")
+            raise RunError(f"selection metric '{metric}' was not computed in epoch {epoch + 1}: split "
+                           f"'{self.config.val_split}' has no clip labelled for it (computed: {', '.join(record['val'])})")
         best = self.best["value"]
         better = best is None or (value > best if self.config.select_mode == "max" else value < best)
         if better:
