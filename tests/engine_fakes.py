@@ -22,6 +22,7 @@ from jasc_core import (
     Event,
     FeatureExtractor,
     Head,
+    Schedule,
     Weighting,
     hookimpl,
 )
@@ -338,8 +339,39 @@ class LearnedScale(Weighting):
             self.log_vars[t].data.copy_(value)
 
 
+class FakeTeacher(Schedule):
+    """SoftMTL plus an EMA copy of the model and an MSE consistency loss on event frames (tests extra losses/models)."""
+
+    name = "fake_teacher"
+
+    class Config(BaseModel):
+        decay: float = Field(0.9, ge=0, le=1, description="EMA decay")
+        weight: float = Field(0.5, ge=0, description="consistency weight")
+
+    def setup(self, model: Any, context: Any) -> None:
+        self.teacher = copy.deepcopy(model).requires_grad_(False)
+
+    def extra_losses(self, model: Any, outputs: Any, batch: Any, context: Any) -> dict[str, torch.Tensor]:
+        if "event" not in outputs:
+            return {}
+        with torch.no_grad():
+            target = torch.sigmoid(self.teacher(batch["features"])["event"])
+        return {"consistency": self.config.weight * torch.mean((torch.sigmoid(outputs["event"]) - target) ** 2)}
+
+    def after_step(self, model: Any, context: Any) -> None:
+        with torch.no_grad():
+            for mine, theirs in zip(self.teacher.state_dict().values(), model.state_dict().values(), strict=True):
+                if mine.dtype.is_floating_point:
+                    mine.mul_(self.config.decay).add_(theirs, alpha=1 - self.config.decay)
+                else:
+                    mine.copy_(theirs)
+
+    def extra_models(self) -> dict[str, Any]:
+        return {"teacher": self.teacher}
+
+
 COMPONENTS = (FakeData, FakeDisjoint, FakeFeatures, FakeEncoder, FakeSceneHead, FakeEventHead, FakeClipEventHead,
-              WrongSizeSceneHead, NanAfter, GradientMean, LearnedScale)
+              WrongSizeSceneHead, NanAfter, GradientMean, LearnedScale, FakeTeacher)
 
 
 @hookimpl

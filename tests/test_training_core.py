@@ -163,3 +163,46 @@ def test_resume_inside_a_phase_matches_an_uninterrupted_run(fakes, tmp_path, mon
     recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
     training.run_recipe(recipe, recipe_path="fake.yaml", resume=killed)
     assert _history(killed) == reference
+
+
+def test_extra_losses_and_models_are_recorded_saved_resumed_and_evaluated_by_name(fakes, tmp_path, monkeypatch):
+    from jasc_core.evaluation import evaluate_run
+    from jasc_core.inference.checkpoints import load_checkpoint
+
+    overrides = {"data": {"name": "fake_data"}, "schedule": {"name": "fake_teacher"}, "train.epochs": 3}
+    whole = _run(tmp_path, "whole", **overrides)
+    history = json.loads((whole / "history.json").read_text())
+    assert all(record["extra_losses"]["consistency"] > 0 for record in history)
+    best = load_checkpoint(whole / "checkpoints" / "best.pt")
+    assert set(best["extra_models"]) == {"teacher"}
+    teacher = evaluate_run(whole, split="eval", model="teacher", print_table=False)
+    student = json.loads((whole / "metrics.json").read_text())["eval"]
+    assert teacher["model"] == "teacher" and "eval_teacher" in json.loads((whole / "metrics.json").read_text())
+    assert set(teacher) >= {"scene", "event"} and student["model"] == "student"
+    from jasc_core.inference.scoring import load_trained
+
+    _, student_net, _ = load_trained(whole)
+    _, teacher_net, _ = load_trained(whole, model="teacher")
+    weight = "model.encoder.conv.weight"
+    assert torch.equal(teacher_net.state_dict()[weight], best["extra_models"]["teacher"]["encoder.conv.weight"])
+    assert not torch.equal(teacher_net.state_dict()[weight], student_net.state_dict()[weight])
+    with pytest.raises(Exception, match="no model 'nobody'"):
+        evaluate_run(whole, split="eval", model="nobody")
+
+    original = training.Trainer.train_step
+
+    def crash(self, step_input, epoch):
+        if epoch == 2 and self.epoch_step == 1:
+            raise KeyboardInterrupt
+        return original(self, step_input, epoch)
+
+    monkeypatch.setattr(training.Trainer, "train_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, "killed", **overrides)
+    monkeypatch.setattr(training.Trainer, "train_step", original)
+    recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
+    training.run_recipe(recipe, recipe_path="fake.yaml", resume=tmp_path / "killed")
+    assert _history(tmp_path / "killed") == _history(whole)
+    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["extra_models"]["teacher"]
+    uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt")["extra_models"]["teacher"]
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)

@@ -132,7 +132,8 @@ class Schedule(Component):
         """Called after each optimiser step (e.g. an EMA teacher update)."""
 
     def extra_models(self) -> dict[str, nn.Module]:
-        """Models the schedule keeps besides the student, by name (saved in checkpoints; ``--model NAME``)."""
+        """Models the schedule keeps besides the student, by name: each a copy of the student's joint model (encoder
+        and heads; the feature extractor is shared). Saved in checkpoints, evaluated with ``--model NAME``."""
         return {}
 
     def state_dict(self) -> dict[str, Any]:

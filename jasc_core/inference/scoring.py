@@ -136,14 +136,13 @@ def load_trained(
     labels = Labels(checkpoint["labels"])
     tasks = list(checkpoint["tasks"])
     pipeline = build_pipeline(recipe, labels, tasks)
-    if model == "student":
-        state = checkpoint["model"]
-    else:
+    pipeline.load_state_dict(checkpoint["model"])
+    if model != "student":
+        # An extra model (an EMA teacher) is a copy of the student's joint model; it shares the feature extractor.
         extra = checkpoint.get("extra_models", {})
         if model not in extra:
             raise RunError(f"{path} holds no model '{model}'; models: {', '.join(['student', *extra])}")
-        state = extra[model]
-    pipeline.load_state_dict(state)
+        pipeline.model.load_state_dict(extra[model])
     pipeline.to(resolve_device(device or recipe.train.device)).eval()
     return recipe, pipeline, labels
 
