@@ -44,7 +44,7 @@ class FakeData(Dataset):
         stand_in: str | None = Field(None, description="pretend to serve substitute data (Dataset.stand_in)")
 
     def prepare(self) -> None:
-        self.stand_in = self.config.stand_in
+        self.stand_in = getattr(self.config, "stand_in", None)  # FakeDisjoint has no such field
 
     def splits(self) -> list[str]:
         return ["train", "val", "eval"]

@@ -34,29 +34,46 @@ recipe = engine_fakes.make_recipe(**{overrides!r})
 engine.run_recipe(recipe, recipe_path="fake.yaml", out_dir={out!r})
 """
 
-OVERRIDES = {"train.epochs": 3, "evaluate.plots": False}
+BASE = {"train.epochs": 3, "evaluate.plots": False}
+DISJOINT = {**BASE, "data": {"name": "fake_disjoint"}, "model.encoder.batch_norm": True}
+CASES = {
+    # (overrides, the epoch whose checkpoint must exist before the kill)
+    "soft": (BASE, 0),
+    # FreezeMTL: killed inside phase 2 (epochs 1-2), after its first epoch's checkpoint.
+    "freeze": ({**DISJOINT, "schedule": {"name": "freeze", "order": ["event", "scene"], "first_epochs": 1}}, 1),
+    "hard": ({**DISJOINT, "schedule": {"name": "hard"}}, 0),
+}
+
+
+def _epoch_on_disk(last: Path) -> int:
+    try:
+        return int(load_checkpoint(last)["epoch"]) if last.exists() else -1
+    except Exception:  # noqa: BLE001 - being replaced this instant (atomic rename): look again
+        return -1
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registry, tmp_path):
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registry, tmp_path, case):
     from jasc_core.training import run_recipe
 
+    overrides, after_epoch = CASES[case]
     jasc_registry.add_plugin(engine_fakes, "engine_fakes")
-    whole = run_recipe(engine_fakes.make_recipe(**OVERRIDES), recipe_path="fake.yaml", out_dir=tmp_path / "whole")
+    whole = run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", out_dir=tmp_path / "whole")
 
     killed = tmp_path / "killed"
-    code = CHILD.format(tests=str(HERE), overrides=OVERRIDES, out=str(killed))
+    code = CHILD.format(tests=str(HERE), overrides=overrides, out=str(killed))
     child = subprocess.Popen([sys.executable, "-c", code], env=os.environ | {"PYTHONUNBUFFERED": "1"})
     last = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 120
-    while not last.exists() and time.time() < deadline and child.poll() is None:
+    while _epoch_on_disk(last) < after_epoch and time.time() < deadline and child.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.45)  # one or two steps into the second epoch (3 steps of 0.3 s each)
+    time.sleep(0.45)  # one or two steps into the next epoch (steps of 0.3 s each)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert load_checkpoint(last)["epoch"] == 0
+    assert load_checkpoint(last)["epoch"] == after_epoch
 
-    run_recipe(engine_fakes.make_recipe(**OVERRIDES), recipe_path="fake.yaml", resume=killed)
+    run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=killed)
 
     def final(run_dir):
         history = json.loads((run_dir / "history.json").read_text())
