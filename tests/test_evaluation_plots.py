@@ -16,10 +16,10 @@ def saved_figure(monkeypatch):
     figures = []
     save = plots._save
 
-    def keep(fig, path, plt):
+    def keep(fig, path, plt, note=None):
         figures.append(fig)
         fig.canvas.draw()  # lay out before the checks read sizes
-        return save(fig, path, plt)
+        return save(fig, path, plt, note)
 
     monkeypatch.setattr(plots, "_save", keep)
     return figures
