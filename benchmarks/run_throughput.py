@@ -5,7 +5,7 @@ Compares the engine of two commits on the same machine in one run, so that a bus
     git worktree add ../jasc-before <commit>
     python benchmarks/run_throughput.py --tree . --tree ../jasc-before --rounds 3 --epochs 12
 
-Each round runs every tree once (in turn, never two at a time), each a `jasc run` of the recipe with the tree's
+Each round runs every tree once (in turn, never two at a time, the order reversed every other round), each a `jasc run` of the recipe with the tree's
 own code first on PYTHONPATH; the figure is the mean of the per-epoch `train_clips_per_s` in history.json,
 skipping the first epoch (audio decoding and caches). The data cache is shared, built before the first round.
 """
@@ -48,7 +48,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         env.setdefault("JASC_CACHE", str(Path(scratch) / "cache"))
         for round_ in range(args.rounds):
-            for i, tree in enumerate(args.tree):
+            # Every other round runs the trees in reverse, so that neither always goes first (caches, clocks).
+            order = list(enumerate(args.tree))
+            for i, tree in order if round_ % 2 == 0 else order[::-1]:
                 figures[tree].append(run_once(tree.resolve(), args.recipe.resolve(), args.epochs,
                                               Path(scratch) / f"r{round_}_{i}", env))
     print(f"recipe {args.recipe.name}, {args.epochs} epochs, {args.rounds} rounds, {args.threads} thread(s)")
