@@ -130,3 +130,14 @@ def test_a_complete_desed_download_is_read_in_its_own_layout(fresh_machine) -> N
     assert dataset.stand_in is None and dataset.splits() == ["train", "val", "eval"]
     assert [c.clip_id for c in dataset.load("eval").clips] == ["c2"]
     assert dataset.load("train").clips[0].events[0].label == "Dog"
+
+
+def test_require_real_on_the_command_line_exits_2_with_the_download_command(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("JASC_DATA", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("JASC_CACHE", str(tmp_path / "cache"))
+    recipes = Path(__file__).resolve().parents[1] / "recipes"
+    code, _, err = cli("run", str(recipes / "tonami_mfl.yaml"), "--require-real", "--out", str(tmp_path / "run"))
+    assert code == 2 and "jasc data download tut-joint" in err, err
+    assert not (tmp_path / "run").exists()
+    code, _, err = cli("run", str(recipes / "quickstart.yaml"), "--require-real", "--out", str(tmp_path / "q"))
+    assert code == 2 and "--require-real: the recipe's data is not a real dataset" in err, err

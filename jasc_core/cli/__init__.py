@@ -17,7 +17,7 @@ from pydantic_core import PydanticUndefined
 from rich.table import Table
 
 from jasc_core.console import output_console
-from jasc_core.errors import JascError, RunError
+from jasc_core.errors import ConfigError, JascError, RunError
 
 console = output_console()
 err_console = output_console(stderr=True, highlight=False)
@@ -200,16 +200,26 @@ def run(
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to create (default: from the recipe's output block).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder.")] = None,
+    require_real: Annotated[bool, typer.Option("--require-real", help="Fail instead of training on a synthetic stand-in when the recipe's real data is missing (data.require_real).")] = False,
 ) -> None:
     """Train and evaluate a recipe; everything lands in one run folder."""
     from jasc_core.recipes.model import load_recipe
+    from jasc_core.training import run_recipe
 
     if resume is None and recipe is None:
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")
     # Resuming reads the run's own resolved recipe unless one is given (the engine checks it did not change).
     recipe_path = recipe if recipe is not None else resume / "recipe.yaml"
-    loaded = load_recipe(recipe_path, set_ or [])
-    from jasc_core.training import run_recipe
+    sets = list(set_ or [])
+    if require_real:
+        sets.append("data.require_real=true")
+    try:
+        loaded = load_recipe(recipe_path, sets)
+    except ConfigError as exc:
+        if require_real and "data.require_real: extra field" in str(exc):
+            raise ConfigError(f"--require-real: the recipe's data is not a real dataset that could be missing "
+                              f"({recipe_path})") from None
+        raise
 
     run_dir = run_recipe(loaded, recipe_path=recipe_path, out_dir=out, resume=resume)
     console.print(f"run folder: {run_dir}", markup=False)
