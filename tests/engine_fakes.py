@@ -351,11 +351,11 @@ class FakeTeacher(Schedule):
     def setup(self, model: Any, context: Any) -> None:
         self.teacher = copy.deepcopy(model).requires_grad_(False)
 
-    def extra_losses(self, model: Any, outputs: Any, batch: Any, context: Any) -> dict[str, torch.Tensor]:
+    def extra_losses(self, model: Any, features: Any, outputs: Any, batch: Any, context: Any) -> dict[str, torch.Tensor]:
         if "event" not in outputs:
             return {}
         with torch.no_grad():
-            target = torch.sigmoid(self.teacher(batch["features"])["event"])
+            target = torch.sigmoid(self.teacher(features)["event"])
         return {"consistency": self.config.weight * torch.mean((torch.sigmoid(outputs["event"]) - target) ** 2)}
 
     def after_step(self, model: Any, context: Any) -> None:

@@ -8,7 +8,7 @@ One loop serves every schedule (``jasc_core.training.loop``). Per run it asks th
    frozen groups in eval mode (their batch-norm statistics stay put);
 3. per epoch, ``steps_per_epoch(phase, streams)``; per step, ``plan_step(step, epoch, phase)``: which streams feed
    the step's batches and which tasks train;
-4. per step, after the task losses: ``extra_losses(...)`` (named terms added to the weighted loss, such as a mean
+4. per epoch, ``on_epoch_start(model, epoch)``; per step, after the task losses: ``extra_losses(...)`` (named terms added to the weighted loss, such as a mean
    teacher's consistency); after the optimiser step, ``after_step(model, context)`` (e.g. an EMA update);
 5. ``extra_models()`` at any time: models the schedule keeps besides the student (an EMA teacher). They are saved in
    checkpoints and can be evaluated and loaded by name;
@@ -119,14 +119,18 @@ class Schedule(Component):
         return streams_with(streams, phase.tasks)
 
     def extra_losses(
-        self, model: nn.Module, outputs: Mapping[str, Tensor], batch: Mapping[str, Any], context: StepContext
+        self, model: nn.Module, features: Tensor, outputs: Mapping[str, Tensor], batch: Mapping[str, Any],
+        context: StepContext,
     ) -> dict[str, Tensor]:
         """Named loss terms added to the weighted task loss for one batch of the step (default: none).
 
-        ``outputs`` are the student's outputs on ``batch`` (every clip, labelled or not; ``batch["features"]`` holds
-        the features they came from). Each term is checked for NaN and recorded per epoch in ``history.json``.
+        ``outputs`` are the student's outputs on ``batch`` (every clip, labelled or not), computed from ``features``.
+        Each term is checked for NaN and recorded per epoch in ``history.json``.
         """
         return {}
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        """Called at the start of every training epoch (0-based). Kept from 0.1; freezing belongs in ``phases``."""
 
     def after_step(self, model: nn.Module, context: StepContext) -> None:
         """Called after each optimiser step (e.g. an EMA teacher update)."""

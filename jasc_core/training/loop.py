@@ -140,6 +140,7 @@ class Trainer:
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
         self.pipeline.train()
         self.weighting.train()
+        self.schedule.on_epoch_start(self.model, epoch)
         keep_frozen_in_eval(self.groups, self.phase.train)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}

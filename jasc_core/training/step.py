@@ -39,7 +39,7 @@ def step_losses(
         for task, loss in weighting.task_losses(outs, targets).items():
             check(task, loss)
             parts.setdefault(task, []).append((loss, max(len(t) for key, t in targets.items() if task_of(key) == task)))
-        for name, loss in schedule.extra_losses(model, outputs, {**batch, "features": features}, context).items():
+        for name, loss in schedule.extra_losses(model, features, outputs, batch, context).items():
             check(f"extra loss '{name}'", loss)
             extra[name] = extra[name] + loss if name in extra else loss
     return {task: _clip_weighted_mean(terms) for task, terms in parts.items()}, extra
