@@ -23,3 +23,18 @@ class DataError(JascError):
 
 class RunError(JascError):
     """A run cannot start or continue (bad resume folder, NaN loss, ...)."""
+
+
+class RunInterrupted(RunError):
+    """A run stopped by Ctrl-C (SIGINT); the message says how to resume it. Exit code 130, as shells expect."""
+
+    exit_code = 130
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line naming the path and the OS reason: ``/ro/run: Read-only file system``."""
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    reason = exc.strerror or str(exc)
+    return f"{where}: {reason}" if where else reason

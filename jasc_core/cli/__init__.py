@@ -17,7 +17,7 @@ from pydantic_core import PydanticUndefined
 from rich.table import Table
 
 from jasc_core.console import output_console
-from jasc_core.errors import ConfigError, JascError, RunError
+from jasc_core.errors import ConfigError, JascError, RunError, RunInterrupted, os_error_message
 
 console = output_console()
 err_console = output_console(stderr=True, highlight=False)
@@ -203,25 +203,33 @@ def run(
     require_real: Annotated[bool, typer.Option("--require-real", help="Fail instead of training on a synthetic stand-in when the recipe's real data is missing (data.require_real).")] = False,
 ) -> None:
     """Train and evaluate a recipe; everything lands in one run folder."""
+    from jasc_core.inference.runs import open_run
     from jasc_core.recipes.model import load_recipe
     from jasc_core.training import run_recipe
 
     if resume is None and recipe is None:
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")
+    if resume is not None:
+        open_run(resume)  # "not a jasc run folder" before anything reads its recipe.yaml
     # Resuming reads the run's own resolved recipe unless one is given (the engine checks it did not change).
     recipe_path = recipe if recipe is not None else resume / "recipe.yaml"
     sets = list(set_ or [])
     if require_real:
         sets.append("data.require_real=true")
+    loaded = None
+    if recipe is not None or sets:  # else the run's own recipe (or the one stored in its checkpoint, if edited)
+        try:
+            loaded = load_recipe(recipe_path, sets)
+        except ConfigError as exc:
+            if require_real and "data.require_real: extra field" in str(exc):
+                raise ConfigError(f"--require-real: the recipe's data is not a real dataset that could be missing "
+                                  f"({recipe_path})") from None
+            raise
     try:
-        loaded = load_recipe(recipe_path, sets)
-    except ConfigError as exc:
-        if require_real and "data.require_real: extra field" in str(exc):
-            raise ConfigError(f"--require-real: the recipe's data is not a real dataset that could be missing "
-                              f"({recipe_path})") from None
-        raise
-
-    run_dir = run_recipe(loaded, recipe_path=recipe_path, out_dir=out, resume=resume)
+        run_dir = run_recipe(loaded, recipe_path=recipe_path, out_dir=out, resume=resume)
+    except KeyboardInterrupt as exc:
+        where = getattr(exc, "run_dir", None)
+        raise RunInterrupted(f"interrupted; continue with: jasc run --resume {where}" if where else "interrupted") from None
     console.print(f"run folder: {run_dir}", markup=False)
 
 
@@ -317,6 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _discard_stdout()
         sys.exit(0)
+    except OSError as exc:  # a folder that cannot be written, a full disk: the path and the reason, no traceback
+        report_error(RunError(os_error_message(exc)))
+        sys.exit(2)
     except SystemExit as exc:
         # Typer's (vendored) click turns a broken pipe (EPIPE) into exit code 1 after wrapping the streams in its
         # PacifyFlushWrapper; the wrapper is how that case is told apart from other exits with code 1.

@@ -63,7 +63,7 @@ def jasc_run_start(run_dir: str, recipe: Mapping[str, Any]) -> None:
 def jasc_epoch_end(run_dir: str, epoch: int, metrics: Mapping[str, float]) -> None:
     """An epoch finished and its checkpoint is on disk.
 
-    ``epoch``: 0-based. ``metrics``: flat numbers of the epoch: ``epoch``, ``lr``, ``train/loss/<task>``,
+    ``epoch``: 1-based, as the console, ``history.json`` and ``run.json`` count. ``metrics``: flat numbers of the epoch: ``epoch``, ``lr``, ``train/loss/<task>``,
     ``train/extra/<name>`` (a schedule's extra losses), ``weight/<task>`` and the validation metrics ``val/...``.
     """
 

@@ -23,7 +23,7 @@ def learning_curves(history: Sequence[Mapping[str, Any]], path: Path, note: str 
     if not history:
         return None
     plt = _pyplot()
-    epochs = [record["epoch"] + 1 for record in history]
+    epochs = [record["epoch"] for record in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     tasks = sorted({task for record in history for task in record.get("train_losses", {})})
     for task in tasks:
@@ -54,7 +54,7 @@ def weights_plot(history: Sequence[Mapping[str, Any]], path: Path, note: str | N
         return None
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    epochs = [record["epoch"] + 1 for record in history]
+    epochs = [record["epoch"] for record in history]
     values = []
     for task in tasks:
         weights = [r.get("weights", {}).get(task, np.nan) for r in history]

@@ -25,7 +25,14 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` with ``torch.save`` to ``path`` atomically, with the user's umask (see ``atomic_files``)."""
     path = Path(path)
     with atomic_write(path, "wb") as handle:
-        torch.save(state, handle)
+        try:
+            torch.save(state, handle)
+        except RuntimeError as exc:
+            # torch's zip writer reports a failed write (a full disk) as a RuntimeError raised while handling the
+            # OSError; give the caller the OSError, naming the file.
+            if isinstance(exc.__context__, OSError):
+                raise OSError(exc.__context__.errno, exc.__context__.strerror, str(path)) from exc
+            raise
     return path
 
 

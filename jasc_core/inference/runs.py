@@ -84,6 +84,20 @@ class RunFolder:
         meta.update(fields)
         write_json(self.marker, meta)
 
+    def mark_failed(self, reason: str) -> None:
+        """``status: failed`` with the reason, even on a full disk, where the atomic write has no room for its
+        temporary file: then run.json is rewritten in place (it only grows by the reason, inside blocks it holds)."""
+        try:
+            self.update_meta(status="failed", error=reason)
+        except OSError:
+            try:
+                meta = self.read_meta() | {"status": "failed", "error": reason}
+                with open(self.marker, "r+", encoding="utf-8") as handle:
+                    handle.write(json.dumps(meta, indent=2) + "\n")
+                    handle.truncate()
+            except (OSError, ValueError):
+                pass  # nothing more can be written here; the exit message still names the reason
+
 
 def recipe_hash(resolved: dict[str, Any]) -> str:
     """SHA-256 of the training-relevant blocks of a resolved recipe (canonical JSON)."""

@@ -135,7 +135,7 @@ class Trainer:
                 self.history.append(record)
                 self.runtime.main_only(lambda e=epoch, i=improved: self.save(e, i))
                 progress.log(epoch_line(epoch, self.config.epochs, record))
-                hook.jasc_epoch_end(run_dir=str(self.run.root), epoch=epoch, metrics=flatten_record(record))
+                hook.jasc_epoch_end(run_dir=str(self.run.root), epoch=epoch + 1, metrics=flatten_record(record))
 
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
         self.pipeline.train()
@@ -162,7 +162,7 @@ class Trainer:
             progress.update(bar, " ".join(f"{t} {v:.4f}" for t, v in losses.items()) + f" | {rate:.1f} clips/s")
         progress.remove(bar)
         means = {name: sums[name] / counts[name] for name in sums}
-        return {"epoch": epoch, "_start": start, "step": self.step, "phase": self.phase.name,
+        return {"epoch": epoch + 1, "_start": start, "step": self.step, "phase": self.phase.name,
                 "lr": float(self.optimizer.param_groups[0]["lr"]),
                 "train_losses": {k: v for k, v in means.items() if not k.startswith("extra/")},
                 "extra_losses": {k.removeprefix("extra/"): v for k, v in means.items() if k.startswith("extra/")},
@@ -220,7 +220,7 @@ class Trainer:
         best = self.best["value"]
         better = best is None or (value > best if self.config.select_mode == "max" else value < best)
         if better:
-            self.best.update(value=float(value), epoch=epoch)
+            self.best.update(value=float(value), epoch=epoch + 1)  # 1-based, as printed
             self.bad_epochs = 0
         else:
             self.bad_epochs += 1
@@ -240,7 +240,8 @@ class Trainer:
             "weighting": self.weighting.state_dict(), "schedule": self.schedule.state_dict(),
             "streams": {name: reader.state() for name, reader in self.parts.streams.items()},
             "rng": rng_state(), "history": self.history, "best": dict(self.best), "bad_epochs": self.bad_epochs,
-            "stopped": self.stopped, "recipe_hash": self.parts.recipe_hash, "labels": self.parts.labels.as_dict(),
+            "stopped": self.stopped, "recipe_hash": self.parts.recipe_hash,
+            "recipe": resolved_dict(self.recipe), "labels": self.parts.labels.as_dict(),
             "tasks": list(self.parts.tasks),
         }
 

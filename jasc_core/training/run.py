@@ -7,27 +7,27 @@ evaluate when the recipe says so; call the ``jasc_run_end`` hook.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from jasc_core import __version__
 from jasc_core.contract.registry import get_registry
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
-from jasc_core.errors import ConfigError, JascError, RunError
+from jasc_core.errors import ConfigError, JascError, RunError, os_error_message
 from jasc_core.evaluation import evaluate_run, tune_thresholds
 from jasc_core.evaluation.validation import selectable_metrics
 from jasc_core.inference.checkpoints import seed_everything
 from jasc_core.inference.clips import clip_dataset, split_loaders
 from jasc_core.inference.device import resolve_device
 from jasc_core.inference.pipeline import Labels, build_pipeline
-from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, open_run, recipe_hash
+from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.inference.scoring import load_split
-from jasc_core.recipes.model import build, dump_yaml, load_recipe, resolved_dict
+from jasc_core.recipes.model import build, dump_yaml, resolved_dict
 from jasc_core.training.loop import Trainer, TrainingParts
+from jasc_core.training.resume import open_for_resume
 from jasc_core.training.runtime import Runtime, deterministic_mode
 from jasc_core.training.streams import build_streams
 
@@ -99,24 +99,6 @@ def build_parts(recipe: Any) -> TrainingParts:
                          recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in)
 
 
-def _check_resume(run: RunFolder, recipe: Any) -> None:
-    resolved = resolved_dict(recipe)
-    if run.read_meta().get("recipe_hash") == recipe_hash(resolved):
-        return
-    changed = []
-    try:
-        stored = yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}
-        changed = [key for key in ("seed", "data", "features", "model", "weighting", "schedule", "train")
-                   if stored.get(key) != resolved.get(key)]
-    except (OSError, yaml.YAMLError):  # the hash already says it changed; the block names are a courtesy
-        pass
-    detail = f" (changed: {', '.join(changed)})" if changed else ""
-    raise RunError(
-        f"cannot resume {run.root}: the recipe differs from the one the run started with{detail}; "
-        f"resume with the run's own {run.recipe} or start a new run"
-    )
-
-
 def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:
     if out_dir is not None:
         root = Path(out_dir)
@@ -134,9 +116,7 @@ def run_recipe(
 ) -> Path:
     """Train a recipe into a run folder (new, or ``resume``d), then evaluate it; returns the run folder."""
     if resume is not None:
-        run = open_run(resume)
-        recipe = recipe if recipe is not None else load_recipe(run.recipe)
-        _check_resume(run, recipe)
+        run, recipe = open_for_resume(resume, recipe)
         run.update_meta(status="running", error=None)
     else:
         if recipe is None:
@@ -152,24 +132,29 @@ def run_recipe(
                 run.update_meta(data_stand_in=parts.stand_in)
             trainer = Trainer(parts, run)
             trainer.fit(hook, resume=resume is not None)
-        except KeyboardInterrupt:
-            run.update_meta(status="interrupted")
+            run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best)
+            metrics: dict[str, Any] = {}
+            if evaluate:
+                if recipe.evaluate.tune_thresholds is not None:
+                    tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split,
+                                    recipe=recipe, level=recipe.evaluate.tune_level)
+                metrics = evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
+        except KeyboardInterrupt as exc:
+            with contextlib.suppress(OSError):
+                run.update_meta(status="interrupted")
+            exc.run_dir = run.root  # the CLI says how to resume it
             raise
-        except JascError as exc:
+        except (JascError, OSError) as exc:
+            reason = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
             if resume is None and not run.last.is_file():
                 # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run folder
                 # holds nothing to resume, and leaving it would make the same command fail on a non-empty --out.
                 shutil.rmtree(run.root, ignore_errors=True)
             elif run.read_meta().get("status") != "failed":
-                run.update_meta(status="failed", error=str(exc))
+                run.mark_failed(reason)
+            if isinstance(exc, OSError):  # a folder that cannot be written, a full disk: path and reason, one line
+                raise RunError(reason) from None
             raise
-        run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best)
-        metrics: dict[str, Any] = {}
-        if evaluate:
-            if recipe.evaluate.tune_thresholds is not None:
-                tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split,
-                                recipe=recipe, level=recipe.evaluate.tune_level)
-            metrics = evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
     run.update_meta(status="finished")
     hook.jasc_run_end(run_dir=str(run.root), metrics=flat_metrics(metrics))
     return run.root

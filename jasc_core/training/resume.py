@@ -1,0 +1,69 @@
+"""Opening a run folder to continue it (``jasc run --resume RUN_DIR``): which recipe, and what there is to resume.
+
+The recipe is the run's own: ``recipe.yaml`` when it still matches the hash in ``run.json``; if somebody edited it
+since, the resolved recipe stored in ``checkpoints/last.pt`` (every checkpoint carries the recipe it was written
+for), and the user is told which one was used. A recipe given on the command line must match the run's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import yaml
+
+from jasc_core.errors import RunError
+from jasc_core.inference.checkpoints import load_checkpoint
+from jasc_core.inference.runs import RunFolder, open_run, recipe_hash
+from jasc_core.recipes.model import load_recipe, resolved_dict, validate_recipe
+
+log = logging.getLogger("jasc")
+
+#: Recipe blocks whose change makes a different run (evaluate and output may change on resume).
+TRAINING_KEYS = ("seed", "data", "features", "model", "weighting", "schedule", "train")
+
+
+def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:
+    """The run folder and the recipe to continue it with; RunError when there is nothing to resume."""
+    run = open_run(path)
+    meta = run.read_meta()
+    if meta.get("status") == "finished":
+        raise RunError(f"{run.root} is a finished run; nothing to resume (`jasc evaluate {run.root}` evaluates it "
+                       "again)")
+    if recipe is None:
+        recipe = _run_recipe(run, meta)
+    else:
+        check_same_recipe(run, recipe, meta)
+    if not run.last.is_file():
+        log.warning("%s has no checkpoint yet: training starts from epoch 1", run.root)
+    return run, recipe
+
+
+def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Any:
+    written = load_recipe(run.recipe)
+    if recipe_hash(resolved_dict(written)) == meta.get("recipe_hash"):
+        return written
+    stored = load_checkpoint(run.last).get("recipe") if run.last.is_file() else None
+    if stored is None:
+        raise RunError(f"{run.recipe} was edited since the run started and no checkpoint holds the original; "
+                       "start a new run")
+    recipe = validate_recipe(stored, source=f"{run.last} (stored recipe)")
+    log.warning("%s was edited since the run started; resuming with the recipe stored in %s", run.recipe, run.last)
+    return recipe
+
+
+def check_same_recipe(run: RunFolder, recipe: Any, meta: dict[str, Any]) -> None:
+    resolved = resolved_dict(recipe)
+    if meta.get("recipe_hash") == recipe_hash(resolved):
+        return
+    changed = []
+    try:
+        stored = yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}
+        changed = [key for key in TRAINING_KEYS if stored.get(key) != resolved.get(key)]
+    except (OSError, yaml.YAMLError):  # the hash already says it changed; the block names are a courtesy
+        pass
+    detail = f" (changed: {', '.join(changed)})" if changed else ""
+    raise RunError(
+        f"cannot resume {run.root}: the recipe differs from the one the run started with{detail}; "
+        f"resume with `jasc run --resume {run.root}` alone (the run's own recipe) or start a new run"
+    )
