@@ -76,7 +76,7 @@ def test_recipe_trains_two_epochs_on_tiny_synthetic_data(recipe, cli, data_cache
     code, out, err = cli("run", str(RECIPES / recipe), *[arg for s in sets for arg in ("--set", s)])
     assert code == 0, err
     history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert [entry["epoch"] for entry in history] == [0, 1]
+    assert [entry["epoch"] for entry in history] == [1, 2]
     tasks = {task for entry in history for task in entry["train_losses"]}
     heads = set(json.loads(json.dumps(_heads(tmp_path / "run" / "recipe.yaml"))))
     assert tasks == heads  # every head of the recipe got a training loss

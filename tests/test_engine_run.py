@@ -38,7 +38,7 @@ def test_two_epoch_run_writes_the_run_folder(fakes, tmp_path, capsys):
                  run.plots / "event_roll_eval.png", run.plots / "weights.png"):
         assert path.is_file(), path
     history = json.loads(run.history.read_text())
-    assert [r["epoch"] for r in history] == [0, 1]
+    assert [r["epoch"] for r in history] == [1, 2]  # 1-based, as the console prints them (issue 16)
     for record in history:
         assert set(record["train_losses"]) == {"scene", "event"}
         assert record["weights"] == {"scene": 1.0, "event": 1.0}
