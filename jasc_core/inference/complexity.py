@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from jasc_core.console import output_console
 from jasc_core.contract.registry import component
 from jasc_core.errors import ConfigError
+from jasc_core.inference.class_counts import class_counts
 from jasc_core.inference.pipeline import JointModel, block_name_and_config, build_model
 from jasc_core.recipes.model import load_recipe
 
@@ -43,8 +44,6 @@ DCASE_CONVENTION = (
 #: Bytes per parameter at each storage precision (parameter memory, as DCASE Task 1 counts it).
 PRECISION_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
-#: Class counts used when a recipe states none: 001's joint TUT dataset (4 scenes, 25 events).
-DEFAULT_N_CLASSES = {"scene": 4, "event": 25}
 
 #: Gate matrices per RNN cell type: each gate multiplies the input and the hidden state by its own matrix.
 RNN_GATES = {"GRU": 3, "LSTM": 4, "RNN_TANH": 1, "RNN_RELU": 1}
@@ -276,21 +275,8 @@ def profile_recipe(recipe_path: str, sets: Sequence[str] = (), seconds: float | 
     if seconds <= 0:
         raise ConfigError(f"--seconds must be positive, got {seconds:g}")
     n_frames = features.num_frames(round(seconds * features.sample_rate))
-    heads = recipe.model.heads
-    heads = heads.model_dump() if hasattr(heads, "model_dump") else dict(heads or {})
-    n_classes: dict[str, int] = {}
-    source: dict[str, str] = {}
-    for task, block in heads.items():
-        if block is None:
-            continue
-        stated = (block.model_dump() if hasattr(block, "model_dump") else dict(block)).get("n_classes")
-        vocabulary = getattr(recipe.data, f"{task}_labels", None)  # a dataset config may list its labels
-        if stated:
-            n_classes[task], source[task] = int(stated), f"model.heads.{task}.n_classes"
-        elif vocabulary:
-            n_classes[task], source[task] = len(vocabulary), f"data.{task}_labels"
-        else:
-            n_classes[task], source[task] = DEFAULT_N_CLASSES.get(task, 1), "default: 001's joint TUT data"
+    tasks = [task for task, block in recipe.model.heads if block is not None]
+    n_classes, source = class_counts(recipe, tasks, "default: 001's joint TUT data")
 
     model = build_model(recipe.model, features.n_features, n_classes)
     report = profile_model(model, n_frames, features.n_features, seconds)

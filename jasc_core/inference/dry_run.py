@@ -21,7 +21,7 @@ import torch
 
 from jasc_core.contract.components import Component, Encoder, FeatureExtractor, Head
 from jasc_core.errors import ConfigError
-from jasc_core.inference.complexity import DEFAULT_N_CLASSES
+from jasc_core.inference.class_counts import class_counts
 from jasc_core.inference.pipeline import Labels, block_name_and_config, build_model, match_frames
 from jasc_core.recipes.model import build
 
@@ -48,23 +48,6 @@ class DryRun:
         classes = ", ".join(f"{task} {n} ({self.n_classes_source[task]})" for task, n in self.n_classes.items())
         shapes = ", ".join(f"{stage} {shape}" for stage, shape in self.shapes.items())
         return f"dry run on {self.seconds:g} s of silence: {shapes}; classes: {classes}"
-
-
-def class_counts(recipe: Any, tasks: list[str]) -> tuple[dict[str, int], dict[str, str]]:
-    """The class count of each task in ``tasks`` and where it came from (see the module docstring)."""
-    counts: dict[str, int] = {}
-    source: dict[str, str] = {}
-    for task in tasks:
-        block = getattr(recipe.model.heads, task)
-        stated = block.model_dump().get("n_classes") if hasattr(block, "model_dump") else None
-        vocabulary = getattr(recipe.data, f"{task}_labels", None)
-        if stated:
-            counts[task], source[task] = int(stated), f"model.heads.{task}.n_classes"
-        elif vocabulary:
-            counts[task], source[task] = len(vocabulary), f"data.{task}_labels"
-        else:
-            counts[task], source[task] = DEFAULT_N_CLASSES.get(task, 1), "placeholder"
-    return counts, source
 
 
 def dry_run(recipe: Any) -> DryRun:
