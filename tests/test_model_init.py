@@ -88,3 +88,33 @@ def test_init_block_is_checked(fakes, tmp_path):
     source = _run(tmp_path, "source")
     with pytest.raises(ConfigError, match=r"model.init.parts: no part 'heads.sceen' in this model; parts: encoder, "):
         _run(tmp_path, "bad", **{"model.init": {"run": str(source), "parts": ["heads.sceen"]}})
+
+
+def test_a_resume_keeps_its_checkpoint_and_needs_no_source(fakes, tmp_path, monkeypatch):
+    import shutil
+
+    from jasc_core import training as engine
+    from jasc_core.inference.checkpoints import load_checkpoint
+
+    source = _run(tmp_path, "source")
+    overrides = {"evaluate.plots": False, "train.epochs": 2, "data.name": "fake_data_3events",
+                 "model.init": {"run": str(source)}}
+    original = engine.Trainer.train_step
+
+    def crash_in_epoch_two(self, batch, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, batch, epoch)
+
+    monkeypatch.setattr(engine.Trainer, "train_step", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, "tuned", **overrides)
+    monkeypatch.setattr(engine.Trainer, "train_step", original)
+    tuned = tmp_path / "tuned"
+    assert load_checkpoint(tuned / "checkpoints" / "last.pt")["epoch"] == 0
+    # A resume restores last.pt; re-applying init would need the source (gone now) and be overwritten anyway.
+    shutil.rmtree(source)
+    engine.run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=tuned)
+    meta = json.loads((tuned / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["epochs_trained"] == 2
+    assert meta["init"]["source"] == str(source / "checkpoints" / "best.pt")  # where the weights came from

@@ -69,8 +69,12 @@ def labels_for(train: Any, tasks: tuple[str, ...], data_name: str, split: str) -
     return labels
 
 
-def build_parts(recipe: Any) -> TrainingParts:
-    """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split)."""
+def build_parts(recipe: Any, *, init_weights: bool = True) -> TrainingParts:
+    """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split).
+
+    ``init_weights``: apply ``model.init``; a resume that restores a checkpoint skips it (the checkpoint replaces those
+    weights anyway, and the source run need not exist any more).
+    """
     config, data_name = recipe.train, recipe.data.name
     tasks = check_before_training(recipe)
     runtime = Runtime(config.device, config.amp)
@@ -82,7 +86,7 @@ def build_parts(recipe: Any) -> TrainingParts:
     labels = labels_for(train_clips, tasks, data_name, config.train_split)
     pipeline = build_pipeline(recipe, labels, tasks)
     # Weights of another run (fine-tuning) before the pipeline moves; a resume's checkpoint replaces them later.
-    init = apply_init(recipe.model.init, pipeline, labels) if recipe.model.init is not None else None
+    init = apply_init(recipe.model.init, pipeline, labels) if init_weights and recipe.model.init is not None else None
     pipeline = pipeline.to(runtime.device)
     weighting = build("weighting", recipe.weighting)
     schedule = build("schedule", recipe.schedule)
@@ -152,7 +156,7 @@ def run_recipe(
     hook = RunHooks(get_registry().hook)
     with deterministic_mode(recipe.train.deterministic):
         try:
-            parts = build_parts(recipe)
+            parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file())
             if parts.stand_in:
                 run.update_meta(data_stand_in=parts.stand_in)
             if parts.init is not None:
