@@ -96,3 +96,11 @@ def test_log_names_are_checked_when_the_recipe_loads(fakes, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     with pytest.raises(ConfigError, match=r"log\[0\]: the tensorboard logger needs .* pip install 'jasc\[tensorboard\]'"):
         engine_fakes.make_recipe(log=["tensorboard"])
+
+
+def test_mlflow_metric_names_lose_what_mlflow_rejects():
+    from jasc_loggers.mlflow_logger import metric_name
+
+    # TUT event labels such as "(object) banging" reach per-class metric names; MLflow refuses the parentheses.
+    assert metric_name("final/event/frame_per_class_f1/(object) banging") == "final/event/frame_per_class_f1/_object_ banging"
+    assert metric_name("val/scene/accuracy") == "val/scene/accuracy"

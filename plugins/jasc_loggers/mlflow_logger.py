@@ -14,6 +14,7 @@ end (the store itself left out). A resumed run continues the same MLflow run (it
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,8 @@ EXPERIMENT = "jasc"
 RUN_ID_FILE = "mlflow_run.json"
 #: MLflow's own limits: params per log_batch call, characters per param value.
 PARAMS_PER_BATCH, PARAM_VALUE_CHARS = 100, 6000
+#: What MLflow refuses in a metric name (class labels such as "(object) banging" end up in per-class metric names).
+_NOT_IN_NAMES = re.compile(r"[^\w\-. :/]")
 #: Open MLflow runs by run folder: (client, mlflow run id, store folder).
 _runs: dict[str, tuple[Any, str, Path]] = {}
 
@@ -85,12 +88,17 @@ def jasc_run_start(run_dir: str, recipe: Mapping[str, Any]) -> None:
     _runs[run_dir] = (client, run_id, store)
 
 
+def metric_name(key: str) -> str:
+    """``key`` with every character MLflow rejects in a metric name replaced by ``_``."""
+    return _NOT_IN_NAMES.sub("_", key)
+
+
 def _log_metrics(run_dir: str, metrics: Mapping[str, float], step: int, prefix: str = "") -> None:
     from mlflow.entities import Metric
 
     client, run_id, _ = _runs[run_dir]
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(f"{prefix}{key}", float(value), now, step)
+    client.log_batch(run_id, metrics=[Metric(metric_name(f"{prefix}{key}"), float(value), now, step)
                                       for key, value in metrics.items() if key != "epoch"])
 
 
