@@ -115,7 +115,7 @@ def _check_resume(run: RunFolder, recipe: Any) -> None:
     changed = []
     try:
         stored = yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}
-        changed = [key for key in ("seed", "data", "features", "model", "weighting", "schedule", "train")
+        changed = [key for key in ("seed", "data", "features", "model", "weighting", "schedule", "train", "log")
                    if stored.get(key) != resolved.get(key)]
     except (OSError, yaml.YAMLError):  # the hash already says it changed; the block names are a courtesy
         pass
