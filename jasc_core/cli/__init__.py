@@ -172,13 +172,23 @@ def _type_name(annotation: Any) -> str:
 
 
 @app.command("validate", rich_help_panel=PANEL_RECIPES)
-def validate(recipe: RecipeArg, set_: SetOption = None) -> None:
+def validate(
+    recipe: RecipeArg,
+    set_: SetOption = None,
+    print_: Annotated[bool, typer.Option("--print", help="Print the resolved recipe (every default filled in) as YAML, as a run writes it.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the resolved recipe as JSON.")] = False,
+) -> None:
     """Check a recipe against what is installed, build its model and run it once on silence (no data read)."""
     from jasc_core.inference.dry_run import dry_run
-    from jasc_core.recipes.model import load_recipe
+    from jasc_core.recipes.model import dump_yaml, load_recipe, resolved_dict
 
+    if print_ and json_:
+        raise ConfigError("--print and --json: choose one")
     loaded = load_recipe(recipe, set_ or [])
     checked = dry_run(loaded)
+    if print_ or json_:  # only the recipe on stdout, so it can be piped or saved
+        typer.echo(json.dumps(resolved_dict(loaded), indent=2) if json_ else dump_yaml(loaded), nl=json_)
+        return
     heads = ", ".join(f"{task}={block.name}" for task, block in loaded.model.heads if block is not None)
     console.print(f"[green]ok[/green] {recipe}: data={loaded.data.name} features={loaded.features.name} "
                   f"encoder={loaded.model.encoder.name} heads: {heads} weighting={loaded.weighting.name} "

@@ -9,9 +9,14 @@ When each hook is called:
 
 1. **Start-up** (every ``jasc`` command, every ``jasc_core.component`` lookup): ``jasc_register_components`` once
    per plugin, in entry-point order; then ``jasc_register_commands`` when the command line is built.
-2. **A run** (``jasc run``, ``jasc sweep`` for each of its runs), on the process that writes the run folder:
+2. **Loading a recipe** (``jasc validate``, ``jasc run``, every ``load_recipe``), after the recipe validated:
+   ``jasc_logger_names`` (the recipe's ``log`` list must name served loggers), then ``jasc_check_recipe``.
+3. **A run** (``jasc run``, ``jasc sweep`` for each of its runs), on the process that writes the run folder:
    ``jasc_run_start`` once after everything is built (also after ``--resume``), ``jasc_epoch_end`` after every
-   epoch's checkpoint is written, ``jasc_run_end`` once after the final evaluation.
+   epoch's checkpoint is written, ``jasc_run_end`` once after the final evaluation. These three serve observers
+   (loggers): an implementation that raises is reported once on stderr and its plugin's run hooks are not called
+   again in that run (the run goes on; ``run.json`` records it under ``hook_failures``). Hook wrappers are not
+   supported on them.
 
 The component methods the loop calls (weighting schemes, schedules) are documented on their base classes in
 ``jasc_core.contract.weighting`` and ``jasc_core.contract.schedule``, with the call order; docs/plugins.md has
@@ -46,6 +51,25 @@ def jasc_register_components(register: Callable[[type], None]) -> None:
 @hookspec
 def jasc_register_commands(app: Any) -> None:
     """Add command-line commands: ``app`` is the root ``typer.Typer``; call ``app.add_typer(sub, name=...)``."""
+
+
+# -- loading a recipe ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def jasc_logger_names() -> list[str]:
+    """Names of the loggers this plugin serves in a recipe's ``log`` list (``[tensorboard]``).
+
+    A plugin that serves a logger reads the resolved recipe's ``log`` entries (``{name, dir}``) in ``jasc_run_start``
+    and stays inert for a run whose list does not name it.
+    """
+
+
+@hookspec
+def jasc_check_recipe(recipe: Mapping[str, Any]) -> list[str]:
+    """Problems with a validated recipe (plain data, every default filled in) that only this plugin can see, as
+    ``"path: problem"`` lines (e.g. ``"log[0]: tensorboard needs ... pip install 'jasc[tensorboard]'"``); an empty
+    list when there are none. Each line becomes part of the recipe's ``ConfigError`` (exit code 2)."""
 
 
 # -- a run (called in this order) ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The core's own recipe blocks: ``train``, ``evaluate`` and ``output`` (component blocks come from the registry).
+"""The core's own recipe blocks: ``train``, ``evaluate``, ``output``, ``log`` and ``model.init`` (component blocks
+come from the registry).
 
 The engine (``jasc_core.training.loop``) reads ``train``; evaluation (``jasc_core.evaluation``) reads ``evaluate``; the run
 folder location comes from ``output`` (see docs/training.md and docs/evaluation.md).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jasc_core.contract.slots import ComponentSlot
 
@@ -91,3 +92,32 @@ class EvaluateConfig(_Strict):
 class OutputConfig(_Strict):
     dir: str = Field("runs", description="folder that holds run folders")
     name: str | None = Field(None, description="run folder name (default: recipe name and a timestamp)")
+
+
+class InitConfig(_Strict):
+    """``model.init``: start from another run's (or checkpoint's) weights (fine-tuning), before training."""
+
+    run: str | None = Field(None, description="run folder whose selected model (checkpoints/best.pt) gives the weights")
+    checkpoint: str | None = Field(None, description="a jasc checkpoint file (.pt) instead of a run folder")
+    parts: list[str] | None = Field(
+        None, description="parameter groups to load: encoder, heads.<task> (default: every group of the model)"
+    )
+    strict: bool = Field(False, description="fail instead of skipping a tensor that is missing or has another shape")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InitConfig:
+        if (self.run is None) == (self.checkpoint is None):
+            raise ValueError("give exactly one of run: RUN_DIR or checkpoint: PATH")
+        return self
+
+
+class LoggerConfig(_Strict):
+    """One entry of the recipe's ``log`` list: a logger a plugin serves (``tensorboard``, ``mlflow``)."""
+
+    name: str = Field(description="logger name (jasc list-plugins shows the plugins that serve loggers)")
+    dir: str | None = Field(None, description="where the logger writes (default: a folder inside the run folder)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data  # `log: [tensorboard]` is the short form

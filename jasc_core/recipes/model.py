@@ -28,7 +28,7 @@ from jasc_core.contract.registry import Registry, did_you_mean, get_registry
 from jasc_core.contract.slots import ComponentSlot
 from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError, JascError
-from jasc_core.recipes.blocks import EvaluateConfig, OutputConfig, TrainConfig
+from jasc_core.recipes.blocks import EvaluateConfig, InitConfig, LoggerConfig, OutputConfig, TrainConfig
 from jasc_core.recipes.files import apply_sets, load_raw
 
 #: Top-level component slots: recipe path -> component kind.
@@ -36,7 +36,7 @@ TOP_SLOTS: dict[str, str] = {"data": "dataset", "features": "features", "weighti
 #: The core's own blocks, each a pydantic model (their ``ComponentSlot`` fields are filled in at assembly).
 CORE_BLOCKS: dict[str, type[BaseModel]] = {"train": TrainConfig, "evaluate": EvaluateConfig, "output": OutputConfig}
 BLOCK_ORDER = ("description", "seed", "data", "features", "model", "weighting", "schedule", "train", "evaluate",
-               "output")
+               "output", "log")
 
 
 # -- assembling the model ------------------------------------------------------------------------------------------
@@ -103,6 +103,7 @@ def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
         __config__=strict,
         encoder=(kind_union(registry, "encoder"), Field(description="the shared encoder")),
         heads=(heads, Field(description="one head per task; at least one")),
+        init=(InitConfig | None, Field(None, description="load weights of another run before training (fine-tuning)")),
     )
     fields: dict[str, Any] = {
         "description": (str, Field("", description="what this recipe reproduces")),
@@ -116,6 +117,7 @@ def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
     for block, model in CORE_BLOCKS.items():
         filled = _fill_slots(model, registry)
         fields[block] = (filled, Field(default_factory=filled))
+    fields["log"] = (list[LoggerConfig], Field(default_factory=list, description="loggers that follow the run"))
     return create_model("Recipe", __config__=strict, **fields)
 
 
@@ -223,7 +225,25 @@ def check_recipe(recipe: BaseModel, registry: Registry) -> list[str]:
             continue
         cls = registry.component(kind, block.name)
         problems += [f"{'.'.join(path)}: {problem}" for problem in cls.check_recipe(block, recipe)]
-    return problems
+    return problems + check_loggers(recipe, registry)
+
+
+def check_loggers(recipe: BaseModel, registry: Registry) -> list[str]:
+    """Each ``log`` entry names a logger some plugin serves (``jasc_logger_names``), once; then the plugins' own
+    checks of the resolved recipe (``jasc_check_recipe``: e.g. a logger's optional dependency is installed)."""
+    served = sorted({name for names in registry.hook.jasc_logger_names() for name in names})
+    problems, seen = [], set()
+    for index, entry in enumerate(recipe.log):
+        if entry.name not in served:
+            installed = ", ".join(served) or "(none installed)"
+            problems.append(f"log[{index}].name: no logger '{entry.name}'{did_you_mean(entry.name, served)}; "
+                            f"installed: {installed}")
+        elif entry.name in seen:
+            problems.append(f"log[{index}].name: '{entry.name}' is listed twice")
+        seen.add(entry.name)
+    if problems:
+        return problems
+    return [problem for found in registry.hook.jasc_check_recipe(recipe=resolved_dict(recipe)) for problem in found]
 
 
 def _lookup_model(recipe: BaseModel, path: Sequence[str]) -> Any:

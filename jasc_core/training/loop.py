@@ -55,6 +55,8 @@ class TrainingParts:
     recipe_hash: str
     #: The dataset's stand-in phrase when it serves substitute data (``Dataset.stand_in``), else None.
     stand_in: str | None = None
+    #: What ``model.init`` loaded, skipped and left random (``jasc_core.training.init``), else None.
+    init: dict[str, Any] | None = None
 
 
 class Trainer:

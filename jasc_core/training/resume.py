@@ -19,8 +19,8 @@ from jasc_core.recipes.model import load_recipe, resolved_dict, validate_recipe
 
 log = logging.getLogger("jasc")
 
-#: Recipe blocks whose change makes a different run (evaluate and output may change on resume).
-TRAINING_KEYS = ("seed", "data", "features", "model", "weighting", "schedule", "train")
+#: Recipe blocks named when a resume is refused because the recipe changed.
+TRAINING_KEYS = ("seed", "data", "features", "model", "weighting", "schedule", "train", "log")
 
 
 def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:

@@ -26,6 +26,8 @@ from jasc_core.inference.pipeline import Labels, build_pipeline
 from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.inference.scoring import load_split
 from jasc_core.recipes.model import build, dump_yaml, resolved_dict
+from jasc_core.training.hooks import RunHooks
+from jasc_core.training.init import apply_init
 from jasc_core.training.loop import Trainer, TrainingParts
 from jasc_core.training.resume import open_for_resume
 from jasc_core.training.runtime import Runtime, deterministic_mode
@@ -67,8 +69,12 @@ def labels_for(train: Any, tasks: tuple[str, ...], data_name: str, split: str) -
     return labels
 
 
-def build_parts(recipe: Any) -> TrainingParts:
-    """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split)."""
+def build_parts(recipe: Any, *, init_weights: bool = True) -> TrainingParts:
+    """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split).
+
+    ``init_weights``: apply ``model.init``; a resume that restores a checkpoint skips it (the checkpoint replaces those
+    weights anyway, and the source run need not exist any more).
+    """
     config, data_name = recipe.train, recipe.data.name
     tasks = check_before_training(recipe)
     runtime = Runtime(config.device, config.amp)
@@ -78,7 +84,10 @@ def build_parts(recipe: Any) -> TrainingParts:
     train_clips = load_split(dataset, config.train_split, data_name)
     val_clips = load_split(dataset, config.val_split, data_name)
     labels = labels_for(train_clips, tasks, data_name, config.train_split)
-    pipeline = build_pipeline(recipe, labels, tasks).to(runtime.device)
+    pipeline = build_pipeline(recipe, labels, tasks)
+    # Weights of another run (fine-tuning) before the pipeline moves; a resume's checkpoint replaces them later.
+    init = apply_init(recipe.model.init, pipeline, labels) if init_weights and recipe.model.init is not None else None
+    pipeline = pipeline.to(runtime.device)
     weighting = build("weighting", recipe.weighting)
     schedule = build("schedule", recipe.schedule)
     features = pipeline.features
@@ -96,7 +105,7 @@ def build_parts(recipe: Any) -> TrainingParts:
         # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
         param.data = param.data.to(runtime.device)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
-                         recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in)
+                         recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in, init=init)
 
 
 def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:
@@ -124,12 +133,14 @@ def run_recipe(
         check_before_training(recipe)  # fail before a run folder exists
         run = _new_run(recipe, recipe_path, out_dir)
 
-    hook = get_registry().hook
+    hook = RunHooks(get_registry().hook)
     with deterministic_mode(recipe.train.deterministic):
         try:
-            parts = build_parts(recipe)
+            parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file())
             if parts.stand_in:
                 run.update_meta(data_stand_in=parts.stand_in)
+            if parts.init is not None:
+                run.update_meta(init=parts.init)
             trainer = Trainer(parts, run)
             trainer.fit(hook, resume=resume is not None)
             run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best)
@@ -157,6 +168,8 @@ def run_recipe(
             raise
     run.update_meta(status="finished")
     hook.jasc_run_end(run_dir=str(run.root), metrics=flat_metrics(metrics))
+    if hook.failed:  # the warnings scrolled by; the run folder keeps which plugin stopped and why
+        run.update_meta(hook_failures=hook.failed)
     return run.root
 
 

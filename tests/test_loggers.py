@@ -1,0 +1,106 @@
+"""Loggers on the run hooks: TensorBoard and MLflow hold a 2-epoch run's metrics; a failing logger is switched off."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import engine_fakes
+import pytest
+
+from jasc_core import hookimpl
+from jasc_core.errors import ConfigError
+
+
+@pytest.fixture
+def fakes(jasc_registry):
+    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
+    return jasc_registry
+
+
+def _run(tmp_path, log, **overrides):
+    from jasc_core.training import run_recipe
+
+    overrides.setdefault("evaluate.plots", False)
+    recipe = engine_fakes.make_recipe(log=log, **overrides)
+    return run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path / "run")
+
+
+def test_tensorboard_event_file_holds_the_epoch_metrics(fakes, tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    run_dir = _run(tmp_path, ["tensorboard"], **{"evaluate.plots": True})
+    history = json.loads((run_dir / "history.json").read_text())
+    events = event_accumulator.EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    for tag in ("train/loss/scene", "train/loss/event", "weight/scene", "lr", "val/score", "val/scene/accuracy"):
+        scalars = events.Scalars(tag)
+        assert [s.step for s in scalars] == [0, 1], tag
+    assert [s.value for s in events.Scalars("val/score")] == pytest.approx([r["val"]["val/score"] for r in history])
+    assert [s.value for s in events.Scalars("train/loss/event")] == pytest.approx(
+        [r["train_losses"]["event"] for r in history])
+    final = json.loads((run_dir / "metrics.json").read_text())["eval"]
+    assert events.Scalars("final/scene/accuracy")[0].value == pytest.approx(final["scene"]["accuracy"])
+    assert "plots/learning_curves" in tags["images"]
+
+
+def test_mlflow_run_holds_params_epoch_metrics_and_the_run_folder(fakes, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    run_dir = _run(tmp_path, ["mlflow"])
+    history = json.loads((run_dir / "history.json").read_text())
+    run_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{(run_dir / 'mlruns' / 'mlflow.db').resolve()}")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.epochs"] == "2" and run.data.params["model.encoder.name"] == "fake_conv"
+    scores = sorted(client.get_metric_history(run_id, "val/score"), key=lambda m: m.step)
+    assert [m.step for m in scores] == [0, 1]
+    assert [m.value for m in scores] == pytest.approx([r["val"]["val/score"] for r in history])
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss/scene")] == [0, 1]
+    assert "final/scene/accuracy" in run.data.metrics
+    artifacts = {item.path for item in client.list_artifacts(run_id)}
+    assert {"history.json", "run.json", "recipe.yaml", "checkpoints"} <= artifacts
+    assert "mlruns" not in artifacts
+
+
+def test_a_logger_that_raises_is_switched_off_and_training_goes_on(fakes, tmp_path, capsys):
+    calls = []
+
+    def jasc_epoch_end(run_dir, epoch, metrics):
+        calls.append(epoch)
+        raise OSError("disk full")
+
+    broken = types.SimpleNamespace(jasc_epoch_end=hookimpl(jasc_epoch_end),
+                                   jasc_run_end=hookimpl(lambda run_dir, metrics: calls.append("end")))
+    fakes.add_plugin(broken, "broken_logger")
+    run_dir = _run(tmp_path, [])
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["epochs_trained"] == 2
+    assert calls == [0]  # called once, then neither the next epoch's hook nor the run end
+    assert "broken_logger" in meta["hook_failures"] and "disk full" in meta["hook_failures"]["broken_logger"]
+    err = capsys.readouterr().err
+    assert err.count("plugin 'broken_logger' failed in jasc_epoch_end (OSError: disk full)") == 1
+
+
+def test_log_names_are_checked_when_the_recipe_loads(fakes, monkeypatch):
+    with pytest.raises(ConfigError, match=r"log\[0\].name: no logger 'tensorbord'; did you mean 'tensorboard'"):
+        engine_fakes.make_recipe(log=["tensorboard", "tensorbord"][1:])
+    with pytest.raises(ConfigError, match=r"log\[1\].name: 'mlflow' is listed twice"):
+        engine_fakes.make_recipe(log=["mlflow", {"name": "mlflow", "dir": "x"}])
+    # A logger whose optional dependency is missing is rejected at load time, naming the extra to install.
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"log\[0\]: the tensorboard logger needs .* pip install 'jasc\[tensorboard\]'"):
+        engine_fakes.make_recipe(log=["tensorboard"])
+
+
+def test_mlflow_metric_names_lose_what_mlflow_rejects():
+    from jasc_loggers.mlflow_logger import metric_name
+
+    # TUT event labels such as "(object) banging" reach per-class metric names; MLflow refuses the parentheses.
+    assert metric_name("final/event/frame_per_class_f1/(object) banging") == "final/event/frame_per_class_f1/_object_ banging"
+    assert metric_name("val/scene/accuracy") == "val/scene/accuracy"
