@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.table import Table
 
+from jasc_core.cli.predict import predict_command
 from jasc_core.console import output_console
 from jasc_core.errors import ConfigError, JascError, RunError
 
@@ -285,6 +286,9 @@ def sweep(
     console.print(table)
     console.print(f"summary: {folder / 'summary.csv'}, {folder / 'summary.json'}, {folder / 'summary.png'}",
                   markup=False)
+
+
+app.command("predict", rich_help_panel=PANEL_RECIPES)(predict_command)
 
 
 # -- entry point ---------------------------------------------------------------------------------------------------
