@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.table import Table
 
-from jasc_core.cli.predict import predict_command
+from jasc_core.cli.predict import export_command, predict_command
 from jasc_core.console import output_console
 from jasc_core.errors import ConfigError, JascError, RunError
 
@@ -289,6 +289,7 @@ def sweep(
 
 
 app.command("predict", rich_help_panel=PANEL_RECIPES)(predict_command)
+app.command("export", rich_help_panel=PANEL_RECIPES)(export_command)
 
 
 # -- entry point ---------------------------------------------------------------------------------------------------

@@ -55,3 +55,36 @@ def predict_command(
     if skipped:
         err_console.print(f"{len(skipped)} of {len(paths)} files skipped", markup=False)
         raise typer.Exit(1)
+
+
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `jasc run`.", show_default=False)],
+    format_: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Export folder (default: RUN_DIR/export-onnx).")] = None,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="Also write an int8 model (int8).")] = None,
+    model: Annotated[str, typer.Option("--model", help="student, or an extra model the run kept (teacher).")] = "student",
+    window: Annotated[float | None, typer.Option("--window", help="Samples the graph takes, in seconds (default: "
+                                                 "the model's clip length).")] = None,
+    split: Annotated[str, typer.Option("--split", help="Split the round trip and metrics are checked on.")] = "eval",
+) -> None:
+    """Export a run's model as ONNX (log-mel front end in the graph), checked against PyTorch on eval clips."""
+    if format_ != "onnx":
+        raise RunError(f"--format {format_!r}: only onnx is supported")
+    from jasc_core.inference.export import export_onnx
+
+    folder = out or run_dir / "export-onnx"
+    report = export_onnx(run_dir, folder, model=model, quantize=quantize, window_seconds=window, split=split)
+    trip = report["round_trip"]
+    lines = [f"exported {folder}",
+             f"round trip: max |onnxruntime - PyTorch| = {trip['max_abs_diff']:.2e} on {trip['clips']} {split} clips",
+             f"fp32: {report['fp32']['bytes'] / 1e6:.3f} MB, {_metrics_text(report['fp32']['metrics'])}"]
+    if "int8" in report:
+        change = ", ".join(f"{k} {v:+.2f} points" for k, v in report["int8"]["change_points"].items())
+        lines.append(f"int8: {report['int8']['bytes'] / 1e6:.3f} MB, {_metrics_text(report['int8']['metrics'])} "
+                     f"({change}; {report['metrics_clips']} {split} clips)")
+    for line in lines:
+        typer.echo(line)
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{name} {100 * value:.2f} %" for name, value in metrics.items())
