@@ -65,6 +65,28 @@ class ProbabilityGraph(nn.Module):
         return tuple(probs)
 
 
+def trace_to_onnx(pipeline: Pipeline, samples: int, path: Path, opset: int = 17) -> list[str]:
+    """Write ``pipeline`` (waveforms of ``samples`` samples, any batch size) as ONNX; returns its output names."""
+    with torch.no_grad():
+        names = [n for n in OUTPUT_NAMES if n in pipeline(torch.zeros(1, samples))]
+    graph = ProbabilityGraph(pipeline, names).eval()
+    onnx_names = [OUTPUT_NAMES[n] for n in names]
+    with warnings.catch_warnings():  # the tracer warns about every shape it turns into a constant
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (torch.zeros(2, samples),), str(path), input_names=["waveform"],
+                          output_names=onnx_names, opset_version=opset, dynamo=False,
+                          dynamic_axes={name: {0: "batch"} for name in ["waveform", *onnx_names]})
+    return names
+
+
+def quantize_int8(path: Path, int8_path: Path) -> Path:
+    """onnxruntime's dynamic quantization: int8 weights of MatMul/Gemm/Conv/GRU, activations quantised per batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(path), str(int8_path), weight_type=QuantType.QInt8)
+    return int8_path
+
+
 def exportable_recipe(recipe: Any) -> Any:
     """The recipe with the log-mel front end on its convolutional (nnAudio) STFT backend, when it has backends."""
     fields = type(recipe.features).model_fields
@@ -86,6 +108,12 @@ def eval_batches(recipe: Any, pipeline: Pipeline, labels: Any, split: str, sampl
         raise DataError(f"split '{split}' has no clips of the export window ({samples} samples); clip lengths: "
                         f"{lengths} s; give --window")
     return batches
+
+
+def in_chunks(run: Any, waveforms: torch.Tensor, names: Sequence[str], size: int = 16) -> dict[str, np.ndarray]:
+    """``run`` (numpy batch -> list of arrays in ``names`` order) over ``waveforms`` in batches of ``size``."""
+    parts = [run(waveforms[i: i + size].numpy()) for i in range(0, len(waveforms), size)]
+    return {name: np.concatenate([part[k] for part in parts]) for k, name in enumerate(names)}
 
 
 def split_metrics(probs: dict[str, np.ndarray], batches: list[dict[str, Any]], labels: Any,
@@ -114,35 +142,27 @@ def export_onnx(
     ort = require_onnx()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    recipe, _, _ = load_trained(run_dir, device="cpu", model=model)
-    recipe = exportable_recipe(recipe)
-    recipe, pipeline, labels = load_trained(run_dir, recipe=recipe, device="cpu", model=model)
+    # The run's own pipeline is the reference of the round trip; the exported one differs in its STFT backend only.
+    recipe, original, _ = load_trained(run_dir, device="cpu", model=model)
+    recipe, pipeline, labels = load_trained(run_dir, recipe=exportable_recipe(recipe), device="cpu", model=model)
     features = pipeline.features
     rate = int(features.sample_rate)
     frame_hop = int(getattr(features, "hop_length", 0) or getattr(features, "hop", 0)
                     or round(features.hop_seconds * rate))
     window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
     samples = max(1, round(window * rate) // frame_hop) * frame_hop
-    with torch.no_grad():
-        names = [n for n in ("scene", "event", "event/clip") if n in pipeline(torch.zeros(1, samples))]
-    graph = ProbabilityGraph(pipeline, names).eval()
-    onnx_names = [OUTPUT_NAMES[n] for n in names]
     path = out / "model.onnx"
-    with warnings.catch_warnings():  # the tracer warns about every shape it turns into a constant
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, (torch.zeros(2, samples),), str(path), input_names=["waveform"],
-                          output_names=onnx_names, opset_version=opset, dynamo=False,
-                          dynamic_axes={name: {0: "batch"} for name in ["waveform", *onnx_names]})
-
+    names = trace_to_onnx(pipeline, samples, path, opset)
     batches = eval_batches(recipe, pipeline, labels, split, samples)
     waveforms = torch.cat([b["waveform"] for b in batches])
     task = event_task(pipeline.tasks)
     thresholds, source = (run_thresholds(run_dir, labels[task], recipe.evaluate.threshold) if task
                           else (float(recipe.evaluate.threshold), "evaluate.threshold"))
+    reference = ProbabilityGraph(original, names).eval()
     with torch.no_grad():
-        torch_probs = dict(zip(names, (p.numpy() for p in graph(waveforms)), strict=True))
+        torch_probs = in_chunks(lambda x: [p.numpy() for p in reference(torch.from_numpy(x))], waveforms, names)
     fp32 = onnx_session(path, ort)
-    fp32_probs = dict(zip(names, fp32.run(None, {"waveform": waveforms.numpy()}), strict=True))
+    fp32_probs = in_chunks(lambda x: fp32.run(None, {"waveform": x}), waveforms, names)
     check = waveforms[:ROUND_TRIP_CLIPS].shape[0]
     diff = max(float(np.abs(fp32_probs[n][:check] - torch_probs[n][:check]).max()) for n in names)
     if diff >= ROUND_TRIP_TOLERANCE:
@@ -156,12 +176,9 @@ def export_onnx(
         "metrics_clips": int(waveforms.shape[0]),
     }
     if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        int8_path = out / "model.int8.onnx"
-        quantize_dynamic(str(path), str(int8_path), weight_type=QuantType.QInt8)
-        int8_probs = dict(zip(names, onnx_session(int8_path, ort).run(None, {"waveform": waveforms.numpy()}),
-                              strict=True))
+        int8_path = quantize_int8(path, out / "model.int8.onnx")
+        int8 = onnx_session(int8_path, ort)
+        int8_probs = in_chunks(lambda x: int8.run(None, {"waveform": x}), waveforms, names)
         int8_metrics = split_metrics(int8_probs, batches, labels, thresholds)
         report["int8"] = {"bytes": int8_path.stat().st_size, "metrics": int8_metrics,
                           "change_points": {k: round(100 * (v - report["fp32"]["metrics"][k]), 3)
