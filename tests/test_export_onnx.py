@@ -7,17 +7,16 @@ import json
 import subprocess
 import sys
 
-import engine_fakes
 import numpy as np
 import pytest
 import soundfile as sf
+from predict_runs import trained_fake_run
+
+import jasc
+from jasc_core.cli import main
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-
-import jasc  # noqa: E402
-from jasc_core import training  # noqa: E402
-from jasc_core.contract.registry import Registry, get_registry, reset_registry  # noqa: E402
 
 RATE = 44100
 LOGMEL = {"name": "logmel", "sample_rate": 8000, "n_mels": 16, "win_ms": 50, "hop_ms": 50}
@@ -26,23 +25,13 @@ LOGMEL = {"name": "logmel", "sample_rate": 8000, "n_mels": 16, "win_ms": 50, "ho
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A trained fakes run with log-mel features, exported with an int8 copy (1-s windows: the fakes' clips)."""
-    previous = get_registry()
-    registry = Registry()
-    registry.load_entry_points()
-    registry.add_plugin(engine_fakes, "engine_fakes")
-    reset_registry(registry)
-    recipe = engine_fakes.make_recipe(**{"train.epochs": 30, "data.n_train": 48, "data.n_eval": 16,
-                                         "evaluate.plots": False, "train.optimizer.lr": 0.02, "features": LOGMEL})
     root = tmp_path_factory.mktemp("export")
-    run_dir = training.run_recipe(recipe, recipe_path="fake.yaml", out_dir=root / "run")
-    from jasc_core.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["export", str(run_dir), "--format", "onnx", "--quantize", "int8", "--window", "1", "--out",
-              str(root / "onnx")])
-    assert exit_info.value.code in (0, None)
-    yield run_dir, root / "onnx"
-    reset_registry(previous)
+    with trained_fake_run(root / "run", **{"data.n_eval": 16, "features": LOGMEL}) as run_dir:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["export", str(run_dir), "--format", "onnx", "--quantize", "int8", "--window", "1", "--out",
+                  str(root / "onnx")])
+        assert exit_info.value.code in (0, None)
+        yield run_dir, root / "onnx"
 
 
 def test_export_folder_round_trip_and_int8_report(exported):

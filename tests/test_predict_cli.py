@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 
-import engine_fakes
 import numpy as np
 import pytest
 import soundfile as sf
+from predict_runs import trained_fake_run
 
 import jasc
-from jasc_core import training
-from jasc_core.contract.registry import Registry, get_registry, reset_registry
 from jasc_core.errors import DataError, RunError
 
 RATE = 44100
@@ -22,17 +20,8 @@ BEEPS = [(4.6, 5.3), (9.8, 10.3), (19.7, 20.2), (49.8, 50.25), (74.5, 75.6), (93
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A fakes run trained until it separates the scenes and finds beeps (about 4 s on one CPU thread)."""
-    previous = get_registry()
-    registry = Registry()
-    registry.load_entry_points()
-    registry.add_plugin(engine_fakes, "engine_fakes")
-    reset_registry(registry)
-    recipe = engine_fakes.make_recipe(**{"train.epochs": 30, "data.n_train": 48, "evaluate.plots": False,
-                                         "train.optimizer.lr": 0.02})
-    run_dir = training.run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path_factory.mktemp("p") / "run")
-    yield run_dir
-    reset_registry(previous)
+    with trained_fake_run(tmp_path_factory.mktemp("p") / "run") as run_dir:
+        yield run_dir
 
 
 def long_recording(seconds: float = 95.0, beeps=BEEPS) -> np.ndarray:

@@ -18,6 +18,7 @@ one-page ``README.md``.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,7 +84,13 @@ def quantize_int8(path: Path, int8_path: Path) -> Path:
     """onnxruntime's dynamic quantization: int8 weights of MatMul/Gemm/Conv/GRU, activations quantised per batch."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(path), str(int8_path), weight_type=QuantType.QInt8)
+    # It logs on the root logger about every tensor whose type it cannot infer (the front end's shape arithmetic,
+    # which it leaves in float), pages of protobuf text: silenced while it runs.
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(str(path), str(int8_path), weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
     return int8_path
 
 
