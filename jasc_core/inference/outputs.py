@@ -87,7 +87,8 @@ def write_results(results: Sequence[dict[str, Any]], out: Path | None, as_json: 
         if has_scene:
             texts["scenes.tsv"] = scenes_tsv(results)
     if out is None:
-        echo("\n".join(texts.values()).rstrip("\n"))
+        if results:  # every file skipped: nothing on stdout
+            echo("\n".join(texts.values()).rstrip("\n"))
         return []
     out.mkdir(parents=True, exist_ok=True)
     written = []
