@@ -38,7 +38,7 @@ from jasc_core.inference.onnx_files import (
     require_onnx,
 )
 from jasc_core.inference.pipeline import Pipeline
-from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, event_task, run_thresholds
+from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, event_task, frame_hop_samples, run_thresholds
 from jasc_core.inference.scoring import load_split, load_trained
 from jasc_core.recipes.model import build
 
@@ -154,8 +154,7 @@ def export_onnx(
     recipe, pipeline, labels = load_trained(run_dir, recipe=exportable_recipe(recipe), device="cpu", model=model)
     features = pipeline.features
     rate = int(features.sample_rate)
-    frame_hop = int(getattr(features, "hop_length", 0) or getattr(features, "hop", 0)
-                    or round(features.hop_seconds * rate))
+    frame_hop = frame_hop_samples(features)
     window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
     samples = max(1, round(window * rate) // frame_hop) * frame_hop
     path = out / "model.onnx"

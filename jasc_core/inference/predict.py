@@ -19,13 +19,12 @@ import numpy as np
 import torch
 
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
-from jasc_core.errors import ConfigError, DataError, RunError
-from jasc_core.inference.audio import prepare_waveform, read_audio
+from jasc_core.errors import RunError
+from jasc_core.inference.file_predictor import FilePredictor
 from jasc_core.inference.pipeline import Labels, Pipeline
-from jasc_core.inference.postprocess import scores_to_events
 from jasc_core.inference.runs import open_run, read_json
 from jasc_core.inference.scoring import load_trained
-from jasc_core.inference.windows import FileScores, FrameGrid, file_result, score_windows
+from jasc_core.inference.windows import FrameGrid
 
 #: Window length when the dataset config states no clip length (as ``jasc profile``).
 DEFAULT_WINDOW_SECONDS = 10.0
@@ -46,25 +45,21 @@ def event_task(tasks: Iterable[str]) -> str | None:
     return next((task for task in tasks if TASK_DESCRIPTIONS[task].frame_level), None)
 
 
-class Predictor:
-    """A trained pipeline ready for files and waveforms: ``predict`` (labels and events) and ``scores`` (raw)."""
+def frame_hop_samples(features: Any) -> int:
+    """The features' frame hop in samples (``hop_length`` of log-mel, else from ``hop_seconds``)."""
+    return int(getattr(features, "hop_length", 0) or round(features.hop_seconds * features.sample_rate))
+
+
+class Predictor(FilePredictor):
+    """A run's trained pipeline ready for files and waveforms: ``predict`` (labels and events), ``scores`` (raw)."""
 
     def __init__(self, pipeline: Pipeline, labels: Labels, *, thresholds: np.ndarray | float, postprocess: Any,
                  window_seconds: float, hop_seconds: float | None = None, batch_size: int = 16) -> None:
-        if window_seconds <= 0 or (hop_seconds is not None and hop_seconds <= 0):
-            raise ConfigError(f"window {window_seconds} s and hop {hop_seconds} s must be positive")
-        self.pipeline = pipeline.eval()
-        self.labels = labels
-        self.thresholds = thresholds
-        self.postprocess = postprocess
-        self.window_seconds = float(window_seconds)
-        self.hop_seconds = float(hop_seconds) if hop_seconds is not None else self.window_seconds / 2
-        self.batch_size = batch_size
         features = pipeline.features
-        self.sample_rate = int(features.sample_rate)
-        frame_hop = int(getattr(features, "hop_length", 0) or getattr(features, "hop", 0)
-                        or round(features.hop_seconds * self.sample_rate))
-        self.grid = FrameGrid(self.sample_rate, frame_hop, features.num_frames)
+        grid = FrameGrid(int(features.sample_rate), frame_hop_samples(features), features.num_frames)
+        super().__init__(grid=grid, labels=labels, thresholds=thresholds, postprocess=postprocess,
+                         window_seconds=window_seconds, hop_seconds=hop_seconds, batch_size=batch_size)
+        self.pipeline = pipeline.eval()
         self.device = next(iter(pipeline.parameters())).device
 
     @classmethod
@@ -92,27 +87,7 @@ class Predictor:
             probs[name] = (description.probabilities(logits) if name == task else torch.sigmoid(logits)).float()
         return {name: p.cpu().numpy() for name, p in probs.items()}
 
-    def waveform(self, source: str | Path | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
-        """A file path or an in-memory waveform (``sample_rate`` required) as mono at the model's rate."""
-        if isinstance(source, (str, Path)):
-            return read_audio(source, self.sample_rate)
-        if sample_rate is None:
-            raise DataError("a waveform needs its sample_rate (predict(waveform, sample_rate=...))")
-        array = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else np.asarray(source)
-        if array.ndim == 2 and array.shape[0] < array.shape[1]:
-            array = array.T  # [channels, samples] (torch's layout) -> [samples, channels]
-        return prepare_waveform(array, sample_rate, self.sample_rate)
-
-    def scores(self, source: str | Path | np.ndarray, sample_rate: int | None = None) -> FileScores:
-        """Raw scores: scene probabilities averaged over windows, stitched frame probabilities, clip scores."""
-        waveform = self.waveform(source, sample_rate)
-        return score_windows(waveform, self.score_batch, self.grid, self.window_seconds, self.hop_seconds,
-                             self.batch_size)
-
-    def to_events(self, frame_scores: np.ndarray, labels: Sequence[str], hop: float, thresholds: Any) -> list:
-        return scores_to_events(frame_scores, labels, hop, thresholds, self.postprocess)
-
-    def predict(self, source: str | Path | np.ndarray, sample_rate: int | None = None) -> dict[str, Any]:
-        """Scene label and probabilities, and events (onset, offset, label, peak score) of one file or waveform."""
-        name = str(source) if isinstance(source, (str, Path)) else "waveform"
-        return file_result(name, self.scores(source, sample_rate), self.labels, self.thresholds, self.to_events)
+    def waveform(self, source: str | Path | Any, sample_rate: int | None = None) -> np.ndarray:
+        if isinstance(source, torch.Tensor):
+            source = source.detach().cpu().numpy()
+        return super().waveform(source, sample_rate)
