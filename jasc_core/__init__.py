@@ -12,29 +12,59 @@ the run flow, sweeps), ``cli``.
 
 from __future__ import annotations
 
-from importlib import metadata
+from importlib import import_module, metadata
+from typing import TYPE_CHECKING, Any
 
-from jasc_core.contract.components import (
-    Component,
-    Dataset,
-    Encoder,
-    FeatureExtractor,
-    Head,
-    ThresholdOptimizer,
-)
-from jasc_core.contract.context import EpochContext, SetupContext, StepContext, StreamInfo
-from jasc_core.contract.data import Clip, ClipList, Event
-from jasc_core.contract.hookspecs import hookimpl
-from jasc_core.contract.registry import component, components
-from jasc_core.contract.schedule import Phase, Schedule, StepPlan, by_clip_length, streams_with
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS, TaskDescription
-from jasc_core.contract.weighting import Weighting
-from jasc_core.errors import ConfigError, DataError, JascError, PluginError, RunError
+if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
+    from jasc_core.contract.components import (
+        Component,
+        Dataset,
+        Encoder,
+        FeatureExtractor,
+        Head,
+        ThresholdOptimizer,
+    )
+    from jasc_core.contract.context import EpochContext, SetupContext, StepContext, StreamInfo
+    from jasc_core.contract.data import Clip, ClipList, Event
+    from jasc_core.contract.hookspecs import hookimpl
+    from jasc_core.contract.registry import component, components
+    from jasc_core.contract.schedule import Phase, Schedule, StepPlan, by_clip_length, streams_with
+    from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS, TaskDescription
+    from jasc_core.contract.weighting import Weighting
+    from jasc_core.errors import ConfigError, DataError, JascError, PluginError, RunError
 
 try:
     __version__ = metadata.version("jasc")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
+
+#: Where each public name lives. They are imported on first use (PEP 562), so that importing a torch-free part of the
+#: core (``jasc_core.errors``, the ONNX predictor of ``jasc predict --onnx``) does not import torch through this file.
+_PUBLIC = {
+    **dict.fromkeys(("Component", "Dataset", "Encoder", "FeatureExtractor", "Head", "ThresholdOptimizer"),
+                    "jasc_core.contract.components"),
+    **dict.fromkeys(("EpochContext", "SetupContext", "StepContext", "StreamInfo"), "jasc_core.contract.context"),
+    **dict.fromkeys(("Clip", "ClipList", "Event"), "jasc_core.contract.data"),
+    "hookimpl": "jasc_core.contract.hookspecs",
+    **dict.fromkeys(("component", "components"), "jasc_core.contract.registry"),
+    **dict.fromkeys(("Phase", "Schedule", "StepPlan", "by_clip_length", "streams_with"), "jasc_core.contract.schedule"),
+    **dict.fromkeys(("TASK_DESCRIPTIONS", "TASKS", "TaskDescription"), "jasc_core.contract.tasks"),
+    "Weighting": "jasc_core.contract.weighting",
+    **dict.fromkeys(("ConfigError", "DataError", "JascError", "PluginError", "RunError"), "jasc_core.errors"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'jasc_core' has no attribute {name!r}")
+    value = getattr(import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
 
 __all__ = [
     "TASKS",

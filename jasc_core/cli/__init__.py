@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.table import Table
 
+from jasc_core.cli.predict import export_command, predict_command
 from jasc_core.console import output_console
 from jasc_core.errors import ConfigError, JascError, RunError, RunInterrupted, os_error_message
 
@@ -305,14 +306,25 @@ def sweep(
                   markup=False)
 
 
+app.command("predict", rich_help_panel=PANEL_RECIPES)(predict_command)
+app.command("export", rich_help_panel=PANEL_RECIPES)(export_command)
+
+
 # -- entry point ---------------------------------------------------------------------------------------------------
 
 _commands_registered = False
 
 
-def build_app() -> typer.Typer:
-    """The root app with every plugin's commands added (once)."""
+def build_app(argv: list[str] | None = None) -> typer.Typer:
+    """The root app with every plugin's commands added (once), for the command line ``argv``.
+
+    A core command (``jasc predict``, ``jasc run``, ...) is run without loading the plugins' commands: loading them
+    imports every plugin, and with them torch, which ``jasc predict --onnx`` must not need.
+    """
     global _commands_registered
+    command = next((arg for arg in argv or [] if not arg.startswith("-")), None)
+    if command in {info.name for info in app.registered_commands}:
+        return app
     if not _commands_registered:
         from jasc_core.contract.registry import get_registry
 
@@ -328,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     the output is dropped and the exit code is 0, with no traceback.
     """
     try:
-        build_app()(args=argv, prog_name="jasc", standalone_mode=True)
+        build_app(sys.argv[1:] if argv is None else argv)(args=argv, prog_name="jasc", standalone_mode=True)
     except JascError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)

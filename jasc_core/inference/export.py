@@ -1,0 +1,217 @@
+"""``jasc export``: a run's model as ONNX, with the log-mel front end inside the graph, and an optional int8 copy.
+
+The graph maps waveforms ``[batch, samples]`` at the model's rate (one window: the model's clip length) to
+probabilities: ``scene [batch, N]`` (softmax), ``event [batch, frames, M]`` and ``event_clip [batch, M]`` (sigmoid).
+
+Front end in the graph, not beside it: ``torch.stft`` (complex output) is the snag of the ONNX exporter, but the
+``logmel`` plugin has a second STFT backend, nnAudio's, which is a 1-D convolution with Fourier kernels and exports
+as plain ``Conv``. The export switches the features to that backend (same window, framing, filterbank and learned
+normalisation; the features agree to ~1e-6) so that the exported model needs no numpy re-implementation of the front
+end that could drift from training's. The cost: the sample count is fixed at export (the framing's padding is
+computed from it), so shorter files are zero-padded to one window by ``jasc predict --onnx``.
+
+The export folder: ``model.onnx`` (+ ``model.int8.onnx``), ``labels.json``, ``frontend.json``, ``thresholds.json``
+(tuned thresholds or the recipe's, plus the post-processing), ``export.json`` (what was checked, with figures) and a
+one-page ``README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.errors import ConfigError, DataError
+from jasc_core.inference.clips import clip_dataset, split_loaders
+from jasc_core.inference.onnx_files import (
+    EXPORT_README,
+    OUTPUT_NAMES,
+    onnx_session,
+    require_onnx,
+)
+from jasc_core.inference.pipeline import Pipeline
+from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, event_task, frame_hop_samples, run_thresholds
+from jasc_core.inference.scoring import load_split, load_trained
+from jasc_core.recipes.model import build
+
+#: Eval clips the ONNX round trip is checked on (issue 13: 10).
+ROUND_TRIP_CLIPS = 10
+#: Largest accepted |onnxruntime - PyTorch| of the fp32 probabilities.
+ROUND_TRIP_TOLERANCE = 1e-4
+
+
+class ProbabilityGraph(nn.Module):
+    """Pipeline -> probabilities in a fixed order (``OUTPUT_NAMES`` present in the model), for tracing."""
+
+    def __init__(self, pipeline: Pipeline, names: Sequence[str]) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.names = list(names)
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.pipeline(waveform)
+        probs = []
+        for name in self.names:
+            task = name.split("/")[0]
+            logits = outputs[name]
+            probs.append(TASK_DESCRIPTIONS[task].probabilities(logits) if name == task else torch.sigmoid(logits))
+        return tuple(probs)
+
+
+def trace_to_onnx(pipeline: Pipeline, samples: int, path: Path, opset: int = 17) -> list[str]:
+    """Write ``pipeline`` (waveforms of ``samples`` samples, any batch size) as ONNX; returns its output names."""
+    with torch.no_grad():
+        names = [n for n in OUTPUT_NAMES if n in pipeline(torch.zeros(1, samples))]
+    graph = ProbabilityGraph(pipeline, names).eval()
+    onnx_names = [OUTPUT_NAMES[n] for n in names]
+    with warnings.catch_warnings():  # the tracer warns about every shape it turns into a constant
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (torch.zeros(2, samples),), str(path), input_names=["waveform"],
+                          output_names=onnx_names, opset_version=opset, dynamo=False,
+                          dynamic_axes={name: {0: "batch"} for name in ["waveform", *onnx_names]})
+    return names
+
+
+def quantize_int8(path: Path, int8_path: Path) -> Path:
+    """onnxruntime's dynamic quantization: int8 weights of MatMul/Gemm/Conv/GRU, activations quantised per batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # It logs on the root logger about every tensor whose type it cannot infer (the front end's shape arithmetic,
+    # which it leaves in float), pages of protobuf text: silenced while it runs.
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(str(path), str(int8_path), weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+    return int8_path
+
+
+def exportable_recipe(recipe: Any) -> Any:
+    """The recipe with the log-mel front end on its convolutional (nnAudio) STFT backend, when it has backends."""
+    fields = type(recipe.features).model_fields
+    if "backend" not in fields:
+        return recipe
+    return recipe.model_copy(update={"features": recipe.features.model_copy(update={"backend": "nnaudio"})})
+
+
+def eval_batches(recipe: Any, pipeline: Pipeline, labels: Any, split: str, samples: int) -> list[dict[str, Any]]:
+    """Batches of the run's ``split`` whose clips are one window long (``samples``), with targets."""
+    dataset = build("dataset", recipe.data)
+    dataset.prepare()
+    clips = load_split(dataset, split, recipe.data.name)
+    data = clip_dataset(clips, dataset, pipeline.features, labels, cache=False)
+    batches = [batch for loader in split_loaders(data, recipe.train.batch_size, 0) for batch in loader
+               if batch["waveform"].shape[1] == samples]
+    if not batches:
+        lengths = sorted({round(c.duration, 3) for c in clips})
+        raise DataError(f"split '{split}' has no clips of the export window ({samples} samples); clip lengths: "
+                        f"{lengths} s; give --window")
+    return batches
+
+
+def in_chunks(run: Any, waveforms: torch.Tensor, names: Sequence[str], size: int = 16) -> dict[str, np.ndarray]:
+    """``run`` (numpy batch -> list of arrays in ``names`` order) over ``waveforms`` in batches of ``size``."""
+    parts = [run(waveforms[i: i + size].numpy()) for i in range(0, len(waveforms), size)]
+    return {name: np.concatenate([part[k] for part in parts]) for k, name in enumerate(names)}
+
+
+def split_metrics(probs: dict[str, np.ndarray], batches: list[dict[str, Any]], labels: Any,
+                  threshold: Any) -> dict[str, float]:
+    """Scene accuracy and event frame micro-F1 (001's metrics) of probabilities over ``batches``."""
+    metrics = {}
+    for task in ("scene", "event"):
+        if task not in probs:
+            continue
+        description = TASK_DESCRIPTIONS[task]
+        targets = np.concatenate([b["targets"][task].numpy() for b in batches if task in b["targets"]])
+        masks = np.concatenate([b["masks"][task].numpy() for b in batches if task in b["masks"]])
+        values = description.metrics(probs[task][masks], targets[masks], labels[task], threshold)
+        key = "accuracy" if task == "scene" else "frame_micro_f1"
+        metrics[f"{task}/{key}"] = float(values[key])
+    return metrics
+
+
+def export_onnx(
+    run_dir: str | Path, out_dir: str | Path, *, model: str = "student", quantize: str | None = None,
+    window_seconds: float | None = None, split: str = "eval", opset: int = 17,
+) -> dict[str, Any]:
+    """Export a run's model to ``out_dir``; check the round trip on ``split`` clips; returns the report."""
+    if quantize not in (None, "int8"):
+        raise ConfigError(f"--quantize {quantize!r}: only int8 is supported")
+    ort = require_onnx()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # The run's own pipeline is the reference of the round trip; the exported one differs in its STFT backend only.
+    recipe, original, _ = load_trained(run_dir, device="cpu", model=model)
+    recipe, pipeline, labels = load_trained(run_dir, recipe=exportable_recipe(recipe), device="cpu", model=model)
+    features = pipeline.features
+    rate = int(features.sample_rate)
+    frame_hop = frame_hop_samples(features)
+    window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
+    samples = max(1, round(window * rate) // frame_hop) * frame_hop
+    path = out / "model.onnx"
+    names = trace_to_onnx(pipeline, samples, path, opset)
+    batches = eval_batches(recipe, pipeline, labels, split, samples)
+    waveforms = torch.cat([b["waveform"] for b in batches])
+    task = event_task(pipeline.tasks)
+    thresholds, source = (run_thresholds(run_dir, labels[task], recipe.evaluate.threshold) if task
+                          else (float(recipe.evaluate.threshold), "evaluate.threshold"))
+    reference = ProbabilityGraph(original, names).eval()
+    with torch.no_grad():
+        torch_probs = in_chunks(lambda x: [p.numpy() for p in reference(torch.from_numpy(x))], waveforms, names)
+    fp32 = onnx_session(path, ort)
+    fp32_probs = in_chunks(lambda x: fp32.run(None, {"waveform": x}), waveforms, names)
+    check = waveforms[:ROUND_TRIP_CLIPS].shape[0]
+    diff = max(float(np.abs(fp32_probs[n][:check] - torch_probs[n][:check]).max()) for n in names)
+    if diff >= ROUND_TRIP_TOLERANCE:
+        raise DataError(f"ONNX round trip: max |onnxruntime - PyTorch| = {diff:.3g} on {check} clips "
+                        f"(tolerance {ROUND_TRIP_TOLERANCE:g}); {path} is not trustworthy")
+    report: dict[str, Any] = {
+        "model": model, "run": str(run_dir), "opset": opset, "window_samples": samples,
+        "frames_per_window": int(features.num_frames(samples)),
+        "round_trip": {"clips": check, "split": split, "max_abs_diff": diff, "tolerance": ROUND_TRIP_TOLERANCE},
+        "fp32": {"bytes": path.stat().st_size, "metrics": split_metrics(fp32_probs, batches, labels, thresholds)},
+        "metrics_clips": int(waveforms.shape[0]),
+    }
+    if quantize == "int8":
+        int8_path = quantize_int8(path, out / "model.int8.onnx")
+        int8 = onnx_session(int8_path, ort)
+        int8_probs = in_chunks(lambda x: int8.run(None, {"waveform": x}), waveforms, names)
+        int8_metrics = split_metrics(int8_probs, batches, labels, thresholds)
+        report["int8"] = {"bytes": int8_path.stat().st_size, "metrics": int8_metrics,
+                          "change_points": {k: round(100 * (v - report["fp32"]["metrics"][k]), 3)
+                                            for k, v in int8_metrics.items()}}
+    write_export_files(out, recipe, labels, names, rate, frame_hop, samples, thresholds, source, report)
+    return report
+
+
+def write_export_files(out: Path, recipe: Any, labels: Any, names: Sequence[str], rate: int, frame_hop: int,
+                       samples: int, thresholds: Any, source: str, report: dict[str, Any]) -> None:
+    def dump(name: str, data: Any) -> None:
+        (out / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    dump("labels.json", labels.as_dict())
+    dump("frontend.json", {
+        "sample_rate": rate, "window_samples": samples, "frame_hop_samples": frame_hop,
+        "hop_seconds": frame_hop / rate, "frames_per_window": report["frames_per_window"],
+        "outputs": {OUTPUT_NAMES[n]: n for n in names}, "in_graph": True,
+        "features": recipe.features.model_dump(), "mono": "mean of channels", "resampler": "soxr (HQ)",
+    })
+    dump("thresholds.json", {
+        "thresholds": thresholds.tolist() if isinstance(thresholds, np.ndarray) else thresholds,
+        "source": source, "postprocess": recipe.evaluate.postprocess.model_dump(),
+    })
+    dump("export.json", report)
+    (out / "README.md").write_text(EXPORT_README.format(**{
+        "run": report["run"], "model": report["model"], "rate": rate, "samples": samples,
+        "seconds": samples / rate, "outputs": ", ".join(OUTPUT_NAMES[n] for n in names),
+        "diff": report["round_trip"]["max_abs_diff"], "clips": report["round_trip"]["clips"],
+    }), encoding="utf-8")

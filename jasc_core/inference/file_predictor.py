@@ -1,0 +1,70 @@
+"""What every predictor of files does once its model scores a batch of windows (no torch here).
+
+``FilePredictor`` turns a path or an in-memory waveform into mono at the model's rate, scores it window by window
+(``jasc_core.inference.windows``) and post-processes the stitched frame scores with the run's thresholds. Subclasses
+give ``score_batch``: ``Predictor`` (a run's PyTorch pipeline) and ``OnnxPredictor`` (an exported model).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jasc_core.errors import ConfigError, DataError
+from jasc_core.inference.audio import prepare_waveform, read_audio
+from jasc_core.inference.postprocess import scores_to_events
+from jasc_core.inference.windows import FileScores, FrameGrid, file_result, score_windows
+
+
+class FilePredictor(ABC):
+    """``predict`` (scene label, events) and ``scores`` (raw) of files or waveforms of any length."""
+
+    def __init__(self, *, grid: FrameGrid, labels: Mapping[str, Sequence[str]], thresholds: np.ndarray | float,
+                 postprocess: Any, window_seconds: float, hop_seconds: float | None = None,
+                 batch_size: int = 16) -> None:
+        if window_seconds <= 0 or (hop_seconds is not None and hop_seconds <= 0):
+            raise ConfigError(f"window {window_seconds} s and hop {hop_seconds} s must be positive")
+        self.grid = grid
+        self.sample_rate = grid.sample_rate
+        self.labels = labels
+        self.thresholds = thresholds
+        self.postprocess = postprocess
+        self.window_seconds = float(window_seconds)
+        self.hop_seconds = float(hop_seconds) if hop_seconds is not None else self.window_seconds / 2
+        self.batch_size = batch_size
+
+    @abstractmethod
+    def score_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Windows ``[B, S]`` -> probabilities by output name (the ``Scorer`` of ``score_windows``)."""
+
+    def waveform(self, source: str | Path | Any, sample_rate: int | None = None) -> np.ndarray:
+        """A file path or an in-memory waveform (``sample_rate`` required) as mono at the model's rate.
+
+        Arrays may be ``[samples]``, ``[samples, channels]`` or ``[channels, samples]`` (torch's layout: fewer rows
+        than columns).
+        """
+        if isinstance(source, (str, Path)):
+            return read_audio(source, self.sample_rate)
+        if sample_rate is None:
+            raise DataError("a waveform needs its sample_rate (predict(waveform, sample_rate=...))")
+        array = np.asarray(source)
+        if array.ndim == 2 and array.shape[0] < array.shape[1]:
+            array = array.T
+        return prepare_waveform(array, sample_rate, self.sample_rate)
+
+    def scores(self, source: str | Path | Any, sample_rate: int | None = None) -> FileScores:
+        """Raw scores: scene probabilities averaged over windows, stitched frame probabilities, clip scores."""
+        return score_windows(self.waveform(source, sample_rate), self.score_batch, self.grid, self.window_seconds,
+                             self.hop_seconds, self.batch_size)
+
+    def to_events(self, frame_scores: np.ndarray, labels: Sequence[str], hop: float, thresholds: Any) -> list:
+        return scores_to_events(frame_scores, labels, hop, thresholds, self.postprocess)
+
+    def predict(self, source: str | Path | Any, sample_rate: int | None = None) -> dict[str, Any]:
+        """Scene label and probabilities, and events (onset, offset, label, peak score) of one file or waveform."""
+        name = str(source) if isinstance(source, (str, Path)) else "waveform"
+        return file_result(name, self.scores(source, sample_rate), self.labels, self.thresholds, self.to_events)

@@ -1,0 +1,60 @@
+"""What an ONNX export folder holds and how it is opened: output names, the onnxruntime session, the README.
+
+No torch here: ``jasc predict --onnx`` runs with numpy, soundfile, soxr and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jasc_core.errors import ConfigError
+
+#: ONNX output names by jasc output name (ONNX names avoid the slash).
+OUTPUT_NAMES = {"scene": "scene", "event": "event", "event/clip": "event_clip"}
+
+
+def require_onnx() -> Any:
+    """``onnxruntime`` (and ``onnx`` for export), or a ConfigError naming the extra to install."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("ONNX needs onnxruntime (and onnx to export): pip install 'jasc[export]'") from None
+    return onnxruntime
+
+
+def onnx_session(path: str | Path, ort: Any = None, threads: int = 1) -> Any:
+    """An onnxruntime CPU session with ``threads`` intra-op threads (1: the benchmark's and DCASE's convention)."""
+    ort = ort or require_onnx()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+EXPORT_README = """# jasc ONNX export
+
+Run: `{run}` (model: {model}). Made by `jasc export`; check figures in `export.json`.
+
+## Files
+
+- `model.onnx`: waveform `[batch, {samples}]` (mono float32 at {rate} Hz, {seconds:g} s) -> {outputs}
+  (probabilities: scene softmax `[batch, scenes]`, event sigmoid per frame `[batch, frames, events]`).
+  The log-mel front end is inside the graph (its STFT as a convolution with Fourier kernels).
+- `model.int8.onnx` (with `--quantize int8`): the same with int8 weights (onnxruntime dynamic quantization).
+- `labels.json`: class names per task, in output order.
+- `frontend.json`: sample rate, window length, frame hop, the feature settings the model was trained with.
+- `thresholds.json`: per-class (or one) event thresholds and the post-processing (median filter, gap merging,
+  minimum length) the run used.
+- `export.json`: round trip onnxruntime vs PyTorch (max abs difference {diff:.2g} on {clips} eval clips), sizes and
+  eval metrics of fp32 (and int8).
+
+## Use
+
+    jasc predict --onnx EXPORT_DIR audio.wav          # no torch needed
+
+or by hand: read audio, mix to mono, resample to {rate} Hz, cut into windows of {samples} samples (zero-pad a
+shorter file), run the session, average scene probabilities over windows, overlap-average the frame probabilities
+into one track, then median filter, threshold with `thresholds.json`, merge and turn runs of active frames into
+events (frame t spans [t * hop, (t + 1) * hop) seconds).
+"""

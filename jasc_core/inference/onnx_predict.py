@@ -1,0 +1,70 @@
+"""Predictions with an exported model (``jasc export``): onnxruntime in place of torch, same windows and results.
+
+The graph takes a fixed number of samples (see ``jasc_core.inference.export``): a file shorter than one window is
+zero-padded to it and its frame scores are cut back to the file's frames. Everything after the model (stitching,
+post-processing, the result structure) is the code ``jasc predict`` uses on a run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jasc_core.errors import RunError
+from jasc_core.inference.file_predictor import FilePredictor
+from jasc_core.inference.onnx_files import onnx_session, require_onnx
+from jasc_core.inference.windows import FrameGrid
+from jasc_core.recipes.blocks import PostprocessConfig
+
+
+def read_export_json(folder: Path, name: str) -> Any:
+    path = folder / name
+    if not path.is_file():
+        raise RunError(f"{folder} is not a jasc export folder: {name} missing (made by `jasc export`)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class OnnxPredictor(FilePredictor):
+    """An export folder ready for files and waveforms: ``predict`` and ``scores`` as ``jasc.load``'s predictor."""
+
+    def __init__(self, folder: str | Path, *, int8: bool = False, window_seconds: float | None = None,
+                 hop_seconds: float | None = None, threads: int = 1) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise RunError(f"{self.folder} is not a jasc export folder: it does not exist")
+        frontend = read_export_json(self.folder, "frontend.json")
+        labels = read_export_json(self.folder, "labels.json")
+        threshold_data = read_export_json(self.folder, "thresholds.json")
+        model = self.folder / ("model.int8.onnx" if int8 else "model.onnx")
+        if not model.is_file():
+            raise RunError(f"{model} missing" + (" (export with --quantize int8)" if int8 else ""))
+        self.session = onnx_session(model, require_onnx(), threads)
+        self.outputs = [frontend["outputs"][o.name] for o in self.session.get_outputs()]
+        rate = int(frontend["sample_rate"])
+        self.window_samples = int(frontend["window_samples"])
+        frame_hop = int(frontend["frame_hop_samples"])
+        extra = int(frontend["frames_per_window"]) - self.window_samples // frame_hop  # 1 with centred frames
+        grid = FrameGrid(rate, frame_hop, lambda samples: samples // frame_hop + extra)
+        window = window_seconds or self.window_samples / rate
+        if abs(window * rate - self.window_samples) >= frame_hop:
+            raise RunError(f"--window {window_seconds}: the exported model takes {self.window_samples} samples "
+                           f"({self.window_samples / rate:g} s) only")
+        thresholds = threshold_data["thresholds"]
+        super().__init__(
+            grid=grid, labels=labels, postprocess=PostprocessConfig(**threshold_data["postprocess"]),
+            thresholds=np.asarray(thresholds, dtype=float) if isinstance(thresholds, list) else float(thresholds),
+            window_seconds=window, hop_seconds=hop_seconds,
+        )
+
+    def score_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Windows ``[B, S]`` -> probabilities by output name; a short file's window is zero-padded to the graph's."""
+        samples = batch.shape[1]
+        if samples < self.window_samples:
+            batch = np.pad(batch, ((0, 0), (0, self.window_samples - samples)))
+        probs = dict(zip(self.outputs, self.session.run(None, {"waveform": batch.astype(np.float32)}), strict=True))
+        if samples < self.window_samples and "event" in probs:
+            probs["event"] = probs["event"][:, : self.grid.num_frames(samples)]
+        return probs

@@ -1,0 +1,93 @@
+"""Predictions on audio files of any length from a trained run: ``jasc predict`` and ``jasc.load`` use this.
+
+``Predictor`` holds a run's pipeline (student or an extra model such as the EMA teacher), its labels, the event
+thresholds (the run's tuned ``thresholds.json`` when present, else ``evaluate.threshold``) and the recipe's
+post-processing. Files are read by ``jasc_core.inference.audio`` (any rate, any channel count) and scored window by
+window (``jasc_core.inference.windows``: scene probabilities averaged, frame scores stitched before post-processing).
+
+The window is the model's training clip: ``data.clip_seconds`` when the dataset config states it, else 10 s (the
+convention of ``jasc profile``); ``window_seconds`` overrides it. The default hop is half a window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.errors import RunError
+from jasc_core.inference.file_predictor import FilePredictor
+from jasc_core.inference.pipeline import Labels, Pipeline
+from jasc_core.inference.runs import open_run, read_json
+from jasc_core.inference.scoring import load_trained
+from jasc_core.inference.windows import FrameGrid
+
+#: Window length when the dataset config states no clip length (as ``jasc profile``).
+DEFAULT_WINDOW_SECONDS = 10.0
+
+
+def run_thresholds(run_dir: str | Path, labels: Sequence[str], default: float) -> tuple[np.ndarray | float, str]:
+    """The run's tuned per-class thresholds (``thresholds.json``) or ``default``, and where they came from."""
+    run = open_run(run_dir)
+    if not run.thresholds.is_file():
+        return float(default), "evaluate.threshold"
+    data = read_json(run.thresholds)
+    if list(data.get("labels", [])) != list(labels):
+        raise RunError(f"{run.thresholds} was tuned for labels {data.get('labels')}, the model has {list(labels)}")
+    return np.asarray(data["thresholds"], dtype=float), "thresholds.json"
+
+
+def event_task(tasks: Iterable[str]) -> str | None:
+    return next((task for task in tasks if TASK_DESCRIPTIONS[task].frame_level), None)
+
+
+def frame_hop_samples(features: Any) -> int:
+    """The features' frame hop in samples (``hop_length`` of log-mel, else from ``hop_seconds``)."""
+    return int(getattr(features, "hop_length", 0) or round(features.hop_seconds * features.sample_rate))
+
+
+class Predictor(FilePredictor):
+    """A run's trained pipeline ready for files and waveforms: ``predict`` (labels and events), ``scores`` (raw)."""
+
+    def __init__(self, pipeline: Pipeline, labels: Labels, *, thresholds: np.ndarray | float, postprocess: Any,
+                 window_seconds: float, hop_seconds: float | None = None, batch_size: int = 16) -> None:
+        features = pipeline.features
+        grid = FrameGrid(int(features.sample_rate), frame_hop_samples(features), features.num_frames)
+        super().__init__(grid=grid, labels=labels, thresholds=thresholds, postprocess=postprocess,
+                         window_seconds=window_seconds, hop_seconds=hop_seconds, batch_size=batch_size)
+        self.pipeline = pipeline.eval()
+        self.device = next(iter(pipeline.parameters())).device
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, *, model: str = "student", window_seconds: float | None = None,
+                 hop_seconds: float | None = None, device: str = "cpu") -> Predictor:
+        """The run's model (``student`` or an extra model such as ``teacher``) with its thresholds."""
+        recipe, pipeline, labels = load_trained(run_dir, device=device, model=model)
+        task = event_task(pipeline.tasks)
+        thresholds: np.ndarray | float = float(recipe.evaluate.threshold)
+        if task is not None:
+            thresholds, _ = run_thresholds(run_dir, labels[task], recipe.evaluate.threshold)
+        window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
+        return cls(pipeline, labels, thresholds=thresholds, postprocess=recipe.evaluate.postprocess,
+                   window_seconds=window, hop_seconds=hop_seconds)
+
+    def score_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Windows ``[B, S]`` -> probabilities by output name (the ``Scorer`` of ``score_windows``)."""
+        with torch.no_grad():
+            outputs = self.pipeline(torch.from_numpy(batch).to(self.device))
+        probs = {}
+        for name, logits in outputs.items():
+            task = name.split("/")[0]
+            description = TASK_DESCRIPTIONS[task]
+            # Clip outputs of an event head are logits of independent classes, like its frames (sigmoid).
+            probs[name] = (description.probabilities(logits) if name == task else torch.sigmoid(logits)).float()
+        return {name: p.cpu().numpy() for name, p in probs.items()}
+
+    def waveform(self, source: str | Path | Any, sample_rate: int | None = None) -> np.ndarray:
+        if isinstance(source, torch.Tensor):
+            source = source.detach().cpu().numpy()
+        return super().waveform(source, sample_rate)

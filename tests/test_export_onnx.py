@@ -1,0 +1,99 @@
+"""``jasc export --format onnx``: the log-mel front end in the graph, onnxruntime vs PyTorch, int8, and
+``jasc predict --onnx`` without torch (engine fakes with the logmel features at 8 kHz)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from predict_runs import trained_fake_run
+
+import jasc
+from jasc_core.cli import main
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+RATE = 44100
+LOGMEL = {"name": "logmel", "sample_rate": 8000, "n_mels": 16, "win_ms": 50, "hop_ms": 50}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A trained fakes run with log-mel features, exported with an int8 copy (1-s windows: the fakes' clips)."""
+    root = tmp_path_factory.mktemp("export")
+    with trained_fake_run(root / "run", **{"data.n_eval": 16, "features": LOGMEL}) as run_dir:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["export", str(run_dir), "--format", "onnx", "--quantize", "int8", "--window", "1", "--out",
+                  str(root / "onnx")])
+        assert exit_info.value.code in (0, None)
+        yield run_dir, root / "onnx"
+
+
+def test_export_folder_round_trip_and_int8_report(exported):
+    _, folder = exported
+    assert {p.name for p in folder.iterdir()} >= {"model.onnx", "model.int8.onnx", "labels.json", "frontend.json",
+                                                    "thresholds.json", "export.json", "README.md"}
+    report = json.loads((folder / "export.json").read_text())
+    assert report["round_trip"]["clips"] == 10 and report["round_trip"]["max_abs_diff"] < 1e-4
+    assert report["fp32"]["metrics"]["scene/accuracy"] == 1.0
+    assert abs(report["int8"]["change_points"]["event/frame_micro_f1"]) <= 2.0
+    assert report["int8"]["bytes"] > 0
+    assert json.loads((folder / "labels.json").read_text()) == {"scene": ["high", "low"], "event": ["beep", "buzz"]}
+    frontend = json.loads((folder / "frontend.json").read_text())
+    assert (frontend["sample_rate"], frontend["window_samples"], frontend["frames_per_window"]) == (8000, 8000, 20)
+
+
+def test_onnxruntime_matches_pytorch_on_a_long_file(exported, tmp_path):
+    from jasc_core.inference.onnx_predict import OnnxPredictor
+
+    run_dir, folder = exported
+    t = np.arange(round(12.3 * RATE)) / RATE
+    left = 0.3 * np.sin(2 * np.pi * 300 * t)
+    left[(t > 0.8) & (t < 1.3)] += 0.6 * np.sin(2 * np.pi * 1000 * t[(t > 0.8) & (t < 1.3)])
+    path = tmp_path / "x.wav"
+    sf.write(path, np.stack([left, left], 1).astype(np.float32), RATE, subtype="FLOAT")
+    torch_scores = jasc.load(run_dir, window_seconds=1.0).scores(path)
+    onnx_scores = OnnxPredictor(folder).scores(path)
+    assert np.abs(torch_scores.event - onnx_scores.event).max() < 1e-4
+    assert np.abs(torch_scores.scene - onnx_scores.scene).max() < 1e-4
+    result = OnnxPredictor(folder).predict(path)
+    assert result["scene"] == "low" and [e["event_label"] for e in result["events"]][:1] == ["beep"]
+    # A file shorter than the graph's window is zero-padded to it; its frames are cut back.
+    short = tmp_path / "short.wav"
+    sf.write(short, left[: RATE // 2, None], RATE)
+    assert OnnxPredictor(folder).scores(short).event.shape == (10, 2)
+
+
+def test_predict_onnx_runs_without_importing_torch(exported, tmp_path):
+    _, folder = exported
+    path = tmp_path / "tone.wav"
+    t = np.arange(3 * RATE) / RATE
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 2500 * t)).astype(np.float32), RATE)
+    code = (
+        "import sys\n"
+        "from jasc_core.cli import main\n"
+        "try:\n"
+        f"    main(['predict', '--onnx', {str(folder)!r}, {str(path)!r}, '--json'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('NO_TORCH')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "NO_TORCH" in done.stdout
+    (result,) = json.loads(done.stdout.split("NO_TORCH")[0])
+    assert result["scene"] == "high"
+
+
+def test_export_of_a_missing_folder_or_bad_option_is_one_line(exported, tmp_path, cli):
+    run_dir, folder = exported
+    code, _, err = cli("export", str(run_dir), "--format", "tflite")
+    assert code == 2 and "only onnx" in err
+    code, _, err = cli("predict", "--onnx", str(tmp_path / "nowhere"), str(tmp_path / "x.wav"))
+    assert code == 2 and "not a jasc export folder" in err
