@@ -208,7 +208,10 @@ def test_run_stopped_before_training_leaves_no_folder(fakes, tmp_path):
 def test_a_stand_in_dataset_is_named_wherever_the_run_names_its_data(fakes, tmp_path, capsys):
     """A dataset serving substitute data (Dataset.stand_in) marks run.json, metrics, the printed and saved tables."""
     phrase = "synthetic stand-in of fake_data (no data at /nowhere)"
-    run_dir = _run(tmp_path, **{"data": {"name": "fake_data", "stand_in": phrase}, "train.epochs": 1})
+    run_dir = _run(tmp_path, **{"data": {"name": "fake_data", "stand_in": phrase}, "train.epochs": 1,
+                                "evaluate.plots": True})
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
+        "confusion_eval.png", "event_roll_eval.png", "learning_curves.png", "weights.png"]
     assert json.loads((run_dir / "run.json").read_text())["data_stand_in"] == phrase
     assert json.loads((run_dir / "metrics.json").read_text())["eval"]["data_stand_in"] == phrase
     tables = (run_dir / "tables_eval.md").read_text()

@@ -147,7 +147,11 @@ def event_roll_plot(
 def _save(fig: Any, path: Path, plt: Any, note: str | None = None) -> Path:
     if note:  # e.g. the data was a synthetic stand-in: say so on every figure that shows a number
         fig.suptitle(note, fontsize=9, color="firebrick")
-        fig.tight_layout()
+        from matplotlib.layout_engine import TightLayoutEngine
+
+        # A figure laid out by another engine (the event roll's colour bar) places the title itself.
+        if fig.get_layout_engine() is None or isinstance(fig.get_layout_engine(), TightLayoutEngine):
+            fig.tight_layout(rect=(0, 0, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
