@@ -151,7 +151,7 @@ def _save(fig: Any, path: Path, plt: Any, note: str | None = None) -> Path:
 
         # A figure laid out by another engine (the event roll's colour bar) places the title itself.
         if fig.get_layout_engine() is None or isinstance(fig.get_layout_engine(), TightLayoutEngine):
-            fig.tight_layout(rect=(0, 0, 1, 0.95))
+            fig.tight_layout(rect=(0, 0, 1, 0.92))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
