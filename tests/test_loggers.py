@@ -35,7 +35,7 @@ def test_tensorboard_event_file_holds_the_epoch_metrics(fakes, tmp_path):
     tags = events.Tags()
     for tag in ("train/loss/scene", "train/loss/event", "weight/scene", "lr", "val/score", "val/scene/accuracy"):
         scalars = events.Scalars(tag)
-        assert [s.step for s in scalars] == [0, 1], tag
+        assert [s.step for s in scalars] == [1, 2], tag
     assert [s.value for s in events.Scalars("val/score")] == pytest.approx([r["val"]["val/score"] for r in history])
     assert [s.value for s in events.Scalars("train/loss/event")] == pytest.approx(
         [r["train_losses"]["event"] for r in history])
@@ -56,9 +56,9 @@ def test_mlflow_run_holds_params_epoch_metrics_and_the_run_folder(fakes, tmp_pat
     assert run.info.status == "FINISHED"
     assert run.data.params["train.epochs"] == "2" and run.data.params["model.encoder.name"] == "fake_conv"
     scores = sorted(client.get_metric_history(run_id, "val/score"), key=lambda m: m.step)
-    assert [m.step for m in scores] == [0, 1]
+    assert [m.step for m in scores] == [1, 2]
     assert [m.value for m in scores] == pytest.approx([r["val"]["val/score"] for r in history])
-    assert [m.step for m in client.get_metric_history(run_id, "train/loss/scene")] == [0, 1]
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss/scene")] == [1, 2]
     assert "final/scene/accuracy" in run.data.metrics
     artifacts = {item.path for item in client.list_artifacts(run_id)}
     assert {"history.json", "run.json", "recipe.yaml", "checkpoints"} <= artifacts
@@ -78,7 +78,7 @@ def test_a_logger_that_raises_is_switched_off_and_training_goes_on(fakes, tmp_pa
     run_dir = _run(tmp_path, [])
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "finished" and meta["epochs_trained"] == 2
-    assert calls == [0]  # called once, then neither the next epoch's hook nor the run end
+    assert calls == [1]  # called once (epoch 1), then neither the next epoch's hook nor the run end
     assert "broken_logger" in meta["hook_failures"] and "disk full" in meta["hook_failures"]["broken_logger"]
     err = capsys.readouterr().err
     assert err.count("plugin 'broken_logger' failed in jasc_epoch_end (OSError: disk full)") == 1

@@ -65,7 +65,7 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
             os.unlink(tmp_name)
         if isinstance(exc, OSError) and exc.filename is None:
             # A write into the open file (a full disk) names no file: name the one being written.
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     fsync_dir(path.parent)
 

@@ -27,13 +27,13 @@ def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:
     """The run folder and the recipe to continue it with; RunError when there is nothing to resume."""
     run = open_run(path)
     meta = run.read_meta()
-    if meta.get("status") == "finished":
-        raise RunError(f"{run.root} is a finished run; nothing to resume (`jasc evaluate {run.root}` evaluates it "
-                       "again)")
     if recipe is None:
         recipe = _run_recipe(run, meta)
     else:
         check_same_recipe(run, recipe, meta)
+    if meta.get("status") == "finished":
+        raise RunError(f"{run.root} is a finished run; nothing to resume (`jasc evaluate {run.root}` evaluates it "
+                       "again)")
     if not run.last.is_file():
         log.warning("%s has no checkpoint yet: training starts from epoch 1", run.root)
     return run, recipe

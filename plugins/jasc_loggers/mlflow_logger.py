@@ -6,7 +6,7 @@ for). Never a server: the tracking URI is always that local database, whatever `
 with ``mlflow ui --backend-store-uri sqlite:///<run>/mlruns/mlflow.db``.
 
 Params: the resolved recipe flattened with dots (``train.optimizer.lr``). Metrics: the ``jasc_epoch_end`` numbers at
-step = 0-based epoch, then the final evaluation metrics as ``final/...``. Artifacts: the run folder's files at run
+step = 1-based epoch, as history.json counts, then the final evaluation metrics as ``final/...``. Artifacts: the run folder's files at run
 end (the store itself left out). A resumed run continues the same MLflow run (its id is kept in
 ``<run>/mlflow_run.json``).
 """

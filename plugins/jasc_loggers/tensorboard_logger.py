@@ -1,6 +1,6 @@
 """The ``tensorboard`` logger: event files with the epoch scalars, the final metrics and the run's plots.
 
-Scalars per epoch (step = 0-based epoch) under the names of ``jasc_epoch_end``: ``train/loss/<task>``,
+Scalars per epoch (step = 1-based epoch, as history.json counts) under the names of ``jasc_epoch_end``: ``train/loss/<task>``,
 ``train/extra/<name>``, ``weight/<task>``, ``lr``, ``val/...``; the final evaluation metrics at run end as
 ``final/<split>/<task>/<metric>`` (step 0) and every PNG in the run's ``plots/`` as an image ``plots/<name>``.
 Default folder: ``<run>/tensorboard`` (``tensorboard --logdir runs`` finds every run); with ``dir:``,
