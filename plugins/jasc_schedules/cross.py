@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from torch import Tensor, nn
 
 from jasc_core import TASK_DESCRIPTIONS, SetupContext, StepContext
@@ -36,13 +36,18 @@ class CrossConfig(BaseModel):
     teacher_mode: TeacherMode = Field("train", description="train (DESED) or eval; see jasc_schedules.ema")
 
 
-def cross_field(value: Any) -> Any:
-    """``cross: true`` -> default settings, ``false`` / null -> off, a mapping -> those settings."""
-    if value is True:
-        return CrossConfig()
-    if value is False:
-        return None
-    return value
+class CrossFields(BaseModel):
+    """The ``cross`` field of a schedule's Config (SoftMTL's, HardMTL's): subclass it to offer CrossMTL."""
+
+    cross: CrossConfig | None = Field(None, description="CrossMTL (003 Fig. 5c): true or its settings; null: off")
+
+    @field_validator("cross", mode="before")
+    @classmethod
+    def _true_means_defaults(cls, value: Any) -> Any:
+        """``cross: true`` -> default settings, ``false`` / null -> off, a mapping -> those settings."""
+        if value is True:
+            return CrossConfig()
+        return None if value is False else value
 
 
 def unlabelled_for(task: str, batch: Mapping[str, Any], size: int, device: torch.device) -> Tensor:
@@ -71,7 +76,7 @@ def cross_terms(student: Mapping[str, Tensor], teacher: Mapping[str, Tensor], ba
 
 
 class CrossTeaching:
-    """Mixin for a schedule whose Config has ``cross: CrossConfig | None``: the teacher and the cross terms.
+    """Mixin for a schedule whose Config subclasses ``CrossFields``: the teacher and the cross terms.
 
     The schedule's own ``setup`` must call ``super().setup`` last (the ramp-up needs its steps per epoch).
     """

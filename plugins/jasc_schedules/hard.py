@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field
 
 from jasc_core import Phase, Schedule, StepPlan, StreamInfo, by_clip_length, streams_with
-from jasc_schedules.cross import CrossConfig, CrossTeaching, cross_field
+from jasc_schedules.cross import CrossFields, CrossTeaching
 
 
 class Hard(CrossTeaching, Schedule):
@@ -24,17 +24,11 @@ class Hard(CrossTeaching, Schedule):
     name = "hard"
     trains_tasks_jointly = False
 
-    class Config(BaseModel):
+    class Config(CrossFields):
         ratio: dict[str, int] = Field(
             default_factory=lambda: {"scene": 1, "event": 1},
             description="steps per task in each round of the alternation, in this order",
         )
-        cross: CrossConfig | None = Field(None, description="CrossMTL (003 Fig. 5c): true or its settings; null: off")
-
-        @field_validator("cross", mode="before")
-        @classmethod
-        def _cross_true_means_defaults(cls, value: object) -> object:
-            return cross_field(value)
 
     def cycle(self, tasks: tuple[str, ...]) -> list[str]:
         """One round of the alternation: each task of the model as often as its ratio says."""

@@ -6,10 +6,8 @@ data one batch of scene clips and one of event clips, whose losses are weighted 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
-
 from jasc_core import Schedule
-from jasc_schedules.cross import CrossConfig, CrossTeaching, cross_field
+from jasc_schedules.cross import CrossFields, CrossTeaching
 
 
 class Soft(CrossTeaching, Schedule):
@@ -17,10 +15,5 @@ class Soft(CrossTeaching, Schedule):
 
     name = "soft"
 
-    class Config(BaseModel):
-        cross: CrossConfig | None = Field(None, description="CrossMTL (003 Fig. 5c): true or its settings; null: off")
-
-        @field_validator("cross", mode="before")
-        @classmethod
-        def _cross_true_means_defaults(cls, value: object) -> object:
-            return cross_field(value)
+    class Config(CrossFields):
+        pass
