@@ -3,24 +3,28 @@
 With ``ratio: {scene: 1, event: 1}`` the steps go scene, event, scene, event, ...; ``{scene: 1, event: 3}`` gives
 scene, event, event, event, ... An epoch is one pass over each task's streams laid end to end (the sum of their
 batches per pass), so every clip is seen about once per epoch whatever the ratio.
+
+``cross: true`` adds 003's CrossMTL terms (CrossHardMTL, ``jasc_schedules.cross``): on every step's batch, the head
+of the task not trained in that step learns from the teacher on that batch's clips.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from jasc_core import Phase, Schedule, StepPlan, StreamInfo, by_clip_length, streams_with
+from jasc_schedules.cross import CrossFields, CrossTeaching
 
 
-class Hard(Schedule):
+class Hard(CrossTeaching, Schedule):
     """One task per step, alternating at a configurable ratio (003's HardMTL)."""
 
     name = "hard"
     trains_tasks_jointly = False
 
-    class Config(BaseModel):
+    class Config(CrossFields):
         ratio: dict[str, int] = Field(
             default_factory=lambda: {"scene": 1, "event": 1},
             description="steps per task in each round of the alternation, in this order",
@@ -42,3 +46,4 @@ class Hard(Schedule):
         self._tasks = context.tasks
         if not self.cycle(self._tasks):
             raise ValueError(f"schedule.ratio names none of the model's tasks ({', '.join(self._tasks)})")
+        super().setup(model, context)  # CrossMTL's teacher, when schedule.cross is set
