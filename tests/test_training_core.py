@@ -206,3 +206,26 @@ def test_extra_losses_and_models_are_recorded_saved_resumed_and_evaluated_by_nam
     resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["extra_models"]["teacher"]
     uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt")["extra_models"]["teacher"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+
+
+def test_stream_batch_sizes_name_streams_or_their_label_kind_and_reject_others(fakes, tmp_path, monkeypatch):
+    steps = []
+    _recording(monkeypatch, steps)
+    _run(tmp_path, "kind", **{"train.epochs": 1, "train.stream_batch_sizes": {"strong": 4}})
+    infos = {name: reader.info.batch_size for name, reader in steps[0]["trainer"].parts.streams.items()}
+    assert infos == {"scene": 8, "strong": 4, "unlabelled": 8, "weak": 8}
+    from jasc_core.errors import ConfigError
+
+    # A name that is neither a stream nor a label kind of one (a typo, or a length this split does not have).
+    for wrong in ("strongg", "scene@1s"):
+        with pytest.raises(ConfigError, match=f"no stream '{wrong}' in this training split; streams: scene, strong"):
+            _run(tmp_path, wrong, **{"train.epochs": 1, "train.stream_batch_sizes": {wrong: 4}})
+
+
+def test_validate_dry_runs_a_head_with_its_own_clip_output(cli):
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "desed_crnn_sed.yaml"
+    code, out, err = cli("validate", str(recipe))
+    assert code == 0, err
+    assert "model.heads.event/clip [1, 10]" in " ".join(out.split())

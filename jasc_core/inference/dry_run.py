@@ -13,13 +13,14 @@ else 1 s; the model runs on the CPU in eval mode without gradients, so nothing i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 
 from jasc_core.contract.components import Component, Encoder, FeatureExtractor, Head
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import ConfigError
 from jasc_core.inference.class_counts import class_counts
 from jasc_core.inference.pipeline import Labels, block_name_and_config, build_model, match_frames
@@ -77,7 +78,7 @@ def dry_run(recipe: Any) -> DryRun:
         for task, head in model.heads.items():
             where = f"model.heads.{task}"
             out = _stage(report, where, head, lambda head=head: head(feature_map))
-            if task == "event":
+            if TASK_DESCRIPTIONS[task].frame_level:
                 out = match_frames(out, feats.shape[1])
                 report.shapes[where] = list(out.shape)
             if out.shape[-1] != n_classes[task]:
@@ -89,6 +90,10 @@ def dry_run(recipe: Any) -> DryRun:
 def _stage(report: DryRun, where: str, module: Component, run: Callable[[], torch.Tensor]) -> torch.Tensor:
     name = getattr(module, "name", type(module).__name__)
     out = _attributed(f"{where} ({name})", run)
+    if isinstance(out, Mapping) and isinstance(out.get("frame"), torch.Tensor):
+        # An event head with its own clip output (the contract's {"frame", "clip"}): check the frame output.
+        report.shapes[f"{where}/clip"] = list(out["clip"].shape)
+        out = out["frame"]
     if not isinstance(out, torch.Tensor):
         raise ConfigError(f"{where} ({name}): returned a {type(out).__name__}, not a tensor")
     report.shapes[where] = list(out.shape)

@@ -22,6 +22,7 @@ import torch
 from jasc_core.contract.context import StreamInfo
 from jasc_core.contract.data import ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.errors import ConfigError
 from jasc_core.inference.clips import ClipDataset
 
 
@@ -116,9 +117,17 @@ def build_streams(
     num_workers: int, pin_memory: bool = False,
 ) -> dict[str, StreamReader]:
     """A reader per stream of the training split; stream ``k`` (in name order) draws from seed ``seed + k``."""
+    groups = group_streams(data.clips, tasks)
+    kinds = {name.split("@")[0] for name in groups}
+    unknown = sorted(key for key in batch_sizes if key not in groups and key not in kinds)
+    if unknown:
+        raise ConfigError(f"train.stream_batch_sizes: no stream {', '.join(map(repr, unknown))} in this training "
+                          f"split; streams: {', '.join(groups)}")
     readers = {}
-    for k, (name, (labelled, seconds, indices)) in enumerate(group_streams(data.clips, tasks).items()):
-        info = StreamInfo(name, labelled, seconds, len(indices), int(batch_sizes.get(name, batch_size)))
+    for k, (name, (labelled, seconds, indices)) in enumerate(groups.items()):
+        # A stream's own name first (strong@10s), then its label kind (strong) for every length of that kind.
+        size = batch_sizes.get(name, batch_sizes.get(name.split("@")[0], batch_size))
+        info = StreamInfo(name, labelled, seconds, len(indices), int(size))
         readers[name] = StreamReader(info, data, indices, seed=seed + k, num_workers=num_workers,
                                      pin_memory=pin_memory)
     return readers
