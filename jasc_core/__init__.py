@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from jasc_core.contract.components import (
+        Augmentation,
         Component,
         Dataset,
         Encoder,
@@ -41,7 +42,7 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 #: Where each public name lives. They are imported on first use (PEP 562), so that importing a torch-free part of the
 #: core (``jasc_core.errors``, the ONNX predictor of ``jasc predict --onnx``) does not import torch through this file.
 _PUBLIC = {
-    **dict.fromkeys(("Component", "Dataset", "Encoder", "FeatureExtractor", "Head", "ThresholdOptimizer"),
+    **dict.fromkeys(("Augmentation", "Component", "Dataset", "Encoder", "FeatureExtractor", "Head", "ThresholdOptimizer"),
                     "jasc_core.contract.components"),
     **dict.fromkeys(("EpochContext", "SetupContext", "StepContext", "StreamInfo"), "jasc_core.contract.context"),
     **dict.fromkeys(("Clip", "ClipList", "Event"), "jasc_core.contract.data"),
@@ -67,6 +68,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Augmentation",
     "TASKS",
     "TASK_DESCRIPTIONS",
     "EpochContext",

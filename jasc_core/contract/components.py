@@ -182,6 +182,23 @@ class Head(_ModuleComponent):
         probabilities returns ``torch.logit`` of them)."""
 
 
+class Augmentation(_ModuleComponent):
+    """Changes a training batch's features (and, for mixing methods, its targets); never runs in validation.
+
+    ``forward(features, batch, generator)`` gets features ``[B, T, F]``, the batch (``targets`` and ``masks`` keyed
+    by output name, see ``jasc_core.contract.tasks``; ``n_classes`` by task) and the run's augmentation generator, and returns
+    ``(features, batch)``. Draw every random number from ``generator``: its state is saved in checkpoints, so a
+    resumed run draws the same masks. A method that mixes clips must mix their targets and keep a target only where
+    both clips have it (mask ``m & m[perm]``); scene targets may become class probabilities ``[B, N]``.
+    """
+
+    kind = "augment"
+
+    @abstractmethod
+    def forward(self, features: Tensor, batch: dict[str, Any], generator: torch.Generator) -> tuple[Tensor, dict]:
+        """Augmented features and the batch whose targets go with them."""
+
+
 class Dataset(Component):
     """A source of labelled clips: splits of ``jasc_core.contract.data.Clip`` plus the audio behind them.
 

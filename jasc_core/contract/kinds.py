@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jasc_core.contract.components import (
+    Augmentation,
     Component,
     Dataset,
     Encoder,
@@ -17,7 +18,7 @@ from jasc_core.errors import ConfigError
 #: Every kind the core knows, in the order listings show them.
 KINDS: dict[str, type[Component]] = {
     base.kind: base
-    for base in (FeatureExtractor, Encoder, Head, Weighting, Schedule, Dataset, ThresholdOptimizer)
+    for base in (FeatureExtractor, Encoder, Head, Augmentation, Weighting, Schedule, Dataset, ThresholdOptimizer)
 }
 
 

@@ -130,7 +130,10 @@ class SceneTask(TaskDescription):
     def loss(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor | None:
         if self.name not in targets or self.name not in outputs:
             return None
-        return nn.functional.cross_entropy(outputs[self.name].float(), targets[self.name].long())
+        target = targets[self.name]
+        # Class indices [B], or class probabilities [B, N] after a mixing augmentation.
+        target = target.float() if target.dim() == 2 else target.long()
+        return nn.functional.cross_entropy(outputs[self.name].float(), target)
 
     def probabilities(self, logits: Tensor) -> Tensor:
         return torch.softmax(logits.float(), dim=-1)

@@ -156,9 +156,14 @@ class Pipeline(nn.Module):
     def tasks(self) -> tuple[str, ...]:
         return self.model.tasks
 
-    def forward(self, waveform: Tensor, with_features: bool = False) -> Any:
-        """Logits by output name; with ``with_features``, ``(features, outputs)`` (schedules' extra losses)."""
+    def forward(self, waveform: Tensor, with_features: bool = False, augment: Any = None) -> Any:
+        """Logits by output name; with ``with_features``, ``(features, outputs)`` (schedules' extra losses).
+
+        ``augment`` (training only) maps the features before the model sees them.
+        """
         features = self.features(waveform)
+        if augment is not None:
+            features = augment(features)
         outputs = self.model(features)
         return (features, outputs) if with_features else outputs
 

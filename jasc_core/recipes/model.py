@@ -35,8 +35,8 @@ from jasc_core.recipes.files import apply_sets, load_raw
 TOP_SLOTS: dict[str, str] = {"data": "dataset", "features": "features", "weighting": "weighting", "schedule": "schedule"}
 #: The core's own blocks, each a pydantic model (their ``ComponentSlot`` fields are filled in at assembly).
 CORE_BLOCKS: dict[str, type[BaseModel]] = {"train": TrainConfig, "evaluate": EvaluateConfig, "output": OutputConfig}
-BLOCK_ORDER = ("description", "seed", "data", "features", "model", "weighting", "schedule", "train", "evaluate",
-               "output", "log")
+BLOCK_ORDER = ("description", "seed", "data", "features", "augment", "model", "weighting", "schedule", "train",
+               "evaluate", "output", "log")
 
 
 # -- assembling the model ------------------------------------------------------------------------------------------
@@ -118,6 +118,8 @@ def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
         filled = _fill_slots(model, registry)
         fields[block] = (filled, Field(default_factory=filled))
     fields["log"] = (list[LoggerConfig], Field(default_factory=list, description="loggers that follow the run"))
+    fields["augment"] = (list[kind_union(registry, "augment")],  # type: ignore[misc]
+                         Field(default_factory=list, description="feature augmentations, in order, training only"))
     return create_model("Recipe", __config__=strict, **fields)
 
 
@@ -130,15 +132,27 @@ def component_paths(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]
         paths += [(("model", "heads", task), "head") for task in heads if task in TASKS]
     for block, model in CORE_BLOCKS.items():
         paths += [((block, field), kind) for field, kind in slot_fields(model).items()]
+    augment = data.get("augment")
+    if isinstance(augment, list):
+        paths += [(("augment", i), "augment") for i in range(len(augment))]
     return paths
+
+
+def _dotted(path: Sequence[Any]) -> str:
+    """``("model", "heads", "event")`` -> ``model.heads.event``; list items as ``augment[0]``."""
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+    return text
 
 
 def _lookup(data: Mapping[str, Any], path: Sequence[str]) -> Any:
     node: Any = data
     for key in path:
-        if not isinstance(node, dict) or key not in node:
+        if isinstance(node, list) and isinstance(key, int) and key < len(node) or isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
             return None
-        node = node[key]
     return node
 
 
@@ -147,7 +161,7 @@ def check_names(data: Mapping[str, Any], registry: Registry) -> list[str]:
     problems = []
     for path, kind in component_paths(data):
         block = _lookup(data, path)
-        dotted = ".".join(path)
+        dotted = _dotted(path)
         if block is None:
             continue  # a missing required block is reported by the model
         if not isinstance(block, dict):
@@ -224,7 +238,7 @@ def check_recipe(recipe: BaseModel, registry: Registry) -> list[str]:
         if block is None:
             continue
         cls = registry.component(kind, block.name)
-        problems += [f"{'.'.join(path)}: {problem}" for problem in cls.check_recipe(block, recipe)]
+        problems += [f"{_dotted(path)}: {problem}" for problem in cls.check_recipe(block, recipe)]
     return problems + check_loggers(recipe, registry)
 
 
@@ -249,7 +263,7 @@ def check_loggers(recipe: BaseModel, registry: Registry) -> list[str]:
 def _lookup_model(recipe: BaseModel, path: Sequence[str]) -> Any:
     node: Any = recipe
     for key in path:
-        node = getattr(node, key, None)
+        node = node[key] if isinstance(key, int) and isinstance(node, list) else getattr(node, key, None)
         if node is None:
             return None
     return node

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -55,6 +55,8 @@ class TrainingParts:
     recipe_hash: str
     #: The dataset's stand-in phrase when it serves substitute data (``Dataset.stand_in``), else None.
     stand_in: str | None = None
+    #: The recipe's ``augment`` list, applied in order to training features only.
+    augmentations: list[Any] = field(default_factory=list)
     #: What ``model.init`` loaded, skipped and left random (``jasc_core.training.init``), else None.
     init: dict[str, Any] | None = None
 
@@ -78,6 +80,8 @@ class Trainer:
         self.best: dict[str, Any] = {"metric": self.config.select_metric, "value": None, "epoch": None}
         self.bad_epochs, self.stopped = 0, False
         self.epoch_step = 0
+        # Augmentations draw from their own generator, saved in checkpoints: a resumed run draws the same masks.
+        self.augment_generator = torch.Generator().manual_seed(self.recipe.seed)
 
     def _checked_phases(self) -> list[tuple[int, Phase]]:
         phases, first, placed = self.schedule.phases(self.setup), 0, []
@@ -180,7 +184,7 @@ class Trainer:
             self._check_finite(what, loss, epoch)
 
         losses, extra = step_losses(batches, self.wrapped, self.model, self.runtime, self.weighting, self.schedule,
-                                    context, check)
+                                    context, check, self.augment if self.parts.augmentations else None)
         if losses or extra:
             backward(losses, extra, self.weighting, context, self.trainable, check)
             if self.config.grad_clip is not None:
@@ -192,6 +196,12 @@ class Trainer:
         self.step += 1
         return {**{t: float(v.detach()) for t, v in losses.items()},
                 **{f"extra/{n}": float(v.detach()) for n, v in extra.items()}}
+
+    def augment(self, features: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+        batch = {**batch, "n_classes": self.parts.labels.n_classes(self.parts.tasks)}
+        for augmentation in self.parts.augmentations:
+            features, batch = augmentation(features, batch, self.augment_generator)
+        return features, batch
 
     def _check_finite(self, what: str, loss: Any, epoch: int) -> None:
         if isinstance(loss, Tensor) and not bool(torch.isfinite(loss.detach()).all()):
@@ -241,7 +251,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict(),
             "weighting": self.weighting.state_dict(), "schedule": self.schedule.state_dict(),
             "streams": {name: reader.state() for name, reader in self.parts.streams.items()},
-            "rng": rng_state(), "history": self.history, "best": dict(self.best), "bad_epochs": self.bad_epochs,
+            "rng": rng_state(), "augment_rng": self.augment_generator.get_state(), "history": self.history, "best": dict(self.best), "bad_epochs": self.bad_epochs,
             "stopped": self.stopped, "recipe_hash": self.parts.recipe_hash,
             "recipe": resolved_dict(self.recipe), "labels": self.parts.labels.as_dict(),
             "tasks": list(self.parts.tasks),
@@ -281,6 +291,7 @@ class Trainer:
         self.history = list(checkpoint["history"])
         self.step = int(checkpoint["step"])
         restore_rng_state(checkpoint["rng"])
+        self.augment_generator.set_state(checkpoint["augment_rng"])
 
 
 def flatten_record(record: Mapping[str, Any]) -> dict[str, float]:

@@ -105,7 +105,8 @@ def build_parts(recipe: Any, *, init_weights: bool = True) -> TrainingParts:
         # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
         param.data = param.data.to(runtime.device)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
-                         recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in, init=init)
+                         recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in, init=init,
+                         augmentations=[build("augment", block).to(runtime.device) for block in recipe.augment])
 
 
 def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:

@@ -1,7 +1,7 @@
 """One optimiser step: forward each batch of the step, task losses, the schedule's extra losses, backward.
 
-Per batch of the step (``StepPlan.batches``): waveforms -> features -> the model's outputs through the runtime's
-wrapped pipeline; outputs and targets cut to the clips labelled for each trained task; ``weighting.task_losses``; the
+Per batch of the step (``StepPlan.batches``): waveforms -> features -> the recipe's augmentations (training only)
+-> the model's outputs through the runtime's wrapped pipeline; outputs and targets cut to the clips labelled for each trained task; ``weighting.task_losses``; the
 schedule's ``extra_losses``. A task present in several batches gets the clip-weighted mean of its losses. Then either
 ``weighting.combine(losses) + extra`` is back-propagated, or, for schemes with ``requires_task_gradients``, per-task
 gradients of the shared (trainable encoder) parameters are merged by ``combine_gradients`` and the heads get the
@@ -27,14 +27,23 @@ from jasc_core.training.runtime import Runtime
 def step_losses(
     batches: Sequence[dict[str, Any]], wrapped: nn.Module, model: nn.Module, runtime: Runtime, weighting: Weighting,
     schedule: Schedule, context: StepContext, check: Callable[[str, Any], None],
+    augment: Callable[[Tensor, dict[str, Any]], tuple[Tensor, dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """The step's unweighted task losses and named extra losses (see the module docstring)."""
     parts: dict[str, list[tuple[Tensor, int]]] = {}
     extra: dict[str, Tensor] = {}
     for batch in batches:
         batch = runtime.to_device(batch)
+        augmented = {"batch": batch}
+
+        def on_features(features: Tensor, augmented: dict[str, Any] = augmented) -> Tensor:
+            features, augmented["batch"] = augment(features, augmented["batch"])  # a mixing method mixes targets
+            return features
+
         with runtime.autocast():
-            features, outputs = wrapped(batch["waveform"], with_features=True)
+            features, outputs = wrapped(batch["waveform"], with_features=True,
+                                        augment=on_features if augment is not None else None)
+        batch = augmented["batch"]
         outs, targets = labelled_subset(outputs, batch, context.tasks)
         for task, loss in weighting.task_losses(outs, targets).items():
             check(task, loss)

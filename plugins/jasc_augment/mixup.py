@@ -1,0 +1,44 @@
+"""Mixup (Zhang et al. 2018; DESED's baseline mixes strong, weak and unlabelled batches): each clip's features are
+mixed with another clip's of the batch, and so are their targets.
+
+x' = lam x + (1 - lam) x[perm], lam ~ Beta(alpha, alpha) per batch. A target is kept only where both clips have it
+(mask ``m & m[perm]``): a mixed clip half labelled is not labelled. Scene class indices become class probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel, Field
+from torch import Tensor
+
+from jasc_core import TASK_DESCRIPTIONS, Augmentation
+
+
+class Mixup(Augmentation):
+    """Mixes pairs of clips in a batch, features and targets alike (DESED's baseline: alpha 0.2, half the batches)."""
+
+    name = "mixup"
+
+    class Config(BaseModel):
+        alpha: float = Field(0.2, gt=0, description="Beta(alpha, alpha) distribution of the mixing weight")
+        probability: float = Field(0.5, ge=0, le=1, description="share of batches that are mixed")
+
+    def forward(self, features: Tensor, batch: dict[str, Any], generator: torch.Generator) -> tuple[Tensor, dict]:
+        if float(torch.rand((), generator=generator)) >= self.config.probability or features.shape[0] < 2:
+            return features, batch
+        # Beta(a, a) from two Gamma draws (torch's Beta sampler takes no generator).
+        a = torch.full((2,), self.config.alpha)
+        g = torch._standard_gamma(a, generator=generator)
+        lam = float(g[0] / g.sum())
+        perm = torch.randperm(features.shape[0], generator=generator).to(features.device)
+        mixed = lam * features + (1 - lam) * features[perm]
+        targets, masks = {}, {}
+        for key, target in batch["targets"].items():
+            task = TASK_DESCRIPTIONS[key.split("/")[0]]
+            if not task.frame_level and target.dim() == 1:  # class indices -> probabilities
+                target = torch.nn.functional.one_hot(target.clamp(min=0), batch["n_classes"][task.name]).float()
+            targets[key] = lam * target.float() + (1 - lam) * target.float()[perm]
+            masks[key] = batch["masks"][key] & batch["masks"][key][perm]
+        return mixed, {**batch, "targets": targets, "masks": masks}
