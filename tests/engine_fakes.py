@@ -414,3 +414,31 @@ def make_recipe(**overrides: Any) -> Any:
     from jasc_core.recipes.model import validate_recipe
 
     return validate_recipe(recipe_data(**overrides))
+
+
+def interrupted_run(monkeypatch: Any, out: Any, overrides: dict[str, Any], *, epoch: int, step: int = 1) -> Any:
+    """``make_recipe(**overrides)`` run into ``out`` and stopped by a KeyboardInterrupt at batch ``step`` of 0-based
+    ``epoch``: it stands in for SIGKILL (nothing after it runs; the last epoch-end checkpoint is what is left)."""
+    import pytest
+
+    from jasc_core import training
+
+    original = training.Trainer.train_step
+
+    def crash(self: Any, step_input: Any, current: int) -> Any:
+        if current == epoch and self.epoch_step == step:
+            raise KeyboardInterrupt
+        return original(self, step_input, current)
+
+    monkeypatch.setattr(training.Trainer, "train_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        training.run_recipe(make_recipe(**overrides), recipe_path="fake.yaml", out_dir=out)
+    monkeypatch.setattr(training.Trainer, "train_step", original)
+    return out
+
+
+def resumed(out: Any, overrides: dict[str, Any]) -> Any:
+    """``jasc run --resume out`` with the same recipe."""
+    from jasc_core import training
+
+    return training.run_recipe(make_recipe(**overrides), recipe_path="fake.yaml", resume=out)

@@ -90,18 +90,8 @@ def test_augmentation_is_training_only_and_a_resumed_run_draws_the_same_masks(fa
     first = [json.loads((d / "history.json").read_text())[0]["train_losses"] for d in (whole, plain)]
     assert first[0] != first[1]  # the augmentations did change training
 
-    step = training.Trainer.train_step
-
-    def crash(self, step_input, epoch):
-        if epoch == 2 and self.epoch_step == 1:
-            raise KeyboardInterrupt
-        return step(self, step_input, epoch)
-
-    monkeypatch.setattr(training.Trainer, "train_step", crash)
-    with pytest.raises(KeyboardInterrupt):
-        training.run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", out_dir=tmp_path / "k")
-    monkeypatch.setattr(training.Trainer, "train_step", step)
-    training.run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=tmp_path / "k")
+    monkeypatch.setattr(training.Trainer, "augment", original)
+    engine_fakes.resumed(engine_fakes.interrupted_run(monkeypatch, tmp_path / "k", overrides, epoch=2), overrides)
 
     def final(run_dir):
         history = json.loads((run_dir / "history.json").read_text())

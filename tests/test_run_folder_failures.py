@@ -108,18 +108,8 @@ def test_a_real_full_disk_fails_the_run_with_the_reason(tmp_path, mounts):
 
 
 def _interrupted(tmp_path, monkeypatch, epochs=3):
-    original = training.Trainer.train_step
-
-    def crash(self, step_input, epoch):
-        if epoch == 1 and self.epoch_step == 1:
-            raise KeyboardInterrupt
-        return original(self, step_input, epoch)
-
-    monkeypatch.setattr(training.Trainer, "train_step", crash)
-    with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path, "killed", **{"train.epochs": epochs})
-    monkeypatch.setattr(training.Trainer, "train_step", original)
-    return tmp_path / "killed"
+    overrides = {"evaluate.plots": False, "train.epochs": epochs}
+    return engine_fakes.interrupted_run(monkeypatch, tmp_path / "killed", overrides, epoch=1)
 
 
 def test_an_edited_recipe_resumes_with_the_recipe_stored_in_the_checkpoint(fakes, tmp_path, monkeypatch, caplog):

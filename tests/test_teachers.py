@@ -206,17 +206,9 @@ def test_mean_teacher_run_never_trains_the_teacher_and_resumes_like_an_uninterru
     assert all(set(r["extra_losses"]) == {"consistency_frame", "consistency_clip"} for r in history)
     assert set(load_checkpoint(whole / "checkpoints" / "best.pt")["extra_models"]) == {"teacher"}
 
-    def crash(self, step_input, epoch):
-        if epoch == 2 and self.epoch_step == 1:
-            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this point runs
-        return original(self, step_input, epoch)
-
-    monkeypatch.setattr(training.Trainer, "train_step", crash)
-    with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path, "killed", **overrides)
     monkeypatch.setattr(training.Trainer, "train_step", original)
-    recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
-    training.run_recipe(recipe, recipe_path="fake.yaml", resume=tmp_path / "killed")
+    killed = engine_fakes.interrupted_run(monkeypatch, tmp_path / "killed", {**DISJOINT, **overrides}, epoch=2)
+    engine_fakes.resumed(killed, {**DISJOINT, **overrides})
     assert _history(tmp_path / "killed") == _history(whole)
     resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["extra_models"]["teacher"]
     uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt")["extra_models"]["teacher"]

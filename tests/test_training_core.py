@@ -147,21 +147,8 @@ def test_hard_alternates_at_the_ratio_and_the_lr_moves_every_step(fakes, tmp_pat
 def test_resume_inside_a_phase_matches_an_uninterrupted_run(fakes, tmp_path, monkeypatch, schedule):
     overrides = {"train.epochs": 3, "schedule": schedule, "model.encoder.batch_norm": True}
     reference = _history(_run(tmp_path, "whole", **overrides))
-
-    original = training.Trainer.train_step
-
-    def crash_in_epoch_three(self, step_input, epoch):
-        if epoch == 2 and self.epoch_step == 1:
-            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this point runs
-        return original(self, step_input, epoch)
-
-    monkeypatch.setattr(training.Trainer, "train_step", crash_in_epoch_three)
-    with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path, "killed", **overrides)
-    monkeypatch.setattr(training.Trainer, "train_step", original)
-    killed = tmp_path / "killed"
-    recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
-    training.run_recipe(recipe, recipe_path="fake.yaml", resume=killed)
+    killed = engine_fakes.interrupted_run(monkeypatch, tmp_path / "killed", {**DISJOINT, **overrides}, epoch=2)
+    engine_fakes.resumed(killed, {**DISJOINT, **overrides})
     assert _history(killed) == reference
 
 
@@ -189,20 +176,9 @@ def test_extra_losses_and_models_are_recorded_saved_resumed_and_evaluated_by_nam
     with pytest.raises(Exception, match="no model 'nobody'"):
         evaluate_run(whole, split="eval", model="nobody")
 
-    original = training.Trainer.train_step
-
-    def crash(self, step_input, epoch):
-        if epoch == 2 and self.epoch_step == 1:
-            raise KeyboardInterrupt
-        return original(self, step_input, epoch)
-
-    monkeypatch.setattr(training.Trainer, "train_step", crash)
-    with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path, "killed", **overrides)
-    monkeypatch.setattr(training.Trainer, "train_step", original)
-    recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
-    training.run_recipe(recipe, recipe_path="fake.yaml", resume=tmp_path / "killed")
-    assert _history(tmp_path / "killed") == _history(whole)
+    killed = engine_fakes.interrupted_run(monkeypatch, tmp_path / "killed", {**DISJOINT, **overrides}, epoch=2)
+    engine_fakes.resumed(killed, {**DISJOINT, **overrides})
+    assert _history(killed) == _history(whole)
     resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["extra_models"]["teacher"]
     uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt")["extra_models"]["teacher"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
