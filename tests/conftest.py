@@ -13,6 +13,15 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture
+def fakes(jasc_registry):
+    """The installed plugins plus ``engine_fakes`` (tiny data, features, model, schedules) as plugin 'engine_fakes'."""
+    import engine_fakes
+
+    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
+    return jasc_registry
+
+
+@pytest.fixture
 def toy_registry(jasc_registry):
     """The installed plugins plus ``core_components`` (one tiny component per kind) as plugin 'toy'."""
     import core_components

@@ -16,12 +16,6 @@ AUGMENT = [{"name": "spec_mask", "time": 0.3, "freq": 0.3}, {"name": "mixup", "p
            {"name": "freq_mixstyle", "probability": 1.0}]
 
 
-@pytest.fixture
-def fakes(jasc_registry):
-    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
-    return jasc_registry
-
-
 @pytest.mark.parametrize("cls", [SpecMask, Mixup, FreqMixStyle])
 def test_augmentations_conform(cls, jasc_conformance):
     jasc_conformance(cls)

@@ -12,12 +12,6 @@ from jasc_core.errors import ConfigError, DataError, JascError, RunError
 from jasc_core.inference.checkpoints import load_checkpoint
 
 
-@pytest.fixture
-def fakes(jasc_registry):
-    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
-    return jasc_registry
-
-
 def _run(tmp_path, name="run", evaluate=True, **overrides):
     from jasc_core.training import run_recipe
 

@@ -12,12 +12,6 @@ from jasc_core import hookimpl
 from jasc_core.errors import ConfigError
 
 
-@pytest.fixture
-def fakes(jasc_registry):
-    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
-    return jasc_registry
-
-
 def _run(tmp_path, log, **overrides):
     from jasc_core.training import run_recipe
 

@@ -17,12 +17,6 @@ from jasc_core import training
 from jasc_core.errors import RunError
 
 
-@pytest.fixture
-def fakes(jasc_registry):
-    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
-    return jasc_registry
-
-
 def _run(tmp_path, name="run", **overrides):
     recipe = engine_fakes.make_recipe(**{"evaluate.plots": False, **overrides})
     return training.run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path / name)

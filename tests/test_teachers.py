@@ -27,12 +27,6 @@ MEAN_TEACHER = {**EVENT_ONLY, "schedule": {"name": "mean_teacher", "rampup_epoch
                 "train.stream_batch_sizes": {"strong": 3, "weak": 2, "unlabelled@2s": 4}}
 
 
-@pytest.fixture
-def fakes(jasc_registry):
-    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
-    return jasc_registry
-
-
 def _run(tmp_path, name="run", **overrides):
     recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
     return training.run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path / name)

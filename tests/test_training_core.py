@@ -16,12 +16,6 @@ from jasc_core.inference.clips import ClipDataset, collate
 DISJOINT = {"data": {"name": "fake_disjoint"}, "evaluate.plots": False}
 
 
-@pytest.fixture
-def fakes(jasc_registry):
-    jasc_registry.add_plugin(engine_fakes, "engine_fakes")
-    return jasc_registry
-
-
 def _run(tmp_path, name="run", **overrides):
     recipe = engine_fakes.make_recipe(**{**DISJOINT, **overrides})
     return training.run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path / name)

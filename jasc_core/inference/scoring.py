@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from jasc_core.contract.data import ClipList
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS, labelled_subset
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, labelled_subset, task_of
 from jasc_core.contract.weighting import Weighting
 from jasc_core.errors import DataError, RunError
 from jasc_core.inference.checkpoints import load_checkpoint
@@ -91,7 +91,7 @@ def collect_scores(
                 if weighting is not None:
                     outs, targets = labelled_subset(outputs, batch, tasks)
                     for task, loss in weighting.task_losses(outs, targets).items():
-                        count = max(len(t) for key, t in targets.items() if key.split("/")[0] == task)
+                        count = max(len(t) for key, t in targets.items() if task_of(key) == task)
                         loss_sums[task] = loss_sums.get(task, 0.0) + float(loss) * count
                         loss_counts[task] = loss_counts.get(task, 0) + count
     scores = SplitScores(clip_ids=clip_ids, hop_seconds=hop, durations=durations)
