@@ -16,7 +16,6 @@ into ``.extracting-<archive>/`` inside the dataset folder, moves the files into 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from jasc_core import DataError
+from jasc_datasets.digests import file_digest
 from jasc_datasets.packages import Package, default_root, packages_of
 
 log = logging.getLogger("jasc_datasets")
@@ -170,12 +170,6 @@ class _RichBar:
         self._progress.stop()
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch(package: Package, root: Path, progress: bool = False, retries: int = RETRIES) -> Path:
@@ -217,7 +211,7 @@ def install(package: Package, root: Path, progress: bool = False, keep_archive: 
             on_unpack: Callable[[Package], None] | None = None, retries: int = RETRIES) -> None:
     """Fetch, verify and (archives) unpack one file, then write its marker last."""
     path = fetch(package, root, progress, retries)
-    md5 = package.md5 or _md5(path)
+    md5 = package.md5 or file_digest(path, "md5")
     if package.is_archive:
         if on_unpack:
             on_unpack(package)

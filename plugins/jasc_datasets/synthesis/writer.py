@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from jasc_core import DataError
+from jasc_datasets.digests import file_digest
 
 MANIFEST = "manifest.json"
 FORMAT = "jasc-synthetic"
@@ -95,7 +96,7 @@ def materialize(
             "format": FORMAT,
             "key": key,
             **extra,
-            "files": {p.relative_to(tmp).as_posix(): _sha256(p) for p in files},
+            "files": {p.relative_to(tmp).as_posix(): file_digest(p, "sha256") for p in files},
             "complete": True,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -163,9 +164,3 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
