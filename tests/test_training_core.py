@@ -192,6 +192,24 @@ def test_stream_batch_sizes_name_streams_or_their_label_kind_and_reject_others(f
             _run(tmp_path, wrong, **{"train.epochs": 1, "train.stream_batch_sizes": {wrong: 4}})
 
 
+def test_train_streams_keeps_only_the_named_streams_and_their_clip_order(fakes, tmp_path, monkeypatch):
+    """``train.streams: [strong]`` trains on strong clips alone (the supervised-only baseline of a mean teacher); the
+    kept stream reads the clips it reads in a run that keeps every stream."""
+    steps, every = [], []
+    _recording(monkeypatch, steps)
+    _run(tmp_path, "all", **{"train.epochs": 1, "model.heads.scene": None})
+    every, steps[:] = list(steps), []
+    _run(tmp_path, "strong", **{"train.epochs": 1, "model.heads.scene": None, "train.streams": ["strong"]})
+    assert list(steps[0]["trainer"].parts.streams) == ["strong"]
+    seed = steps[0]["trainer"].parts.streams["strong"].generator.initial_seed()
+    assert seed == every[0]["trainer"].parts.streams["strong"].generator.initial_seed()
+    assert all(batch[1] == ["event"] for step in steps for batch in step["batches"])  # no weak clip-level target
+    from jasc_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.streams: no stream 'strongg' in this training split"):
+        _run(tmp_path, "typo", **{"train.epochs": 1, "train.streams": ["strongg"]})
+
+
 def test_validate_dry_runs_a_head_with_its_own_clip_output(cli):
     from pathlib import Path
 

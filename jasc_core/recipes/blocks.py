@@ -52,6 +52,11 @@ class TrainConfig(_Strict):
         description="batch size per data stream of the training split (scene, strong, weak, unlabelled, "
         "scene+strong, ...), e.g. DESED's {strong: 12, weak: 12, unlabelled: 24}",
     )
+    streams: list[str] | None = Field(
+        None,
+        description="read only these data streams of the training split (stream names or label kinds, e.g. "
+        "[strong] to train an event model on strong clips alone); null: every stream the schedule uses",
+    )
     optimizer: OptimizerConfig = OptimizerConfig()
     lr_schedule: LRScheduleConfig = LRScheduleConfig()
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm; none for no clipping")

@@ -94,7 +94,8 @@ def build_parts(recipe: Any, *, init_weights: bool = True) -> TrainingParts:
     train_data = clip_dataset(train_clips, dataset, features, labels, config.cache_audio)
     val_data = clip_dataset(val_clips, dataset, features, labels, config.cache_audio)
     streams = build_streams(train_data, tasks, batch_size=config.batch_size, batch_sizes=config.stream_batch_sizes,
-                            seed=recipe.seed, num_workers=config.num_workers, pin_memory=runtime.pin_memory)
+                            seed=recipe.seed, num_workers=config.num_workers, pin_memory=runtime.pin_memory,
+                            keep=config.streams)
     val_loaders = split_loaders(val_data, config.batch_size, config.num_workers, runtime.pin_memory)
     # Normalisation statistics from the training split: buffers of the features module, saved with the model.
     features.fit_normalization(

@@ -114,11 +114,20 @@ class StreamReader:
 
 def build_streams(
     data: ClipDataset, tasks: Sequence[str], *, batch_size: int, batch_sizes: Mapping[str, int], seed: int,
-    num_workers: int, pin_memory: bool = False,
+    num_workers: int, pin_memory: bool = False, keep: Sequence[str] | None = None,
 ) -> dict[str, StreamReader]:
-    """A reader per stream of the training split; stream ``k`` (in name order) draws from seed ``seed + k``."""
+    """A reader per stream of the training split; stream ``k`` (in name order) draws from seed ``seed + k``.
+
+    ``keep`` (``train.streams``): only the streams named there, by name (``strong@10s``) or label kind (``strong``).
+    Seeds are drawn before the filter, so a kept stream reads the same clips as it does in a run that keeps all.
+    """
     groups = group_streams(data.clips, tasks)
     kinds = {name.split("@")[0] for name in groups}
+    if keep is not None:
+        missing = sorted(key for key in keep if key not in groups and key not in kinds)
+        if missing:
+            raise ConfigError(f"train.streams: no stream {', '.join(map(repr, missing))} in this training split; "
+                              f"streams: {', '.join(groups)}")
     unknown = sorted(key for key in batch_sizes if key not in groups and key not in kinds)
     if unknown:
         raise ConfigError(f"train.stream_batch_sizes: no stream {', '.join(map(repr, unknown))} in this training "
@@ -126,6 +135,8 @@ def build_streams(
     readers = {}
     for k, (name, (labelled, seconds, indices)) in enumerate(groups.items()):
         # A stream's own name first (strong@10s), then its label kind (strong) for every length of that kind.
+        if keep is not None and name not in keep and name.split("@")[0] not in keep:
+            continue
         size = batch_sizes.get(name, batch_sizes.get(name.split("@")[0], batch_size))
         info = StreamInfo(name, labelled, seconds, len(indices), int(size))
         readers[name] = StreamReader(info, data, indices, seed=seed + k, num_workers=num_workers,
