@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 from hypothesis import given
@@ -63,3 +64,21 @@ def test_aggregate_mean_std_and_skips_unfinished(tmp_path):
     assert (tmp_path / "summary.png").stat().st_size > 0
     header = (tmp_path / "summary.csv").read_text().splitlines()[0]
     assert header.startswith("weighting.alpha,n,")
+
+
+@pytest.mark.parametrize(("jobs", "threads", "expected"), [(2, 3, "3"), (2, None, None)])
+def test_threads_per_run_default_to_cores_over_jobs(tmp_path, monkeypatch, jobs, threads, expected):
+    """Several sweeps sharing a machine give ``--threads``; alone, each run gets its share of the cores."""
+    import subprocess
+    from pathlib import Path
+
+    from jasc_core.training import sweep
+
+    seen = []
+    monkeypatch.setattr(sweep.subprocess, "run", lambda command, **kw: seen.append(kw["env"]["OMP_NUM_THREADS"])
+                        or subprocess.CompletedProcess(command, 0))
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
+    sweep.run_sweep(recipe, ["train.epochs=1,2"], seeds=1, jobs=jobs, threads=threads, out=tmp_path / "s",
+                    echo=lambda line: None)
+    cores = str(max(1, (os.cpu_count() or 1) // jobs))
+    assert seen == [expected or cores] * 2

@@ -279,6 +279,8 @@ def sweep(
     set_: SetOption = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per configuration (0..N-1).")] = 3,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel (processes).")] = 1,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads per run (default: the cores "
+                                                "divided by --jobs).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep folder (default: runs/sweep-<recipe>).")] = None,
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to tabulate (flattened key, "
                                                      "e.g. scene/accuracy); repeatable.")] = None,
@@ -288,7 +290,7 @@ def sweep(
 
     folder = out or Path("runs") / f"sweep-{recipe.stem}"
     summary = run_sweep(recipe, grid, sets=set_ or [], seeds=seeds, jobs=jobs, out=folder, metrics=metric or [],
-                        echo=lambda line: console.print(line, markup=False, highlight=False))
+                        threads=threads, echo=lambda line: console.print(line, markup=False, highlight=False))
     table = Table(title=f"sweep {folder} (mean ± std over seeds, %)", title_justify="left")
     for axis in summary["axes"]:
         table.add_column(axis)

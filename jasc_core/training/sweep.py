@@ -95,9 +95,11 @@ def run_sweep(
     jobs: int = 1,
     out: Path,
     metrics: Sequence[str] = (),
+    threads: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Plan, run (``jobs`` processes at a time) and aggregate a sweep; returns the summary."""
+    """Plan, run (``jobs`` processes at a time, ``threads`` CPU threads each) and aggregate a sweep; returns the
+    summary. ``threads`` defaults to the cores divided by ``jobs``; give it when several sweeps share the cores."""
     axes = parse_grid(grid)
     runs = plan_runs(axes, seeds)
     # Validate every configuration before any process starts, so a bad grid value fails in seconds.
@@ -110,7 +112,7 @@ def run_sweep(
     pending = [run for run in runs if not _finished(out / "runs" / run.label)]
     echo(f"sweep {out}: {len(runs)} runs ({len(runs) - len(pending)} already finished), {jobs} at a time")
     failures: dict[str, str] = {}
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(_execute, recipe_path, run, sets, out, threads): run for run in pending}
         for future in as_completed(futures):
