@@ -12,6 +12,7 @@ from pathlib import Path
 
 import engine_fakes
 import pytest
+import torch
 
 from jasc_core.inference.checkpoints import load_checkpoint
 
@@ -42,6 +43,12 @@ CASES = {
     # FreezeMTL: killed inside phase 2 (epochs 1-2), after its first epoch's checkpoint.
     "freeze": ({**DISJOINT, "schedule": {"name": "freeze", "order": ["event", "scene"], "first_epochs": 1}}, 1),
     "hard": ({**DISJOINT, "schedule": {"name": "hard"}}, 0),
+    # EMA teachers: CrossHardMTL, and the mean teacher on strong, weak and unlabelled streams (event-only model).
+    "cross_hard": ({**DISJOINT, "schedule": {"name": "hard", "cross": True}}, 0),
+    "mean_teacher": ({**DISJOINT, "model.heads": {"event": {"name": "fake_event_clip"}},
+                      "train.select_metric": "val/event/frame_micro_f1",
+                      "schedule": {"name": "mean_teacher", "rampup_epochs": 2, "decay": 0.9},
+                      "train.stream_batch_sizes": {"strong": 3, "weak": 2, "unlabelled@2s": 4}}, 0),
 }
 
 
@@ -81,3 +88,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registr
         return keep, json.loads((run_dir / "metrics.json").read_text())["eval"]
 
     assert final(killed) == final(whole)
+    teachers = [load_checkpoint(run / "checkpoints" / "last.pt")["extra_models"] for run in (killed, whole)]
+    assert teachers[0].keys() == teachers[1].keys()
+    for name, state in teachers[0].items():  # the teacher too ends as if never interrupted
+        assert all(torch.equal(state[key], teachers[1][name][key]) for key in state), name
