@@ -10,11 +10,17 @@ the stream's own generator, cut into batches (the last one short). A stream that
 samplers of unequal datasets do. Its position is the generator state at the start of the current pass plus the
 batches consumed, so a resumed run continues every stream exactly where it was. With one stream seeded by the
 recipe's seed, the order is the one a shuffled ``DataLoader`` gives.
+
+With several processes (``jasc_core.training.distributed``) every process draws the same permutation from the same
+generator and cuts it into global batches of ``world_size`` x the batch size; process ``r`` reads the ``r``-th
+contiguous share of each (``Runtime.shard``). So two processes with batch size B read exactly the clips one
+process reads with 2B, ``StreamInfo.batch_size`` is the global size, and a stream's position stays global: a run
+resumed with another number of processes continues the same permutation, only cut into other shares.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -47,13 +53,20 @@ def group_streams(clips: ClipList, tasks: Sequence[str]) -> dict[str, tuple[froz
     return streams
 
 
-class _PassSampler(torch.utils.data.Sampler):
-    """Batches of one pass over a stream, skipping the first ``skip`` (resume)."""
+def _whole(batch: list[int]) -> list[int]:
+    return batch
 
-    def __init__(self, indices: Sequence[int], batch_size: int, generator: torch.Generator) -> None:
+
+class _PassSampler(torch.utils.data.Sampler):
+    """This process's share (``shard``) of each global batch of one pass over a stream, skipping the first ``skip``
+    global batches (resume)."""
+
+    def __init__(self, indices: Sequence[int], batch_size: int, generator: torch.Generator,
+                 shard: Callable[[list[int]], Sequence[int]] = _whole) -> None:
         self.indices = list(indices)
         self.batch_size = batch_size
         self.generator = generator
+        self.shard = shard
         self.skip = 0
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -61,7 +74,7 @@ class _PassSampler(torch.utils.data.Sampler):
         order = [self.indices[i] for i in sampler]
         for number, start in enumerate(range(0, len(order), self.batch_size)):
             if number >= self.skip:
-                yield order[start:start + self.batch_size]
+                yield list(self.shard(order[start:start + self.batch_size]))
 
     def __len__(self) -> int:
         return -(-len(self.indices) // self.batch_size)
@@ -75,10 +88,10 @@ class StreamReader:
     """Reads one stream batch by batch, pass after pass; ``state()``/``restore()`` give its exact position."""
 
     def __init__(self, info: StreamInfo, data: ClipDataset, indices: Sequence[int], *, seed: int, num_workers: int,
-                 pin_memory: bool = False) -> None:
+                 pin_memory: bool = False, shard: Callable[[list[int]], Sequence[int]] = _whole) -> None:
         self.info = info
         self.generator = torch.Generator().manual_seed(seed)
-        self.sampler = _PassSampler(indices, info.batch_size, self.generator)
+        self.sampler = _PassSampler(indices, info.batch_size, self.generator, shard)
         self.loader = torch.utils.data.DataLoader(
             data, batch_sampler=self.sampler, generator=self.generator, num_workers=num_workers,
             collate_fn=_items, pin_memory=pin_memory, persistent_workers=num_workers > 0,
@@ -114,9 +127,14 @@ class StreamReader:
 
 def build_streams(
     data: ClipDataset, tasks: Sequence[str], *, batch_size: int, batch_sizes: Mapping[str, int], seed: int,
-    num_workers: int, pin_memory: bool = False,
+    num_workers: int, pin_memory: bool = False, world_size: int = 1,
+    shard: Callable[[list[int]], Sequence[int]] = _whole,
 ) -> dict[str, StreamReader]:
-    """A reader per stream of the training split; stream ``k`` (in name order) draws from seed ``seed + k``."""
+    """A reader per stream of the training split; stream ``k`` (in name order) draws from seed ``seed + k``.
+
+    Batch sizes are per process; a stream's global batch (``StreamInfo.batch_size``) is ``world_size`` times that,
+    of which this process reads ``shard(batch)``.
+    """
     groups = group_streams(data.clips, tasks)
     kinds = {name.split("@")[0] for name in groups}
     unknown = sorted(key for key in batch_sizes if key not in groups and key not in kinds)
@@ -127,7 +145,7 @@ def build_streams(
     for k, (name, (labelled, seconds, indices)) in enumerate(groups.items()):
         # A stream's own name first (strong@10s), then its label kind (strong) for every length of that kind.
         size = batch_sizes.get(name, batch_sizes.get(name.split("@")[0], batch_size))
-        info = StreamInfo(name, labelled, seconds, len(indices), int(size))
+        info = StreamInfo(name, labelled, seconds, len(indices), int(size) * world_size)
         readers[name] = StreamReader(info, data, indices, seed=seed + k, num_workers=num_workers,
-                                     pin_memory=pin_memory)
+                                     pin_memory=pin_memory, shard=shard)
     return readers

@@ -1,0 +1,45 @@
+"""``python -m ddp_worker ARGS`` (with tests/ on the path): ``jasc ARGS`` with the ``engine_fakes`` components registered.
+
+torchrun starts it as each worker of a distributed test run; ``--nproc N`` in ARGS launches N such workers (the
+launcher of ``jasc run --nproc``, pointed at this module instead of ``jasc_core.cli``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import engine_fakes
+
+from jasc_core.contract.registry import Registry, reset_registry
+
+
+def main(argv: list[str]) -> None:
+    registry = Registry()
+    registry.load_entry_points()
+    registry.add_plugin(engine_fakes, "engine_fakes")
+    reset_registry(registry)
+    if "--nproc" in argv:
+        from pathlib import Path
+
+        from jasc_core.cli import report_error
+        from jasc_core.errors import JascError
+        from jasc_core.training.launch import launch_run
+
+        at = argv.index("--nproc")
+        nproc, rest = int(argv[at + 1]), argv[:at] + argv[at + 2:]
+        out = Path(rest[rest.index("--out") + 1]) if "--out" in rest else None
+        resume = Path(rest[rest.index("--resume") + 1]) if "--resume" in rest else None
+        recipe = Path(rest[1]) if len(rest) > 1 and not rest[1].startswith("-") else None
+        try:
+            launch_run(nproc, recipe, [], out, resume, False, module="ddp_worker")
+        except JascError as exc:
+            report_error(exc)
+            sys.exit(exc.exit_code)
+        return
+    from jasc_core.cli import main as jasc_main
+
+    jasc_main(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
