@@ -6,21 +6,42 @@ launcher of ``jasc run --nproc``, pointed at this module instead of ``jasc_core.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+from pathlib import Path
 
 import engine_fakes
 
 from jasc_core.contract.registry import Registry, reset_registry
 
 
+def _test_hooks() -> None:
+    """``JASC_TEST_PID_DIR``: each worker writes its pid to DIR/RANK; ``JASC_TEST_STEP_DELAY``: seconds of sleep
+    before each step (time to kill a rank mid-epoch)."""
+    folder = os.environ.get("JASC_TEST_PID_DIR")
+    if folder and "RANK" in os.environ:
+        Path(folder, os.environ["RANK"]).write_text(str(os.getpid()))
+    delay = float(os.environ.get("JASC_TEST_STEP_DELAY", "0"))
+    if delay:
+        from jasc_core.training import Trainer
+
+        step = Trainer.train_step
+
+        def slow_step(self, step_input, epoch):  # noqa: ANN001, ANN202 - a test's patch
+            time.sleep(delay)
+            return step(self, step_input, epoch)
+
+        Trainer.train_step = slow_step
+
+
 def main(argv: list[str]) -> None:
+    _test_hooks()
     registry = Registry()
     registry.load_entry_points()
     registry.add_plugin(engine_fakes, "engine_fakes")
     reset_registry(registry)
     if "--nproc" in argv:
-        from pathlib import Path
-
         from jasc_core.cli import report_error
         from jasc_core.errors import JascError
         from jasc_core.training.launch import launch_run

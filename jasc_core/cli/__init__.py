@@ -225,10 +225,8 @@ def run(
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")
     if resume is not None:
         open_run(resume)  # "not a jasc run folder" before anything reads its recipe.yaml
-    if nproc is not None:  # torchrun runs this command again in each process, without --nproc
-        folder = launch_run(nproc, recipe, set_ or [], out, resume, require_real)
-        if folder is not None:
-            console.print(f"run folder: {folder}", markup=False)
+    if nproc is not None:  # torchrun runs this command again in each process, without --nproc; rank 0 prints
+        launch_run(nproc, recipe, set_ or [], out, resume, require_real)
         return
     # Resuming reads the run's own resolved recipe unless one is given (the engine checks it did not change).
     recipe_path = recipe if recipe is not None else resume / "recipe.yaml"
