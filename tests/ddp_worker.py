@@ -18,7 +18,8 @@ from jasc_core.contract.registry import Registry, reset_registry
 
 def _test_hooks() -> None:
     """``JASC_TEST_PID_DIR``: each worker writes its pid to DIR/RANK; ``JASC_TEST_STEP_DELAY``: seconds of sleep
-    before each step (time to kill a rank mid-epoch)."""
+    before each step (time to kill a rank mid-epoch); ``JASC_TEST_STATE_DIR``: each worker saves its model's and
+    extra models' (EMA teacher) state dicts after training to DIR/RANK.pt."""
     folder = os.environ.get("JASC_TEST_PID_DIR")
     if folder and "RANK" in os.environ:
         Path(folder, os.environ["RANK"]).write_text(str(os.getpid()))
@@ -33,6 +34,21 @@ def _test_hooks() -> None:
             return step(self, step_input, epoch)
 
         Trainer.train_step = slow_step
+    states = os.environ.get("JASC_TEST_STATE_DIR")
+    if states:
+        import torch
+
+        from jasc_core.training import Trainer
+
+        fit = Trainer.fit
+
+        def fit_and_save(self, hook, resume):  # noqa: ANN001, ANN202 - a test's patch
+            fit(self, hook, resume)
+            extra = {name: model.state_dict() for name, model in self.schedule.extra_models().items()}
+            torch.save({"model": self.pipeline.state_dict(), "extra": extra},
+                       Path(states, f"{os.environ['RANK']}.pt"))
+
+        Trainer.fit = fit_and_save
 
 
 def main(argv: list[str]) -> None:

@@ -149,6 +149,42 @@ def test_validation_losses_are_those_of_one_process_without_batch_norm(fakes, tm
     assert val_two == pytest.approx(val_one, rel=1e-5)
 
 
+# schedules: every process keeps the same student and EMA teacher -------------------------------------------------
+
+SCHEDULES = {
+    # 003's disjoint streams: two forwards per step (scene and event batches), an EMA teacher (CrossMTL).
+    "soft+cross": {"name": "soft", "cross": {"weight": 1.0}},
+    "hard+cross": {"name": "hard", "cross": {"weight": 1.0}},
+    "freeze": {"name": "freeze", "order": ["event", "scene"], "first_epochs": 1},
+}
+
+
+@pytest.mark.parametrize("schedule", [
+    "soft+cross", pytest.param("hard+cross", marks=pytest.mark.slow), pytest.param("freeze", marks=pytest.mark.slow)])
+def test_every_process_ends_with_the_same_student_and_teacher(tmp_path, schedule):
+    """Batch norm not synchronised and dropout on: the processes see different batch statistics and draw masks for
+    different clips, yet the main process's buffers are given to all after each step, so students and EMA teachers
+    (whose running statistics come from their own forward passes) stay identical."""
+    overrides = {"data": {"name": "fake_disjoint"}, "evaluate.plots": False, "model.encoder.batch_norm": True,
+                 "train.epochs": 2, "train.batch_size": 3, "schedule": SCHEDULES[schedule]}
+    states = tmp_path / "states"
+    states.mkdir()
+    job = _launch(tmp_path, "run", overrides, 2, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                  env={"JASC_TEST_STATE_DIR": str(states)})
+    _, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err[-3000:]
+    rank0, rank1 = (torch.load(states / f"{r}.pt", weights_only=False) for r in (0, 1))
+
+    def tensors(state: dict) -> dict[str, torch.Tensor]:
+        extra = {f"{name}.{key}": value for name, model in state["extra"].items() for key, value in model.items()}
+        return {**state["model"], **extra}
+
+    first, second = tensors(rank0), tensors(rank1)
+    assert first.keys() == second.keys()
+    assert [key for key in first if not torch.equal(first[key], second[key])] == []
+    assert ("teacher" in rank0["extra"]) == ("cross" in schedule)
+
+
 # a rank killed mid-epoch -----------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ would on the global batch:
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -42,6 +43,7 @@ from jasc_core.training.sync_batchnorm import convert_sync_batchnorm
 
 T = TypeVar("T")
 
+_DDP_OPTIONS = inspect.signature(DistributedDataParallel.__init__).parameters
 #: The variables torchrun sets in every worker's environment.
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -100,10 +102,11 @@ class DistributedRuntime(Runtime):
         # which HardMTL's idle head, a batch without a task's labels, several forwards per step (003's disjoint
         # streams) and per-task gradients all break. Steps run under ``no_sync`` and ``average_gradients``
         # all-reduces the gradients once per step instead (one flattened all-reduce).
+        # Buffers: once per step in ``sync_buffers``, not at every forward (torch >= 2.13 names the switch anew).
+        no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in _DDP_OPTIONS
+                           else {"broadcast_buffers": False})
         return DistributedDataParallel(
-            module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-            broadcast_buffers=False,  # once per step in ``sync_buffers``, not per forward
-        )
+            module, device_ids=[self.device.index] if self.device.type == "cuda" else None, **no_forward_sync)
 
     def shard(self, items: Sequence[T]) -> Sequence[T]:
         start, stop = share_bounds(len(items), self.rank, self.world_size)
