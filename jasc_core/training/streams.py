@@ -8,7 +8,7 @@ comes in several lengths). So 1-s scene clips and 10-s event clips of a disjoint
 Each stream is read in passes: a pass is a permutation of its clips drawn by ``torch.utils.data.RandomSampler`` from
 the stream's own generator, cut into batches (the last one short). A stream that runs out starts a new pass, as
 samplers of unequal datasets do. Its position is the generator state at the start of the current pass plus the
-batches consumed, so a resumed run continues every stream exactly where it was. With one stream seeded by the
+clips consumed, so a resumed run continues every stream exactly where it was. With one stream seeded by the
 recipe's seed, the order is the one a shuffled ``DataLoader`` gives.
 
 With several processes (``jasc_core.training.distributed``) every process draws the same permutation from the same
@@ -58,8 +58,8 @@ def _whole(batch: list[int]) -> list[int]:
 
 
 class _PassSampler(torch.utils.data.Sampler):
-    """This process's share (``shard``) of each global batch of one pass over a stream, skipping the first ``skip``
-    global batches (resume)."""
+    """This process's share (``shard``) of each global batch of one pass over a stream, after the first ``skip``
+    clips of the pass (resume)."""
 
     def __init__(self, indices: Sequence[int], batch_size: int, generator: torch.Generator,
                  shard: Callable[[list[int]], Sequence[int]] = _whole) -> None:
@@ -72,9 +72,8 @@ class _PassSampler(torch.utils.data.Sampler):
     def __iter__(self) -> Iterator[list[int]]:
         sampler = torch.utils.data.RandomSampler(range(len(self.indices)), generator=self.generator)
         order = [self.indices[i] for i in sampler]
-        for number, start in enumerate(range(0, len(order), self.batch_size)):
-            if number >= self.skip:
-                yield list(self.shard(order[start:start + self.batch_size]))
+        for start in range(self.skip, len(order), self.batch_size):
+            yield list(self.shard(order[start:start + self.batch_size]))
 
     def __len__(self) -> int:
         return -(-len(self.indices) // self.batch_size)
@@ -97,6 +96,8 @@ class StreamReader:
             collate_fn=_items, pin_memory=pin_memory, persistent_workers=num_workers > 0,
         )
         self.pass_start = self.generator.get_state()
+        #: Clips of the current pass read so far by all processes: a position that holds for any global batch size
+        #: (a run resumed with another number of processes).
         self.consumed = 0
         self._batches: Iterator[list[dict[str, Any]]] | None = None
 
@@ -112,16 +113,18 @@ class StreamReader:
             except StopIteration:
                 self._batches, self.consumed = None, 0
                 continue
-            self.consumed += 1
+            self.consumed += min(self.info.batch_size, self.info.n_clips - self.consumed)
             return items
         raise RuntimeError(f"stream '{self.info.name}' yields no batch")  # only for an empty stream
 
     def state(self) -> dict[str, Any]:
-        return {"pass_start": self.pass_start, "consumed": self.consumed}
+        return {"pass_start": self.pass_start, "consumed_clips": self.consumed}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.generator.set_state(state["pass_start"])
-        self.consumed = int(state["consumed"])
+        # Checkpoints written before positions were counted in clips hold batches of this size ("consumed").
+        self.consumed = int(state["consumed_clips"] if "consumed_clips" in state
+                            else int(state["consumed"]) * self.info.batch_size)
         self._batches = None
 
 
