@@ -131,10 +131,9 @@ class DistributedRuntime(Runtime):
         return sharded
 
     def gather(self, value: T) -> T:
+        """Every process's ``SplitScores`` joined in split order (the loop gathers nothing else)."""
         parts: list[Any] = [None] * self.world_size
         dist.all_gather_object(parts, value)
-        if not isinstance(value, SplitScores):
-            return parts  # type: ignore[return-value]
         return join_scores(parts, self._split_order)  # type: ignore[return-value]
 
     # writes ----------------------------------------------------------------------------------------------------------
