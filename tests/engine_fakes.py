@@ -442,3 +442,26 @@ def resumed(out: Any, overrides: dict[str, Any]) -> Any:
     from jasc_core import training
 
     return training.run_recipe(make_recipe(**overrides), recipe_path="fake.yaml", resume=out)
+
+
+def checkpoint_epoch(last: Any) -> int:
+    """The epoch of the checkpoint at ``last`` (-1 while there is none or it is being replaced) for tests that wait
+    for an epoch end before killing a run."""
+    from pathlib import Path
+
+    from jasc_core.inference.checkpoints import load_checkpoint
+
+    try:
+        return int(load_checkpoint(last)["epoch"]) if Path(last).exists() else -1
+    except Exception:  # noqa: BLE001 - being replaced this instant (atomic rename): look again
+        return -1
+
+
+def final_results(run_dir: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A run's history without timings and its eval metrics: what an interrupted, resumed run must reproduce."""
+    import json
+    from pathlib import Path
+
+    history = json.loads((Path(run_dir) / "history.json").read_text())
+    keep = [{k: v for k, v in r.items() if k not in ("time", "train_clips_per_s")} for r in history]
+    return keep, json.loads((Path(run_dir) / "metrics.json").read_text())["eval"]

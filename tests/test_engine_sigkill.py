@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -52,13 +51,6 @@ CASES = {
 }
 
 
-def _epoch_on_disk(last: Path) -> int:
-    try:
-        return int(load_checkpoint(last)["epoch"]) if last.exists() else -1
-    except Exception:  # noqa: BLE001 - being replaced this instant (atomic rename): look again
-        return -1
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registry, tmp_path, case):
@@ -73,7 +65,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registr
     child = subprocess.Popen([sys.executable, "-c", code], env=os.environ | {"PYTHONUNBUFFERED": "1"})
     last = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 120
-    while _epoch_on_disk(last) < after_epoch and time.time() < deadline and child.poll() is None:
+    while engine_fakes.checkpoint_epoch(last) < after_epoch and time.time() < deadline and child.poll() is None:
         time.sleep(0.05)
     time.sleep(0.45)  # one or two steps into the next epoch (steps of 0.3 s each)
     child.send_signal(signal.SIGKILL)
@@ -82,12 +74,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registr
 
     run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=killed)
 
-    def final(run_dir):
-        history = json.loads((run_dir / "history.json").read_text())
-        keep = [{k: v for k, v in r.items() if k not in ("time", "train_clips_per_s")} for r in history]
-        return keep, json.loads((run_dir / "metrics.json").read_text())["eval"]
-
-    assert final(killed) == final(whole)
+    assert engine_fakes.final_results(killed) == engine_fakes.final_results(whole)
     teachers = [load_checkpoint(run / "checkpoints" / "last.pt")["extra_models"] for run in (killed, whole)]
     assert teachers[0].keys() == teachers[1].keys()
     for name, state in teachers[0].items():  # the teacher too ends as if never interrupted

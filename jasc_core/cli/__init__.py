@@ -212,16 +212,22 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to create (default: from the recipe's output block).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder.")] = None,
     require_real: Annotated[bool, typer.Option("--require-real", help="Fail instead of training on a synthetic stand-in when the recipe's real data is missing (data.require_real).")] = False,
+    nproc: Annotated[int | None, typer.Option("--nproc", help="Train with N processes on this machine (torchrun, DDP; one per GPU); batch sizes are per process. See docs/distributed.md.")] = None,
 ) -> None:
     """Train and evaluate a recipe; everything lands in one run folder."""
     from jasc_core.inference.runs import open_run
     from jasc_core.recipes.model import load_recipe
     from jasc_core.training import run_recipe
+    from jasc_core.training.distributed import is_main_process
+    from jasc_core.training.launch import launch_run
 
     if resume is None and recipe is None:
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")
     if resume is not None:
         open_run(resume)  # "not a jasc run folder" before anything reads its recipe.yaml
+    if nproc is not None:  # torchrun runs this command again in each process, without --nproc; rank 0 prints
+        launch_run(nproc, recipe, set_ or [], out, resume, require_real)
+        return
     # Resuming reads the run's own resolved recipe unless one is given (the engine checks it did not change).
     recipe_path = recipe if recipe is not None else resume / "recipe.yaml"
     sets = list(set_ or [])
@@ -241,7 +247,8 @@ def run(
     except KeyboardInterrupt as exc:
         where = getattr(exc, "run_dir", None)
         raise RunInterrupted(f"interrupted; continue with: jasc run --resume {where}" if where else "interrupted") from None
-    console.print(f"run folder: {run_dir}", markup=False)
+    if is_main_process():  # a torchrun worker of rank > 0 prints nothing
+        console.print(f"run folder: {run_dir}", markup=False)
 
 
 @app.command("evaluate", rich_help_panel=PANEL_RECIPES)

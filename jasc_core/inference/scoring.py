@@ -38,6 +38,8 @@ class SplitScores:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     labelled: dict[str, np.ndarray] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
+    #: Clips each mean of ``losses`` is taken over (so scores of several processes join into exact means).
+    loss_counts: dict[str, int] = field(default_factory=dict)
     #: The dataset's stand-in phrase when it served substitute data (``Dataset.stand_in``), else None.
     stand_in: str | None = None
 
@@ -104,6 +106,7 @@ def collect_scores(
         scores.targets[task] = join(arrays["targets"])
         scores.labelled[task] = np.concatenate(arrays["labelled"])
     scores.losses = {task: loss_sums[task] / loss_counts[task] for task in loss_sums}
+    scores.loss_counts = dict(loss_counts)
     return scores
 
 

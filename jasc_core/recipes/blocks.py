@@ -64,6 +64,8 @@ class TrainConfig(_Strict):
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     deterministic: bool = Field(False, description="deterministic algorithms (resume reproduces exactly on CPU)")
     num_workers: int = Field(0, ge=0, description="data-loader worker processes")
+    sync_batchnorm: bool = Field(False, description="with several processes (jasc run --nproc, torchrun): batch-norm "
+                                 "statistics over the global batch of all processes, as one process computes them")
     cache_audio: bool = Field(True, description="keep decoded training/validation waveforms in memory after epoch 1")
     train_split: str = Field("train", description="split the model is trained on (and normalisation is fitted on)")
     val_split: str = Field("val", description="split validated every epoch (model selection, early stopping)")

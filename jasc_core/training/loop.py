@@ -103,9 +103,11 @@ class Trainer:
     def enter_phase(self, index: int, resuming: bool) -> None:
         """Trainable groups, optimiser, LR schedule and selection of phase ``index``."""
         _, phase = self.phases[index]
-        if index > 0 and not resuming and self.run.best.is_file():
+        best = self.runtime.from_main(lambda: load_checkpoint(self.run.best)["model"]
+                                      if index > 0 and not resuming and self.run.best.is_file() else None)
+        if best is not None:
             # The next phase starts from the best model of the one before (FreezeMTL freezes the best first task).
-            self.pipeline.load_state_dict(load_checkpoint(self.run.best)["model"])
+            self.pipeline.load_state_dict(best)
         self.phase, self.phase_index = phase, index
         self.trainable = set_trainable(self.groups, phase.train)
         self.shared = [p for p in self.groups["encoder"].parameters() if p.requires_grad]
@@ -121,9 +123,11 @@ class Trainer:
     # the loop -----------------------------------------------------------------------------------------------------
 
     def fit(self, hook: Any, resume: bool) -> None:
-        if resume and self.run.last.is_file():
-            self.restore(load_checkpoint(self.run.last))
-        hook.jasc_run_start(run_dir=str(self.run.root), recipe=resolved_dict(self.recipe))
+        if resume:
+            checkpoint = self.runtime.from_main(lambda: load_checkpoint(self.run.last) if self.run.last.is_file() else None)
+            if checkpoint is not None:
+                self.restore(checkpoint)
+        self.runtime.main_only(lambda: hook.jasc_run_start(run_dir=str(self.run.root), recipe=resolved_dict(self.recipe)))
         with Progress(show_progress() and self.runtime.is_main) as progress:
             for epoch in range(self.start_epoch, self.config.epochs):
                 index, first, phase = self.phase_of(epoch)
@@ -139,9 +143,13 @@ class Trainer:
                 record["time"] = time.time() - record.pop("_start")
                 improved = self.select(epoch, record)
                 self.history.append(record)
-                self.runtime.main_only(lambda e=epoch, i=improved: self.save(e, i))
-                progress.log(epoch_line(epoch, self.config.epochs, record))
-                hook.jasc_epoch_end(run_dir=str(self.run.root), epoch=epoch + 1, metrics=flatten_record(record))
+                self.runtime.main_only(lambda e=epoch, i=improved, r=record: self.end_epoch(e, i, r, progress, hook))
+
+    def end_epoch(self, epoch: int, improved: bool, record: dict[str, Any], progress: Progress, hook: Any) -> None:
+        """The main process's part of an epoch end: checkpoints and history, the console line, the hooks."""
+        self.save(epoch, improved)
+        progress.log(epoch_line(epoch, self.config.epochs, record))
+        hook.jasc_epoch_end(run_dir=str(self.run.root), epoch=epoch + 1, metrics=flatten_record(record))
 
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
         self.pipeline.train()
@@ -167,7 +175,7 @@ class Trainer:
             rate = clips / max(1e-9, time.time() - start)
             progress.update(bar, " ".join(f"{t} {v:.4f}" for t, v in losses.items()) + f" | {rate:.1f} clips/s")
         progress.remove(bar)
-        means = {name: sums[name] / counts[name] for name in sums}
+        means = self.runtime.epoch_means(sums, counts)
         return {"epoch": epoch + 1, "_start": start, "step": self.step, "phase": self.phase.name,
                 "lr": float(self.optimizer.param_groups[0]["lr"]),
                 "train_losses": {k: v for k, v in means.items() if not k.startswith("extra/")},
@@ -183,16 +191,23 @@ class Trainer:
         def check(what: str, loss: Any) -> None:
             self._check_finite(what, loss, epoch)
 
-        losses, extra = step_losses(batches, self.wrapped, self.model, self.runtime, self.weighting, self.schedule,
-                                    context, check, self.augment if self.parts.augmentations else None)
+        with self.runtime.gradient_sync(self.wrapped):
+            losses, extra = step_losses(batches, self.wrapped, self.model, self.runtime, self.weighting,
+                                        self.schedule, context, check,
+                                        self.augment if self.parts.augmentations else None)
+            # Always (a step without losses has nothing to back-propagate): every process joins the collectives.
+            backward(losses, extra, self.weighting, context, self.trainable, check, self.runtime)
+        self.runtime.average_gradients(self.weighting.parameters())
         if losses or extra:
-            backward(losses, extra, self.weighting, context, self.trainable, check)
             if self.config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.trainable, self.config.grad_clip)
             self.optimizer.step()
         # The LR schedule counts planned steps, so it stays in step with the plan even when a batch had no label.
         self.lr_scheduler.step()
+        # Every process continues from the main process's batch-norm statistics (the EMA teacher follows them).
+        self.runtime.sync_buffers([self.pipeline])
         self.schedule.after_step(self.model, context)
+        self.runtime.sync_buffers(self.schedule.extra_models().values())
         self.step += 1
         return {**{t: float(v.detach()) for t, v in losses.items()},
                 **{f"extra/{n}": float(v.detach()) for n, v in extra.items()}}

@@ -3,6 +3,9 @@
 The order: check what needs no data (a computable selection metric, a usable device); create the run folder; build
 the dataset, streams, pipeline, weighting and schedule (``build_parts``); train (``Trainer``); tune thresholds and
 evaluate when the recipe says so; call the ``jasc_run_end`` hook.
+
+Under torchrun (``jasc run --nproc``) every process runs this; the runtime (``make_runtime``) makes only the main
+process create and write the run folder (the others get its path), evaluate, and call the run hooks.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from jasc_core.inference.pipeline import Labels, build_pipeline
 from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.inference.scoring import load_split
 from jasc_core.recipes.model import build, dump_yaml, resolved_dict
+from jasc_core.training.distributed import make_runtime
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init
 from jasc_core.training.loop import Trainer, TrainingParts
@@ -69,15 +73,21 @@ def labels_for(train: Any, tasks: tuple[str, ...], data_name: str, split: str) -
     return labels
 
 
-def build_parts(recipe: Any, *, init_weights: bool = True) -> TrainingParts:
+def runtime_for(recipe: Any) -> Runtime:
+    """The recipe's runtime: distributed under torchrun, else one process."""
+    config = recipe.train
+    return make_runtime(config.device, config.amp, config.sync_batchnorm)
+
+
+def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | None = None) -> TrainingParts:
     """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split).
 
     ``init_weights``: apply ``model.init``; a resume that restores a checkpoint skips it (the checkpoint replaces those
-    weights anyway, and the source run need not exist any more).
+    weights anyway, and the source run need not exist any more). ``runtime``: default ``runtime_for(recipe)``.
     """
     config, data_name = recipe.train, recipe.data.name
     tasks = check_before_training(recipe)
-    runtime = Runtime(config.device, config.amp)
+    runtime = runtime or runtime_for(recipe)
     seed_everything(recipe.seed)
     dataset = build("dataset", recipe.data)
     dataset.prepare()
@@ -95,8 +105,9 @@ def build_parts(recipe: Any, *, init_weights: bool = True) -> TrainingParts:
     val_data = clip_dataset(val_clips, dataset, features, labels, config.cache_audio)
     streams = build_streams(train_data, tasks, batch_size=config.batch_size, batch_sizes=config.stream_batch_sizes,
                             seed=recipe.seed, num_workers=config.num_workers, pin_memory=runtime.pin_memory,
-                            keep=config.streams)
-    val_loaders = split_loaders(val_data, config.batch_size, config.num_workers, runtime.pin_memory)
+                            world_size=runtime.world_size, shard=runtime.shard, keep=config.streams)
+    val_loaders = runtime.shard_loaders(split_loaders(val_data, config.batch_size, config.num_workers,
+                                                      runtime.pin_memory))
     # Normalisation statistics from the training split: buffers of the features module, saved with the model.
     features.fit_normalization(
         batch["waveform"].to(runtime.device)
@@ -128,51 +139,61 @@ def run_recipe(
     """Train a recipe into a run folder (new, or ``resume``d), then evaluate it; returns the run folder."""
     if resume is not None:
         run, recipe = open_for_resume(resume, recipe)
-        run.update_meta(status="running", error=None)
+        runtime = runtime_for(recipe)
+        runtime.main_only(lambda: run.update_meta(status="running", error=None))
     else:
         if recipe is None:
             raise RunError("run_recipe needs a recipe (or resume=RUN_DIR)")
         check_before_training(recipe)  # fail before a run folder exists
-        run = _new_run(recipe, recipe_path, out_dir)
+        runtime = runtime_for(recipe)
+        run = RunFolder(runtime.from_main(lambda: _new_run(recipe, recipe_path, out_dir).root))
+    main = runtime.main_only
 
     hook = RunHooks(get_registry().hook)
     with deterministic_mode(recipe.train.deterministic):
         try:
-            parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file())
+            parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file(), runtime=runtime)
             if parts.stand_in:
-                run.update_meta(data_stand_in=parts.stand_in)
+                main(lambda: run.update_meta(data_stand_in=parts.stand_in))
             if parts.init is not None:
-                run.update_meta(init=parts.init)
+                main(lambda: run.update_meta(init=parts.init))
             trainer = Trainer(parts, run)
             trainer.fit(hook, resume=resume is not None)
-            run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best)
-            metrics: dict[str, Any] = {}
-            if evaluate:
-                if recipe.evaluate.tune_thresholds is not None:
-                    tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split,
-                                    recipe=recipe, level=recipe.evaluate.tune_level)
-                metrics = evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
+            main(lambda: run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best))
+            metrics = (main(lambda: _evaluate(run, recipe)) or {}) if evaluate else {}
         except KeyboardInterrupt as exc:
             with contextlib.suppress(OSError):
-                run.update_meta(status="interrupted")
+                if runtime.is_main:
+                    run.update_meta(status="interrupted")
             exc.run_dir = run.root  # the CLI says how to resume it
             raise
         except (JascError, OSError) as exc:
             reason = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
-            if resume is None and not run.last.is_file():
-                # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run folder
-                # holds nothing to resume, and leaving it would make the same command fail on a non-empty --out.
-                shutil.rmtree(run.root, ignore_errors=True)
-            elif run.read_meta().get("status") != "failed":
-                run.mark_failed(reason)
+            if runtime.is_main:  # the run folder's record is the main process's (no barrier on a failure path)
+                if resume is None and not run.last.is_file():
+                    # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run
+                    # folder holds nothing to resume, and leaving it would make the same command fail on a non-empty
+                    # --out.
+                    shutil.rmtree(run.root, ignore_errors=True)
+                elif run.read_meta().get("status") != "failed":
+                    run.mark_failed(reason)
             if isinstance(exc, OSError):  # a folder that cannot be written, a full disk: path and reason, one line
                 raise RunError(reason) from None
             raise
-    run.update_meta(status="finished")
-    hook.jasc_run_end(run_dir=str(run.root), metrics=flat_metrics(metrics))
-    if hook.failed:  # the warnings scrolled by; the run folder keeps which plugin stopped and why
-        run.update_meta(hook_failures=hook.failed)
+    if runtime.is_main:
+        run.update_meta(status="finished")
+        hook.jasc_run_end(run_dir=str(run.root), metrics=flat_metrics(metrics))
+        if hook.failed:  # the warnings scrolled by; the run folder keeps which plugin stopped and why
+            run.update_meta(hook_failures=hook.failed)
+    runtime.close()
     return run.root
+
+
+def _evaluate(run: RunFolder, recipe: Any) -> dict[str, Any]:
+    if recipe.evaluate.tune_thresholds is not None:
+        tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split,
+                        recipe=recipe, level=recipe.evaluate.tune_level)
+    return evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
 
 
 def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

@@ -1,19 +1,20 @@
 """The runtime: the one object the loop asks about device, precision, processes and writes.
 
 Lightning Fabric's idea, kept small: the loop receives built parts and never checks a device type, a rank or a
-precision itself. This runtime runs one process; a distributed runtime (DDP) replaces ``wrap``, ``gather`` and
-``rank``/``world_size`` without a new branch in the loop.
+precision itself. This runtime runs one process; the distributed runtime (``jasc_core.training.distributed``, DDP under torchrun)
+replaces ``wrap``, ``gather``, ``rank``/``world_size`` and the small collectives below (each a no-op here) without a
+new branch in the loop.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from jasc_core.inference.clips import to_device
 from jasc_core.inference.device import autocast_for, resolve_device
@@ -50,12 +51,52 @@ class Runtime:
         return module
 
     def gather(self, value: T) -> T:
-        """Validation scores of every process joined (one process: the value itself)."""
+        """Validation scores of every process joined in split order (one process: the value itself)."""
         return value
 
+    def shard_loaders(self, loaders: list[Any]) -> list[Any]:
+        """The validation loaders over this process's share of their clips (one process: all of them)."""
+        return loaders
+
     def main_only(self, write: Callable[[], T]) -> T | None:
-        """Run ``write`` on the main process only (run-folder writes)."""
+        """Run ``write`` on the main process only (run-folder writes); the others wait until it is written."""
         return write() if self.is_main else None
+
+    def from_main(self, read: Callable[[], T]) -> T:
+        """``read()`` on the main process, its result on every process (a checkpoint, the run folder's path)."""
+        return read()
+
+    def close(self) -> None:
+        """Leave the process group at the end of a run (one process: nothing to leave)."""
+
+    # Collectives of one optimiser step and one epoch (no-ops for one process). -------------------------------------
+
+    def shard(self, items: Sequence[T]) -> Sequence[T]:
+        """This process's contiguous share of ``items`` (a global batch, a validation split's clips)."""
+        return items
+
+    def share_losses(self, losses: Mapping[str, tuple[Tensor, int]], tasks: Sequence[str]) -> dict[str, Tensor]:
+        """Task losses (each this process's clip-weighted mean over ``n`` clips) as the clip-weighted mean over every
+        process's clips, with gradients scaled so that averaging them over processes gives that mean's gradient."""
+        return {task: loss for task, (loss, _) in losses.items()}
+
+    def average(self, tensors: Sequence[Tensor]) -> list[Tensor]:
+        """The element-wise mean of ``tensors`` over processes (per-task gradients of GradNorm and PCGrad)."""
+        return list(tensors)
+
+    def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
+        """Average ``.grad`` of ``params`` over processes (after a step's backward; weighting parameters)."""
+
+    def sync_buffers(self, modules: Iterable[nn.Module]) -> None:
+        """Give every process the main process's buffers (batch-norm statistics; an EMA teacher's)."""
+
+    def epoch_means(self, sums: Mapping[str, float], counts: Mapping[str, int]) -> dict[str, float]:
+        """Per-name means of values summed over an epoch's steps, over every process's steps."""
+        return {name: sums[name] / counts[name] for name in sums}
+
+    def gradient_sync(self, wrapped: nn.Module) -> Any:
+        """Context of one step's forwards and backward (DDP: ``no_sync``; gradients are averaged after backward)."""
+        return nullcontext()
 
 
 @contextmanager

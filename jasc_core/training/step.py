@@ -6,6 +6,10 @@ schedule's ``extra_losses``. A task present in several batches gets the clip-wei
 ``weighting.combine(losses) + extra`` is back-propagated, or, for schemes with ``requires_task_gradients``, per-task
 gradients of the shared (trainable encoder) parameters are merged by ``combine_gradients`` and the heads get the
 gradient of their own task's weighted loss. Every loss is checked finite (``check`` raises naming it).
+
+With several processes the runtime makes each task loss the mean over every process's clips (``share_losses``)
+and averages gradients after backward: per-task gradients before ``combine_gradients`` (PCGrad is not linear),
+all the others once the step's backward is done (``average_gradients``).
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ def step_losses(
         for name, loss in schedule.extra_losses(model, features, outputs, batch, context).items():
             check(f"extra loss '{name}'", loss)
             extra[name] = extra[name] + loss if name in extra else loss
-    return {task: _clip_weighted_mean(terms) for task, terms in parts.items()}, extra
+    means = {task: (_clip_weighted_mean(terms), sum(n for _, n in terms)) for task, terms in parts.items()}
+    return runtime.share_losses(means, context.tasks), extra
 
 
 def _clip_weighted_mean(terms: list[tuple[Tensor, int]]) -> Tensor:
@@ -62,28 +67,33 @@ def _clip_weighted_mean(terms: list[tuple[Tensor, int]]) -> Tensor:
 
 def backward(
     losses: dict[str, Tensor], extra: dict[str, Tensor], weighting: Weighting, context: StepContext,
-    trainable: Sequence[nn.Parameter], check: Callable[[str, Any], None],
+    trainable: Sequence[nn.Parameter], check: Callable[[str, Any], None], runtime: Runtime,
 ) -> None:
-    """Gradients of the step's loss into ``.grad`` of the trainable parameters."""
+    """Gradients of the step's loss into ``.grad`` of the trainable parameters (averaged over processes)."""
     shared = list(context.shared_parameters)
     if weighting.requires_task_gradients and losses and shared:
-        _task_gradients(losses, extra, weighting, context, shared, trainable)
+        _task_gradients(losses, extra, weighting, context, shared, trainable, runtime)
         return
     total = weighting.combine(losses, context) if losses else torch.zeros(())
     for loss in extra.values():
         total = total + loss
     check("combined", total)
-    total.backward()
+    if total.requires_grad:  # not where this process has no clip for any task of the step
+        total.backward()
+    runtime.average_gradients(trainable)
 
 
 def _task_gradients(
     losses: dict[str, Tensor], extra: dict[str, Tensor], weighting: Weighting, context: StepContext,
-    shared: list[nn.Parameter], trainable: Sequence[nn.Parameter],
+    shared: list[nn.Parameter], trainable: Sequence[nn.Parameter], runtime: Runtime,
 ) -> None:
     grads: dict[str, list[Tensor]] = {}
     for task, loss in losses.items():
-        raw = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True)
-        grads[task] = [g if g is not None else torch.zeros_like(p) for g, p in zip(raw, shared, strict=True)]
+        # A task without clips on this process (its loss is the other processes' mean, a constant here) adds zeros.
+        raw = (torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True) if loss.requires_grad
+               else [None] * len(shared))
+        grads[task] = runtime.average(
+            [g if g is not None else torch.zeros_like(p) for g, p in zip(raw, shared, strict=True)])
     combined = list(weighting.combine_gradients(grads, losses, context))
     if len(combined) != len(shared):
         raise RunError(
@@ -92,12 +102,16 @@ def _task_gradients(
         )
     if extra:
         raw = torch.autograd.grad(sum(extra.values()), shared, retain_graph=True, allow_unused=True)
-        combined = [c if g is None else c + g for c, g in zip(combined, raw, strict=True)]
+        raw = runtime.average([g if g is not None else torch.zeros_like(p) for g, p in zip(raw, shared, strict=True)])
+        combined = [c + g for c, g in zip(combined, raw, strict=True)]
     shared_ids = {id(p) for p in shared}
     others = [p for p in trainable if id(p) not in shared_ids]
     if others:
         # Each head's parameters only see their own task's loss, so the weighted loss gives every head the gradient
         # of its own loss times the weight the scheme gives that task, and extra losses their share.
-        (weighting.combine(losses, context) + sum(extra.values())).backward(inputs=others)
+        heads_loss = weighting.combine(losses, context) + sum(extra.values())
+        if heads_loss.requires_grad:
+            heads_loss.backward(inputs=others)
+        runtime.average_gradients(others)
     for param, grad in zip(shared, combined, strict=True):
         param.grad = grad.detach().to(param.dtype)

@@ -8,13 +8,19 @@ comes in several lengths). So 1-s scene clips and 10-s event clips of a disjoint
 Each stream is read in passes: a pass is a permutation of its clips drawn by ``torch.utils.data.RandomSampler`` from
 the stream's own generator, cut into batches (the last one short). A stream that runs out starts a new pass, as
 samplers of unequal datasets do. Its position is the generator state at the start of the current pass plus the
-batches consumed, so a resumed run continues every stream exactly where it was. With one stream seeded by the
+clips consumed, so a resumed run continues every stream exactly where it was. With one stream seeded by the
 recipe's seed, the order is the one a shuffled ``DataLoader`` gives.
+
+With several processes (``jasc_core.training.distributed``) every process draws the same permutation from the same
+generator and cuts it into global batches of ``world_size`` x the batch size; process ``r`` reads the ``r``-th
+contiguous share of each (``Runtime.shard``). So two processes with batch size B read exactly the clips one
+process reads with 2B, ``StreamInfo.batch_size`` is the global size, and a stream's position stays global: a run
+resumed with another number of processes continues the same permutation, only cut into other shares.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -47,21 +53,27 @@ def group_streams(clips: ClipList, tasks: Sequence[str]) -> dict[str, tuple[froz
     return streams
 
 
-class _PassSampler(torch.utils.data.Sampler):
-    """Batches of one pass over a stream, skipping the first ``skip`` (resume)."""
+def _whole(batch: list[int]) -> list[int]:
+    return batch
 
-    def __init__(self, indices: Sequence[int], batch_size: int, generator: torch.Generator) -> None:
+
+class _PassSampler(torch.utils.data.Sampler):
+    """This process's share (``shard``) of each global batch of one pass over a stream, after the first ``skip``
+    clips of the pass (resume)."""
+
+    def __init__(self, indices: Sequence[int], batch_size: int, generator: torch.Generator,
+                 shard: Callable[[list[int]], Sequence[int]] = _whole) -> None:
         self.indices = list(indices)
         self.batch_size = batch_size
         self.generator = generator
+        self.shard = shard
         self.skip = 0
 
     def __iter__(self) -> Iterator[list[int]]:
         sampler = torch.utils.data.RandomSampler(range(len(self.indices)), generator=self.generator)
         order = [self.indices[i] for i in sampler]
-        for number, start in enumerate(range(0, len(order), self.batch_size)):
-            if number >= self.skip:
-                yield order[start:start + self.batch_size]
+        for start in range(self.skip, len(order), self.batch_size):
+            yield list(self.shard(order[start:start + self.batch_size]))
 
     def __len__(self) -> int:
         return -(-len(self.indices) // self.batch_size)
@@ -75,15 +87,17 @@ class StreamReader:
     """Reads one stream batch by batch, pass after pass; ``state()``/``restore()`` give its exact position."""
 
     def __init__(self, info: StreamInfo, data: ClipDataset, indices: Sequence[int], *, seed: int, num_workers: int,
-                 pin_memory: bool = False) -> None:
+                 pin_memory: bool = False, shard: Callable[[list[int]], Sequence[int]] = _whole) -> None:
         self.info = info
         self.generator = torch.Generator().manual_seed(seed)
-        self.sampler = _PassSampler(indices, info.batch_size, self.generator)
+        self.sampler = _PassSampler(indices, info.batch_size, self.generator, shard)
         self.loader = torch.utils.data.DataLoader(
             data, batch_sampler=self.sampler, generator=self.generator, num_workers=num_workers,
             collate_fn=_items, pin_memory=pin_memory, persistent_workers=num_workers > 0,
         )
         self.pass_start = self.generator.get_state()
+        #: Clips of the current pass read so far by all processes: a position that holds for any global batch size
+        #: (a run resumed with another number of processes).
         self.consumed = 0
         self._batches: Iterator[list[dict[str, Any]]] | None = None
 
@@ -99,24 +113,30 @@ class StreamReader:
             except StopIteration:
                 self._batches, self.consumed = None, 0
                 continue
-            self.consumed += 1
+            self.consumed += min(self.info.batch_size, self.info.n_clips - self.consumed)
             return items
         raise RuntimeError(f"stream '{self.info.name}' yields no batch")  # only for an empty stream
 
     def state(self) -> dict[str, Any]:
-        return {"pass_start": self.pass_start, "consumed": self.consumed}
+        return {"pass_start": self.pass_start, "consumed_clips": self.consumed}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.generator.set_state(state["pass_start"])
-        self.consumed = int(state["consumed"])
+        # Checkpoints written before positions were counted in clips hold batches of this size ("consumed").
+        self.consumed = int(state["consumed_clips"] if "consumed_clips" in state
+                            else int(state["consumed"]) * self.info.batch_size)
         self._batches = None
 
 
 def build_streams(
     data: ClipDataset, tasks: Sequence[str], *, batch_size: int, batch_sizes: Mapping[str, int], seed: int,
-    num_workers: int, pin_memory: bool = False, keep: Sequence[str] | None = None,
+    num_workers: int, pin_memory: bool = False, world_size: int = 1,
+    shard: Callable[[list[int]], Sequence[int]] = _whole, keep: Sequence[str] | None = None,
 ) -> dict[str, StreamReader]:
     """A reader per stream of the training split; stream ``k`` (in name order) draws from seed ``seed + k``.
+
+    Batch sizes are per process; a stream's global batch (``StreamInfo.batch_size``) is ``world_size`` times that,
+    of which this process reads ``shard(batch)``.
 
     ``keep`` (``train.streams``): only the streams named there, by name (``strong@10s``) or label kind (``strong``).
     Seeds are drawn before the filter, so a kept stream reads the same clips as it does in a run that keeps all.
@@ -138,7 +158,7 @@ def build_streams(
         if keep is not None and name not in keep and name.split("@")[0] not in keep:
             continue
         size = batch_sizes.get(name, batch_sizes.get(name.split("@")[0], batch_size))
-        info = StreamInfo(name, labelled, seconds, len(indices), int(size))
+        info = StreamInfo(name, labelled, seconds, len(indices), int(size) * world_size)
         readers[name] = StreamReader(info, data, indices, seed=seed + k, num_workers=num_workers,
-                                     pin_memory=pin_memory)
+                                     pin_memory=pin_memory, shard=shard)
     return readers
