@@ -141,17 +141,21 @@ def test_failure_message_names_the_rank_and_the_signal(tmp_path):
 # two processes against one -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("weighting", sorted(WEIGHTINGS))
-def test_two_processes_with_b_learn_what_one_process_with_2b_learns(fakes, tmp_path, weighting):
+def _one_with_2b_and_two_with_b(tmp_path, overrides, *, sync):
+    """1 process with batch 8 (its run folder), 2 processes with batch 4 each (the finished launch), and the relative
+    gap between their per-epoch train losses."""
     from jasc_core.training import run_recipe
 
-    common = {**EXACT, "weighting": WEIGHTINGS[weighting]}
-    one = run_recipe(engine_fakes.make_recipe(**common, **{"train.batch_size": 8}), recipe_path="one.yaml",
+    one = run_recipe(engine_fakes.make_recipe(**overrides, **{"train.batch_size": 8}), recipe_path="one.yaml",
                      out_dir=tmp_path / "one")
-    two = _launch(tmp_path, "two", {**common, "train.batch_size": 4, "train.sync_batchnorm": True}, 2)
+    two = _launch(tmp_path, "two", {**overrides, "train.batch_size": 4, "train.sync_batchnorm": sync}, 2)
     assert two.returncode == 0, two.stderr[-3000:]
+    return one, two, np.abs(_losses(tmp_path / "two") - _losses(one)) / np.abs(_losses(one))
 
-    gap = np.abs(_losses(tmp_path / "two") - _losses(one)) / np.abs(_losses(one))
+
+@pytest.mark.parametrize("weighting", sorted(WEIGHTINGS))
+def test_two_processes_with_b_learn_what_one_process_with_2b_learns(fakes, tmp_path, weighting):
+    one, two, gap = _one_with_2b_and_two_with_b(tmp_path, {**EXACT, "weighting": WEIGHTINGS[weighting]}, sync=True)
     print(f"{weighting}: relative train-loss difference with sync batch norm: max {gap.max():.3g}")
     np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(one), rtol=1e-5, atol=1e-6)
     # Validation is compared without batch norm (next test): see there why.
@@ -260,13 +264,7 @@ def test_killing_one_rank_stops_the_job_and_resume_matches_an_uninterrupted_run(
 
 @pytest.mark.slow
 def test_without_sync_batchnorm_two_processes_drift_from_one(fakes, tmp_path):
-    from jasc_core.training import run_recipe
-
-    one = run_recipe(engine_fakes.make_recipe(**EXACT, **{"train.batch_size": 8}), recipe_path="one.yaml",
-                     out_dir=tmp_path / "one")
-    two = _launch(tmp_path, "two", {**EXACT, "train.batch_size": 4, "train.sync_batchnorm": False}, 2)
-    assert two.returncode == 0, two.stderr[-3000:]
-    gap = np.abs(_losses(tmp_path / "two") - _losses(one)) / np.abs(_losses(one))
+    _, _, gap = _one_with_2b_and_two_with_b(tmp_path, EXACT, sync=False)
     print(f"relative train-loss difference without sync batch norm: max {gap.max():.3g}, per epoch {gap.tolist()}")
     assert gap.max() > 1e-4  # batch statistics over 4 clips are not those over 8
 
