@@ -30,6 +30,7 @@ from jasc_core.inference.pipeline import Labels, Pipeline
 from jasc_core.inference.runs import RunFolder, write_json
 from jasc_core.inference.scoring import collect_scores
 from jasc_core.recipes.model import resolved_dict
+from jasc_core.training.compile import compile_models
 from jasc_core.training.optim import build_optimizer, keep_frozen_in_eval, lr_lambda, set_trainable
 from jasc_core.training.progress import Progress, show_progress
 from jasc_core.training.runtime import Runtime
@@ -74,6 +75,9 @@ class Trainer:
         self.infos = {name: reader.info for name, reader in parts.streams.items()}
         self.setup = SetupContext(self.config.epochs, parts.tasks, self.infos, self.runtime.device, self.recipe.seed)
         self.schedule.setup(self.model, self.setup)
+        # After setup: an EMA teacher is a deep copy of the student, made before the student is compiled in place.
+        self.compiled = compile_models([self.model, *self.schedule.extra_models().values()], self.config.compile,
+                                       self.runtime.device)
         self.phases = self._checked_phases()
         self.history: list[dict[str, Any]] = []
         self.step, self.start_epoch, self.phase_index = 0, 0, -1
@@ -125,6 +129,8 @@ class Trainer:
             self.restore(load_checkpoint(self.run.last))
         hook.jasc_run_start(run_dir=str(self.run.root), recipe=resolved_dict(self.recipe))
         with Progress(show_progress() and self.runtime.is_main) as progress:
+            if self.runtime.is_main:
+                progress.log(runtime_line(self))
             for epoch in range(self.start_epoch, self.config.epochs):
                 index, first, phase = self.phase_of(epoch)
                 if index != self.phase_index:
@@ -218,7 +224,7 @@ class Trainer:
 
     def validate(self) -> dict[str, Any]:
         scores = collect_scores(self.wrapped, self.parts.val_loaders, self.runtime.device, self.parts.tasks,
-                                amp=self.runtime.amp, weighting=self.weighting)
+                                precision=self.runtime.precision, weighting=self.weighting)
         scores = self.runtime.gather(scores)
         metrics = task_metrics(scores, self.parts.labels, self.recipe.evaluate.threshold)
         return {"val": validation_summary(metrics, scores.losses)}
@@ -304,6 +310,13 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, float]:
         flat[f"weight/{task}"] = float(value)
     flat.update({k: float(v) for k, v in record.get("val", {}).items()})
     return flat
+
+
+def runtime_line(trainer: Trainer) -> str:
+    """The console line that says how the run computes: device, precision (``auto`` decided) and compile."""
+    config = trainer.config
+    precision = trainer.runtime.precision + (" (auto)" if config.precision == "auto" else "")
+    return f"device {trainer.runtime.device}, precision {precision}, compile {trainer.compiled}"
 
 
 def epoch_line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:

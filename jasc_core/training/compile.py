@@ -1,0 +1,66 @@
+"""``train.compile``: ``torch.compile`` of the joint model (encoder and heads), in place, or a logged fallback to eager.
+
+What is compiled: the student's ``JointModel`` and a schedule's extra models (an EMA teacher), each with
+``nn.Module.compile()``, which compiles the module's call *in place*. The module object, its parameters and its
+``state_dict`` keys stay as they were (no ``_orig_mod.`` prefix, unlike ``torch.compile(module)``), so
+checkpoints, resume, ``model.init``, export, the optimiser's parameter list and a DDP wrapper see the same module.
+The feature extractor (STFT, mel, normalisation) and the losses stay eager: the STFT gains nothing from inductor,
+and keeping the losses outside keeps per-task gradients (PCGrad, GradNorm) plain autograd calls on the compiled
+graph's outputs.
+
+Compiling happens after ``Schedule.setup``: a teacher is a deep copy of the student, and a copy of a module compiled
+in place would keep calling the original's compiled function.
+
+Recompilation: a phase that freezes a group (``requires_grad`` off, eval mode for its dropout and batch norm), the
+switch to validation (eval mode, no grad) and a new clip length each compile a new graph once; from the second clip
+length on, dynamo marks the time axis dynamic. ``suppress_errors`` is switched on while compiling is on, so a graph
+that inductor cannot compile runs eagerly (dynamo logs it) instead of stopping the run mid-epoch.
+
+Where compiling is not possible at all (no dynamo for this Python, no C++ compiler for inductor's CPU kernels, no
+Triton for CUDA), ``compile_models`` returns the reason and the run goes on eagerly; the run records it in
+``run.json`` (``compile``) and on the console.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def compile_unavailable(device: torch.device) -> str | None:
+    """Why ``torch.compile`` cannot run on ``device`` here, or None when it can."""
+    if not torch._dynamo.is_dynamo_supported():
+        return "torch.compile does not support this Python version"
+    if device.type == "cpu":
+        compilers = [os.environ.get("CXX"), "g++", "c++", "clang++"]
+        if not any(name and shutil.which(name) for name in compilers):
+            return "inductor needs a C++ compiler for CPU kernels (g++ or clang++ on PATH, or $CXX)"
+    elif device.type == "cuda":
+        if importlib.util.find_spec("triton") is None:
+            return "inductor needs Triton for CUDA kernels (pip install triton)"
+    else:
+        return f"train.compile supports cpu and cuda, not {device.type}"
+    return None
+
+
+def compile_models(models: Sequence[nn.Module], enabled: bool, device: torch.device) -> str:
+    """Compile ``models`` in place when ``enabled``; returns ``off``, ``on`` or ``eager: <reason>`` (the fallback)."""
+    if not enabled:
+        return "off"
+    reason = compile_unavailable(device)
+    if reason is not None:
+        return f"eager: {reason}"
+    torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, logged by dynamo
+    for model in models:
+        model.compile()
+    return "on"
+
+
+def is_compiled(model: nn.Module) -> bool:
+    """Whether ``model`` was compiled in place (``nn.Module.compile``)."""
+    return getattr(model, "_compiled_call_impl", None) is not None
