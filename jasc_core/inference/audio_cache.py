@@ -114,7 +114,9 @@ def build_audio_cache(datasets: Sequence[Any], num_workers: int, progress: bool)
         found += len(data.clips) - len(missing)
         if not missing:
             continue
-        loader = torch.utils.data.DataLoader(_Filler(data, missing), batch_size=None, num_workers=num_workers)
+        # A generator of its own: a loader without one draws its seed from the global RNG and would shift training's.
+        loader = torch.utils.data.DataLoader(_Filler(data, missing), batch_size=None, num_workers=num_workers,
+                                             generator=torch.Generator().manual_seed(0))
         items: Any = loader
         if progress:
             items = track(loader, total=len(missing), description="decoding audio into the disk cache",
