@@ -14,7 +14,8 @@ in place would keep calling the original's compiled function.
 Recompilation: a phase that freezes a group (``requires_grad`` off, eval mode for its dropout and batch norm), the
 switch to validation (eval mode, no grad) and a new clip length each compile a new graph once; from the second clip
 length on, dynamo marks the time axis dynamic. ``suppress_errors`` is switched on while compiling is on, so a graph
-that inductor cannot compile runs eagerly (dynamo logs it) instead of stopping the run mid-epoch.
+that inductor cannot compile runs eagerly (dynamo logs it) instead of stopping the run mid-epoch; donated buffers
+are switched off, so a graph's backward can run more than once (per-task gradients).
 
 Where compiling is not possible at all (no dynamo for this Python, no C++ compiler for inductor's CPU kernels, no
 Triton for CUDA), ``compile_models`` returns the reason and the run goes on eagerly; the run records it in
@@ -56,6 +57,9 @@ def compile_models(models: Sequence[nn.Module], enabled: bool, device: torch.dev
     if reason is not None:
         return f"eager: {reason}"
     torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, logged by dynamo
+    # Per-task gradients (PCGrad, GradNorm) and any plugin that calls autograd.grad(retain_graph=True) go through one
+    # graph's backward several times; donated buffers (a memory saving of AOTAutograd) forbid that.
+    torch._functorch.config.donated_buffer = False
     for model in models:
         model.compile()
     return "on"
