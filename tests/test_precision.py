@@ -101,3 +101,29 @@ def test_num_workers_auto(fakes, monkeypatch, cores, expected):
     assert engine_fakes.make_recipe(**{"train.num_workers": "auto"}).train.num_workers == "auto"
     with pytest.raises(ConfigError, match="num_workers"):
         engine_fakes.make_recipe(**{"train.num_workers": "many"})
+
+
+def test_channels_last_trains_in_nhwc_and_checkpoints_load_into_a_plain_model(fakes, tmp_path, monkeypatch):
+    from jasc_core import training
+    from jasc_core.inference.scoring import load_trained
+
+    layouts = []
+    original = training.Trainer.train_step
+
+    def record(self, step_input, epoch):
+        def hook(module, inputs, output):  # [B, 8, T, F]: the two layouts differ (a 1-channel weight would not tell)
+            layouts.append(output.is_contiguous(memory_format=torch.channels_last) and not output.is_contiguous())
+
+        handle = self.model.encoder.conv.register_forward_hook(hook)
+        try:
+            return original(self, step_input, epoch)
+        finally:
+            handle.remove()
+
+    monkeypatch.setattr(training.Trainer, "train_step", record)
+    recipe = engine_fakes.make_recipe(**{"train.channels_last": True, "train.precision": "bf16",
+                                         "evaluate.plots": False})
+    run_dir = training.run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path / "run")
+    assert layouts and all(layouts)
+    _, pipeline, _ = load_trained(run_dir)
+    assert pipeline.model.encoder.conv.weight.is_contiguous()

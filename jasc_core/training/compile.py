@@ -68,3 +68,11 @@ def compile_models(models: Sequence[nn.Module], enabled: bool, device: torch.dev
 def is_compiled(model: nn.Module) -> bool:
     """Whether ``model`` was compiled in place (``nn.Module.compile``)."""
     return getattr(model, "_compiled_call_impl", None) is not None
+
+
+def use_channels_last(model: nn.Module, enabled: bool) -> bool:
+    """``train.channels_last``: 4-D weights (convolutions) in NHWC, so convolutions, pooling and batch norm run on
+    oneDNN's (CPU) and cuDNN's native layout. In place; values and ``state_dict`` keys are unchanged."""
+    if enabled:
+        model.to(memory_format=torch.channels_last)
+    return enabled

@@ -30,7 +30,7 @@ from jasc_core.inference.pipeline import Labels, Pipeline
 from jasc_core.inference.runs import RunFolder, write_json
 from jasc_core.inference.scoring import collect_scores
 from jasc_core.recipes.model import resolved_dict
-from jasc_core.training.compile import compile_models
+from jasc_core.training.compile import compile_models, use_channels_last
 from jasc_core.training.optim import build_optimizer, keep_frozen_in_eval, lr_lambda, set_trainable
 from jasc_core.training.progress import Progress, show_progress
 from jasc_core.training.runtime import Runtime
@@ -74,6 +74,7 @@ class Trainer:
         self.groups = self.model.parameter_groups()
         self.infos = {name: reader.info for name, reader in parts.streams.items()}
         self.setup = SetupContext(self.config.epochs, parts.tasks, self.infos, self.runtime.device, self.recipe.seed)
+        use_channels_last(self.model, self.config.channels_last)  # before setup: a teacher copies the layout
         self.schedule.setup(self.model, self.setup)
         # After setup: an EMA teacher is a deep copy of the student, made before the student is compiled in place.
         self.compiled = compile_models([self.model, *self.schedule.extra_models().values()], self.config.compile,
@@ -316,7 +317,8 @@ def runtime_line(trainer: Trainer) -> str:
     """The console line that says how the run computes: device, precision (``auto`` decided) and compile."""
     config = trainer.config
     precision = trainer.runtime.precision + (" (auto)" if config.precision == "auto" else "")
-    return f"device {trainer.runtime.device}, precision {precision}, compile {trainer.compiled}"
+    layout = ", channels_last" if config.channels_last else ""
+    return f"device {trainer.runtime.device}, precision {precision}{layout}, compile {trainer.compiled}"
 
 
 def epoch_line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
