@@ -1,7 +1,7 @@
 """``train.compile``: ``torch.compile`` of the joint model (encoder and heads), in place, or a logged fallback to eager.
 
-What is compiled: the student's ``JointModel`` and a schedule's extra models (an EMA teacher), each with
-``nn.Module.compile()``, which compiles the module's call *in place*. The module object, its parameters and its
+What is compiled: the encoder and each head of the student's ``JointModel`` and of a schedule's extra models (an
+EMA teacher; see ``compile_units``), each with ``nn.Module.compile()``, which compiles the module's call *in place*. The module object, its parameters and its
 ``state_dict`` keys stay as they were (no ``_orig_mod.`` prefix, unlike ``torch.compile(module)``), so
 checkpoints, resume, ``model.init``, export, the optimiser's parameter list and a DDP wrapper see the same module.
 The feature extractor (STFT, mel, normalisation) and the losses stay eager: the STFT gains nothing from inductor,
@@ -61,13 +61,25 @@ def compile_models(models: Sequence[nn.Module], enabled: bool, device: torch.dev
     # graph's backward several times; donated buffers (a memory saving of AOTAutograd) forbid that.
     torch._functorch.config.donated_buffer = False
     for model in models:
-        model.compile()
+        for part in compile_units(model):
+            part.compile()
     return "on"
 
 
+def compile_units(model: nn.Module) -> list[nn.Module]:
+    """The modules compiled for ``model``: a ``JointModel``'s encoder and each head (its parameter groups), else the
+    model itself.
+
+    Not the joint model as one: its loop over the heads cannot hold a graph break, and a recurrent head always has one
+    (dynamo does not trace ``nn.GRU``), so dynamo would skip the whole forward and compile nothing of the encoder.
+    """
+    groups = getattr(model, "parameter_groups", None)
+    return list(groups().values()) if callable(groups) else [model]
+
+
 def is_compiled(model: nn.Module) -> bool:
-    """Whether ``model`` was compiled in place (``nn.Module.compile``)."""
-    return getattr(model, "_compiled_call_impl", None) is not None
+    """Whether ``model`` (every unit of it, see ``compile_units``) was compiled in place (``nn.Module.compile``)."""
+    return all(getattr(part, "_compiled_call_impl", None) is not None for part in compile_units(model))
 
 
 def use_channels_last(model: nn.Module, enabled: bool) -> bool:
