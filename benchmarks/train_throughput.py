@@ -30,6 +30,7 @@ import copy
 import itertools
 import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from typing import Any
 import torch
 
 from jasc_core import component
+from jasc_core.errors import ConfigError
 from jasc_core.inference.complexity import count_macs
 from jasc_core.inference.device import autocast_for, resolve_device, resolve_precision
 from jasc_core.inference.pipeline import Pipeline, build_model
@@ -150,6 +152,12 @@ def time_steps(combo: Combination, device: torch.device, batch: Any, steps: int)
     return len(batch[0]) * steps / (time.perf_counter() - start)
 
 
+def endless(loader: Any) -> Any:
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
+
+
 def measure_data_wait(combo: Combination, device: torch.device, batch: int, steps: int, workers: int,
                       minutes: float, cache_dir: str) -> dict[str, float]:
     from jasc_core.inference.clips import clip_dataset, collate, to_device
@@ -170,14 +178,10 @@ def measure_data_wait(combo: Combination, device: torch.device, batch: int, step
     classes = N_CLASSES[combo.model]
     waiting = total = 0.0
     done = seen = 0
-    iterator = iter(loader)
+    batches = endless(loader)
     while done < steps + 1:
         t0 = time.perf_counter()
-        try:
-            cpu_batch = next(iterator)
-        except StopIteration:
-            iterator = iter(loader)
-            cpu_batch = next(iterator)
+        cpu_batch = next(batches)
         moved = to_device(cpu_batch, device)
         t1 = time.perf_counter()
         n = len(cpu_batch["clip_ids"])
@@ -212,7 +216,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except ConfigError as exc:  # --device cuda on a machine without one: one line, exit 2
+        print(f"--device {args.device}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     torch.manual_seed(0)
     combos: list[Combination] = []
     for model in args.models.split(","):
