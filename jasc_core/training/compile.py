@@ -1,8 +1,8 @@
 """``train.compile``: ``torch.compile`` of the joint model (encoder and heads), in place, or a logged fallback to eager.
 
 What is compiled: the encoder and each head of the student's ``JointModel`` and of a schedule's extra models (an
-EMA teacher; see ``compile_units``), each with ``nn.Module.compile()``, which compiles the module's call *in place*. The module object, its parameters and its
-``state_dict`` keys stay as they were (no ``_orig_mod.`` prefix, unlike ``torch.compile(module)``), so
+EMA teacher; see ``compile_units``), each with ``nn.Module.compile()``, which compiles the module's call *in
+place*. The module object, its parameters and its ``state_dict`` keys stay as they were (no ``_orig_mod.`` prefix, unlike ``torch.compile(module)``), so
 checkpoints, resume, ``model.init``, export, the optimiser's parameter list and a DDP wrapper see the same module.
 The feature extractor (STFT, mel, normalisation) and the losses stay eager: the STFT gains nothing from inductor,
 and keeping the losses outside keeps per-task gradients (PCGrad, GradNorm) plain autograd calls on the compiled
@@ -70,8 +70,9 @@ def compile_units(model: nn.Module) -> list[nn.Module]:
     """The modules compiled for ``model``: a ``JointModel``'s encoder and each head (its parameter groups), else the
     model itself.
 
-    Not the joint model as one: its loop over the heads cannot hold a graph break, and a recurrent head always has one
-    (dynamo does not trace ``nn.GRU``), so dynamo would skip the whole forward and compile nothing of the encoder.
+    Not the joint model as one: a recurrent head always breaks the graph (dynamo does not trace ``nn.GRU``), a graph
+    break inside the joint forward's loop over the heads makes dynamo skip that frame, and only the frames it calls
+    would be compiled; compiling those units directly says what is compiled and spares the failed attempt.
     """
     groups = getattr(model, "parameter_groups", None)
     return list(groups().values()) if callable(groups) else [model]
