@@ -8,7 +8,9 @@ training streams and ``split_loaders`` group clips by length first, and ``collat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,13 +20,16 @@ from jasc_core.contract.components import Dataset, FeatureExtractor
 from jasc_core.contract.data import ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import DataError
+from jasc_core.inference.audio_cache import AudioCache
 
 
 class ClipDataset(torch.utils.data.Dataset):
     """A torch dataset over a ``ClipList``: each item is a dict with the waveform and the targets it has.
 
     ``labels`` are the vocabularies by task the targets index into. ``cache`` keeps decoded waveforms in memory after
-    first use (small datasets, several epochs).
+    first use (small datasets, several epochs), up to ``cache_bytes`` in all; in a loader's worker processes each
+    keeps its share (``cache_bytes / num_workers``), so memory stays bounded whatever the dataset's size.
+    ``disk_cache`` (an ``AudioCache``) reads decoded, resampled clips from disk instead of decoding them again.
     """
 
     def __init__(
@@ -37,6 +42,8 @@ class ClipDataset(torch.utils.data.Dataset):
         n_frames_for: Any,
         labels: dict[str, list[str]] | None = None,
         cache: bool = False,
+        cache_bytes: int | None = None,
+        disk_cache: AudioCache | None = None,
     ) -> None:
         self.clips = clips
         self.source = source
@@ -46,15 +53,33 @@ class ClipDataset(torch.utils.data.Dataset):
         # Default: every task's vocabulary as the clip list declares it.
         self.labels = labels if labels is not None else {t: d.vocabulary(clips) for t, d in TASK_DESCRIPTIONS.items()}
         self.cache = cache
+        self.cache_bytes = cache_bytes
+        self.disk_cache = disk_cache
         self._waveforms: dict[int, np.ndarray] = {}
+        self._cached_bytes = 0
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def waveform(self, index: int) -> np.ndarray:
+    def waveform(self, index: int, keep: bool = True) -> np.ndarray:
+        """The clip's waveform (memory cache, else disk cache, else decoded); ``keep``: may enter the memory cache."""
         if index in self._waveforms:
             return self._waveforms[index]
         clip = self.clips[index]
+        audio = self.disk_cache.load(clip, self._decode) if self.disk_cache is not None else self._decode(clip)
+        if keep and self.cache and self._fits(audio.nbytes):
+            self._waveforms[index] = audio
+            self._cached_bytes += audio.nbytes
+        return audio
+
+    def _fits(self, nbytes: int) -> bool:
+        if self.cache_bytes is None:
+            return True
+        worker = torch.utils.data.get_worker_info()
+        share = self.cache_bytes // (worker.num_workers if worker is not None else 1)
+        return self._cached_bytes + nbytes <= share
+
+    def _decode(self, clip: Any) -> np.ndarray:
         audio = np.asarray(self.source.audio(clip, self.sample_rate), dtype=np.float32)
         expected = round(clip.duration * self.sample_rate)
         if audio.ndim != 1 or len(audio) != expected:
@@ -62,8 +87,6 @@ class ClipDataset(torch.utils.data.Dataset):
                 f"clip '{clip.clip_id}' ({clip.path}): audio() returned shape {audio.shape}, expected ({expected},) "
                 f"= duration {clip.duration} s at {self.sample_rate} Hz"
             )
-        if self.cache:
-            self._waveforms[index] = audio
         return audio
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -78,11 +101,25 @@ class ClipDataset(torch.utils.data.Dataset):
 
 
 def clip_dataset(
-    clips: ClipList, source: Dataset, features: FeatureExtractor, labels: dict[str, list[str]], cache: bool
+    clips: ClipList, source: Dataset, features: FeatureExtractor, labels: dict[str, list[str]], cache: bool,
+    cache_bytes: int | None = None, disk_cache_dir: str | Path | None = None,
 ) -> ClipDataset:
-    """A ``ClipDataset`` at the feature extractor's sample rate and frame hop."""
-    return ClipDataset(clips, source, sample_rate=int(features.sample_rate), hop_seconds=float(features.hop_seconds),
-                       n_frames_for=features.num_frames, labels=labels, cache=cache)
+    """A ``ClipDataset`` at the feature extractor's sample rate and frame hop (``disk_cache_dir``: an ``AudioCache``
+    there)."""
+    sample_rate = int(features.sample_rate)
+    disk = AudioCache(disk_cache_dir, source, sample_rate) if disk_cache_dir is not None else None
+    return ClipDataset(clips, source, sample_rate=sample_rate, hop_seconds=float(features.hop_seconds),
+                       n_frames_for=features.num_frames, labels=labels, cache=cache, cache_bytes=cache_bytes,
+                       disk_cache=disk)
+
+
+def worker_count(setting: int | str) -> int:
+    """``train.num_workers`` as a number: ``auto`` is min(CPU cores - 1, 4), 0 on a single core (the main process
+    then reads the data itself; a worker would only compete with it for the core)."""
+    if setting != "auto":
+        return int(setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(cores - 1, 4))
 
 
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:

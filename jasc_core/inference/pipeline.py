@@ -161,7 +161,9 @@ class Pipeline(nn.Module):
 
         ``augment`` (training only) maps the features before the model sees them.
         """
-        features = self.features(waveform)
+        # Features in fp32 even under bf16 autocast: the log of a bf16 mel power keeps 2-3 significant digits.
+        with torch.autocast(waveform.device.type, enabled=False):
+            features = self.features(waveform.float())
         if augment is not None:
             features = augment(features)
         outputs = self.model(features)

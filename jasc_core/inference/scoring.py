@@ -15,8 +15,8 @@ from jasc_core.contract.tasks import TASK_DESCRIPTIONS, labelled_subset, task_of
 from jasc_core.contract.weighting import Weighting
 from jasc_core.errors import DataError, RunError
 from jasc_core.inference.checkpoints import load_checkpoint
-from jasc_core.inference.clips import clip_dataset, split_loaders, to_device
-from jasc_core.inference.device import autocast_for, resolve_device
+from jasc_core.inference.clips import clip_dataset, split_loaders, to_device, worker_count
+from jasc_core.inference.device import autocast_for, resolve_device, resolve_precision
 from jasc_core.inference.pipeline import Labels, Pipeline, build_pipeline
 from jasc_core.inference.runs import open_run
 from jasc_core.recipes.model import build, load_recipe
@@ -51,9 +51,12 @@ def _pad_frames(arrays: list[np.ndarray]) -> np.ndarray:
 
 def collect_scores(
     pipeline: torch.nn.Module, loaders: Iterable[Any], device: torch.device, tasks: Sequence[str], *,
-    amp: bool = False, weighting: Weighting | None = None,
+    precision: str = "fp32", weighting: Weighting | None = None,
 ) -> SplitScores:
-    """Run ``pipeline`` over the loaders of a split; with ``weighting``, also the mean unweighted loss per task."""
+    """Run ``pipeline`` over the loaders of a split; with ``weighting``, also the mean unweighted loss per task.
+
+    ``precision`` ``bf16`` runs the model under autocast; probabilities and losses are computed in fp32.
+    """
     pipeline.eval()
     if weighting is not None:
         weighting.eval()
@@ -69,8 +72,9 @@ def collect_scores(
             hop = data.hop_seconds
             for batch in loader:
                 batch = to_device(batch, device)
-                with autocast_for(device, amp):
+                with autocast_for(device, precision):
                     outputs = pipeline(batch["waveform"])
+                outputs = {name: output.float() for name, output in outputs.items()}
                 clip_ids += batch["clip_ids"]
                 durations += [data.clips[int(i)].duration for i in batch["index"]]
                 n = len(batch["clip_ids"])
@@ -159,9 +163,10 @@ def score_split(
     dataset.prepare()
     clips = load_split(dataset, split, recipe.data.name)
     data = clip_dataset(clips, dataset, pipeline.features, labels, cache=False)
-    loaders = split_loaders(data, recipe.train.batch_size, recipe.train.num_workers)
+    loaders = split_loaders(data, recipe.train.batch_size, worker_count(recipe.train.num_workers))
     device_ = next(iter(pipeline.parameters())).device
-    scores = collect_scores(pipeline, loaders, device_, pipeline.tasks, amp=recipe.train.amp)
+    precision = resolve_precision(recipe.train.precision, device_)
+    scores = collect_scores(pipeline, loaders, device_, pipeline.tasks, precision=precision)
     scores.stand_in = dataset.stand_in
     return scores, (recipe, pipeline, labels, clips)
 

@@ -7,6 +7,7 @@ folder location comes from ``output`` (see docs/training.md and docs/evaluation.
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,13 +61,32 @@ class TrainConfig(_Strict):
     optimizer: OptimizerConfig = OptimizerConfig()
     lr_schedule: LRScheduleConfig = LRScheduleConfig()
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm; none for no clipping")
-    amp: bool = Field(False, description="bf16 autocast on CUDA (ignored on CPU)")
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="fp32; bf16 (autocast: matmuls and convolutions in bf16, features, losses and metrics in "
+        "fp32); auto: bf16 where the device computes it natively (CUDA with bf16, CPU with AVX-512 BF16 or AMX), "
+        "else fp32")
+    channels_last: bool = Field(
+        False, description="convolution weights and activations in NHWC layout (oneDNN's and cuDNN's native one): "
+        "faster convolutions and pooling, most of all with bf16 on CPU")
+    compile: bool = Field(False, description="torch.compile the joint model (encoder and heads; features and "
+                          "losses stay eager); falls back to eager, logged, where compiling is not possible")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     deterministic: bool = Field(False, description="deterministic algorithms (resume reproduces exactly on CPU)")
-    num_workers: int = Field(0, ge=0, description="data-loader worker processes")
+    num_workers: int | Literal["auto"] = Field(
+        0, description="data-loader worker processes; auto: min(CPU cores - 1, 4), 0 on one core")
     sync_batchnorm: bool = Field(False, description="with several processes (jasc run --nproc, torchrun): batch-norm "
                                  "statistics over the global batch of all processes, as one process computes them")
-    cache_audio: bool = Field(True, description="keep decoded training/validation waveforms in memory after epoch 1")
+    cache_audio: bool = Field(
+        True, description="keep decoded training/validation waveforms in memory after first use, up to "
+        "cache_memory_mb")
+    cache_memory_mb: float = Field(
+        2048.0, ge=0, description="memory budget of the in-memory waveform cache (MB, shared by the loader "
+        "processes of a split); clips beyond it are read again each epoch")
+    disk_cache: bool = Field(
+        False, description="keep decoded, resampled clips on disk (disk_cache_dir) and read them from there; built "
+        "once before training, refreshed when a source file changes")
+    disk_cache_dir: str | None = Field(None, description="folder of the disk cache (default $JASC_CACHE/audio or "
+                                       "~/.cache/jasc/audio)")
     train_split: str = Field("train", description="split the model is trained on (and normalisation is fitted on)")
     val_split: str = Field("val", description="split validated every epoch (model selection, early stopping)")
     select_metric: str = Field(
@@ -77,6 +97,25 @@ class TrainConfig(_Strict):
     )
     select_mode: Literal["max", "min"] = Field("max", description="whether a larger select_metric is better")
     early_stopping: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amp_alias(cls, data: Any) -> Any:
+        """``amp`` (before ``precision`` existed) is read as ``precision``, with a FutureWarning (users see it)."""
+        if not isinstance(data, dict) or "amp" not in data:
+            return data
+        data = dict(data)
+        amp = data.pop("amp")
+        if not isinstance(amp, bool):
+            raise ValueError(f"amp: {amp!r} is not true/false; amp is replaced by precision: fp32 | bf16 | auto")
+        wanted = "bf16" if amp else "fp32"
+        if "precision" in data and data["precision"] != wanted:
+            raise ValueError(f"amp: {str(amp).lower()} contradicts precision: {data['precision']}; amp is replaced "
+                             "by precision, remove amp")
+        warnings.warn(f"train.amp is deprecated: write 'precision: {wanted}' instead (amp: true now means bf16 "
+                      "autocast on CPU as well as on CUDA)", FutureWarning, stacklevel=2)
+        data["precision"] = wanted
+        return data
 
 
 #: What tuned thresholds decide on: frames (frame-level F1) or 1-s segments (segment-based F1).

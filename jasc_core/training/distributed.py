@@ -58,11 +58,11 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def make_runtime(device: str = "auto", amp: bool = False, sync_batchnorm: bool = False) -> Runtime:
+def make_runtime(device: str = "auto", precision: str = "fp32", sync_batchnorm: bool = False) -> Runtime:
     """The distributed runtime under torchrun, else the one-process runtime."""
     if under_torchrun():
-        return DistributedRuntime(device, amp, sync_batchnorm)
-    return Runtime(device, amp)
+        return DistributedRuntime(device, precision, sync_batchnorm)
+    return Runtime(device, precision)
 
 
 def share_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -76,7 +76,7 @@ def share_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
 class DistributedRuntime(Runtime):
     """One torchrun worker: a process group, DDP, and the collectives listed in the module docstring."""
 
-    def __init__(self, device: str = "auto", amp: bool = False, sync_batchnorm: bool = False) -> None:
+    def __init__(self, device: str = "auto", precision: str = "fp32", sync_batchnorm: bool = False) -> None:
         self.local_rank = int(os.environ["LOCAL_RANK"])
         wanted = resolve_device(device)
         if wanted.type == "cuda":
@@ -85,7 +85,7 @@ class DistributedRuntime(Runtime):
                                   f"{torch.cuda.device_count()}); start at most one process per GPU")
             wanted = torch.device("cuda", self.local_rank)  # one GPU per process, whatever cuda:N the recipe names
             torch.cuda.set_device(wanted)
-        super().__init__(str(wanted), amp)
+        super().__init__(str(wanted), precision)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()

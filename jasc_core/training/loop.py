@@ -30,6 +30,7 @@ from jasc_core.inference.pipeline import Labels, Pipeline
 from jasc_core.inference.runs import RunFolder, write_json
 from jasc_core.inference.scoring import collect_scores
 from jasc_core.recipes.model import resolved_dict
+from jasc_core.training.compile import compile_models, use_channels_last
 from jasc_core.training.optim import build_optimizer, keep_frozen_in_eval, lr_lambda, set_trainable
 from jasc_core.training.progress import Progress, show_progress
 from jasc_core.training.runtime import Runtime
@@ -73,7 +74,11 @@ class Trainer:
         self.groups = self.model.parameter_groups()
         self.infos = {name: reader.info for name, reader in parts.streams.items()}
         self.setup = SetupContext(self.config.epochs, parts.tasks, self.infos, self.runtime.device, self.recipe.seed)
+        use_channels_last(self.model, self.config.channels_last)  # before setup: a teacher copies the layout
         self.schedule.setup(self.model, self.setup)
+        # After setup: an EMA teacher is a deep copy of the student, made before the student is compiled in place.
+        self.compiled = compile_models([self.model, *self.schedule.extra_models().values()], self.config.compile,
+                                       self.runtime.device)
         self.phases = self._checked_phases()
         self.history: list[dict[str, Any]] = []
         self.step, self.start_epoch, self.phase_index = 0, 0, -1
@@ -129,6 +134,8 @@ class Trainer:
                 self.restore(checkpoint)
         self.runtime.main_only(lambda: hook.jasc_run_start(run_dir=str(self.run.root), recipe=resolved_dict(self.recipe)))
         with Progress(show_progress() and self.runtime.is_main) as progress:
+            if self.runtime.is_main:
+                progress.log(runtime_line(self))
             for epoch in range(self.start_epoch, self.config.epochs):
                 index, first, phase = self.phase_of(epoch)
                 if index != self.phase_index:
@@ -233,7 +240,7 @@ class Trainer:
 
     def validate(self) -> dict[str, Any]:
         scores = collect_scores(self.wrapped, self.parts.val_loaders, self.runtime.device, self.parts.tasks,
-                                amp=self.runtime.amp, weighting=self.weighting)
+                                precision=self.runtime.precision, weighting=self.weighting)
         scores = self.runtime.gather(scores)
         metrics = task_metrics(scores, self.parts.labels, self.recipe.evaluate.threshold)
         return {"val": validation_summary(metrics, scores.losses)}
@@ -319,6 +326,14 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, float]:
         flat[f"weight/{task}"] = float(value)
     flat.update({k: float(v) for k, v in record.get("val", {}).items()})
     return flat
+
+
+def runtime_line(trainer: Trainer) -> str:
+    """The console line that says how the run computes: device, precision (``auto`` decided) and compile."""
+    config = trainer.config
+    precision = trainer.runtime.precision + (" (auto)" if config.precision == "auto" else "")
+    layout = ", channels_last" if config.channels_last else ""
+    return f"device {trainer.runtime.device}, precision {precision}{layout}, compile {trainer.compiled}"
 
 
 def epoch_line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:

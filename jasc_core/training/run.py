@@ -22,8 +22,9 @@ from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
 from jasc_core.errors import ConfigError, JascError, RunError, os_error_message
 from jasc_core.evaluation import evaluate_run, tune_thresholds
 from jasc_core.evaluation.validation import selectable_metrics
+from jasc_core.inference.audio_cache import build_audio_cache, default_audio_cache_dir
 from jasc_core.inference.checkpoints import seed_everything
-from jasc_core.inference.clips import clip_dataset, split_loaders
+from jasc_core.inference.clips import ClipDataset, clip_dataset, split_loaders, worker_count
 from jasc_core.inference.device import resolve_device
 from jasc_core.inference.pipeline import Labels, build_pipeline
 from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
@@ -33,6 +34,7 @@ from jasc_core.training.distributed import make_runtime
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init
 from jasc_core.training.loop import Trainer, TrainingParts
+from jasc_core.training.progress import show_progress
 from jasc_core.training.resume import open_for_resume
 from jasc_core.training.runtime import Runtime, deterministic_mode
 from jasc_core.training.streams import build_streams
@@ -76,7 +78,7 @@ def labels_for(train: Any, tasks: tuple[str, ...], data_name: str, split: str) -
 def runtime_for(recipe: Any) -> Runtime:
     """The recipe's runtime: distributed under torchrun, else one process."""
     config = recipe.train
-    return make_runtime(config.device, config.amp, config.sync_batchnorm)
+    return make_runtime(config.device, config.precision, config.sync_batchnorm)
 
 
 def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | None = None) -> TrainingParts:
@@ -101,17 +103,16 @@ def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | No
     weighting = build("weighting", recipe.weighting)
     schedule = build("schedule", recipe.schedule)
     features = pipeline.features
-    train_data = clip_dataset(train_clips, dataset, features, labels, config.cache_audio)
-    val_data = clip_dataset(val_clips, dataset, features, labels, config.cache_audio)
+    workers = worker_count(config.num_workers)
+    train_data, val_data = split_datasets(config, dataset, features, labels, train_clips, val_clips)
     streams = build_streams(train_data, tasks, batch_size=config.batch_size, batch_sizes=config.stream_batch_sizes,
-                            seed=recipe.seed, num_workers=config.num_workers, pin_memory=runtime.pin_memory,
+                            seed=recipe.seed, num_workers=workers, pin_memory=runtime.pin_memory,
                             world_size=runtime.world_size, shard=runtime.shard, keep=config.streams)
-    val_loaders = runtime.shard_loaders(split_loaders(val_data, config.batch_size, config.num_workers,
-                                                      runtime.pin_memory))
+    val_loaders = runtime.shard_loaders(split_loaders(val_data, config.batch_size, workers, runtime.pin_memory))
     # Normalisation statistics from the training split: buffers of the features module, saved with the model.
     features.fit_normalization(
         batch["waveform"].to(runtime.device)
-        for loader in split_loaders(train_data, config.batch_size, config.num_workers) for batch in loader
+        for loader in split_loaders(train_data, config.batch_size, workers) for batch in loader
     )
     for param in weighting.parameters():
         # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
@@ -119,6 +120,21 @@ def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | No
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
                          recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in, init=init,
                          augmentations=[build("augment", block).to(runtime.device) for block in recipe.augment])
+
+
+def split_datasets(config: Any, dataset: Any, features: Any, labels: Labels, train_clips: Any,
+                   val_clips: Any) -> tuple[ClipDataset, ClipDataset]:
+    """Training and validation ``ClipDataset``s with the recipe's caches: the memory budget shared in proportion to
+    each split's audio, and the disk cache filled before training (a progress bar on a terminal)."""
+    seconds = [sum(clip.duration for clip in clips) for clips in (train_clips, val_clips)]
+    budget = config.cache_memory_mb * 2**20
+    disk = (config.disk_cache_dir or default_audio_cache_dir()) if config.disk_cache else None
+    made = [clip_dataset(clips, dataset, features, labels, config.cache_audio,
+                         int(budget * share / max(1e-9, sum(seconds))), disk)
+            for clips, share in zip((train_clips, val_clips), seconds, strict=True)]
+    if disk is not None:
+        build_audio_cache(made, worker_count(config.num_workers), show_progress())
+    return made[0], made[1]
 
 
 def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:
@@ -158,6 +174,7 @@ def run_recipe(
             if parts.init is not None:
                 main(lambda: run.update_meta(init=parts.init))
             trainer = Trainer(parts, run)
+            run.update_meta(precision=parts.runtime.precision, compile=trainer.compiled)
             trainer.fit(hook, resume=resume is not None)
             main(lambda: run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best))
             metrics = (main(lambda: _evaluate(run, recipe)) or {}) if evaluate else {}

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from jasc_core.inference.clips import to_device
-from jasc_core.inference.device import autocast_for, resolve_device
+from jasc_core.inference.device import autocast_for, resolve_device, resolve_precision
 
 T = TypeVar("T")
 
@@ -25,9 +25,10 @@ T = TypeVar("T")
 class Runtime:
     """Device, precision, rank and world size of a run; model wrapping, gathering and main-rank-only work."""
 
-    def __init__(self, device: str = "auto", amp: bool = False) -> None:
+    def __init__(self, device: str = "auto", precision: str = "fp32") -> None:
         self.device = resolve_device(device)
-        self.amp = amp
+        #: ``fp32`` or ``bf16``: the recipe's ``train.precision`` resolved for this device (``auto`` decided).
+        self.precision = resolve_precision(precision, self.device)
         self.rank = 0
         self.world_size = 1
 
@@ -40,8 +41,13 @@ class Runtime:
     def pin_memory(self) -> bool:
         return self.device.type == "cuda"
 
+    @property
+    def amp(self) -> bool:
+        """Whether the model runs under bf16 autocast (``precision == "bf16"``)."""
+        return self.precision == "bf16"
+
     def autocast(self) -> Any:
-        return autocast_for(self.device, self.amp)
+        return autocast_for(self.device, self.precision)
 
     def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         return to_device(batch, self.device)

@@ -47,6 +47,7 @@ def step_losses(
         with runtime.autocast():
             features, outputs = wrapped(batch["waveform"], with_features=True,
                                         augment=on_features if augment is not None else None)
+        outputs = {name: output.float() for name, output in outputs.items()}  # losses in fp32 (train.precision)
         batch = augmented["batch"]
         outs, targets = labelled_subset(outputs, batch, context.tasks)
         for task, loss in weighting.task_losses(outs, targets).items():

@@ -110,7 +110,10 @@ class RNNEventHead(Head):
         self.attention = nn.Linear(width, n_classes) if cfg.clip_output == "attention" else None  # dense_softmax
 
     def forward(self, feature_map: Tensor) -> Tensor | dict[str, Tensor]:
-        x, _ = self.gru(frame_embeddings(feature_map))
+        # The recurrence stays fp32 under bf16 autocast (train.precision): autocast would cast the weights and run
+        # every time step's small matmuls in bf16, slower than fp32 on CPU and less accurate over long sequences.
+        with torch.autocast(feature_map.device.type, enabled=False):
+            x, _ = self.gru(frame_embeddings(feature_map).float())
         x = self.dropout(x)
         frame_logits = self.classifier(x)  # [B, T', M]
         outputs = self._upsample(frame_logits)
