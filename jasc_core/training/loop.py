@@ -70,11 +70,11 @@ class Trainer:
         self.recipe, self.config, self.runtime = parts.recipe, parts.recipe.train, parts.runtime
         self.pipeline, self.weighting, self.schedule = parts.pipeline, parts.weighting, parts.schedule
         self.model = self.pipeline.model
+        use_channels_last(self.model, self.config.channels_last)  # before DDP and setup: a teacher copies the layout
         self.wrapped = self.runtime.wrap(self.pipeline)
         self.groups = self.model.parameter_groups()
         self.infos = {name: reader.info for name, reader in parts.streams.items()}
         self.setup = SetupContext(self.config.epochs, parts.tasks, self.infos, self.runtime.device, self.recipe.seed)
-        use_channels_last(self.model, self.config.channels_last)  # before setup: a teacher copies the layout
         self.schedule.setup(self.model, self.setup)
         # After setup: an EMA teacher is a deep copy of the student, made before the student is compiled in place.
         self.compiled = compile_models([self.model, *self.schedule.extra_models().values()], self.config.compile,
