@@ -120,3 +120,20 @@ def test_a_compiled_run_exports_to_onnx(fakes, tmp_path):
     assert exit_info.value.code in (0, None)
     report = json.loads((tmp_path / "onnx" / "export.json").read_text())
     assert report["round_trip"]["max_abs_diff"] < 1e-4
+
+
+@pytest.mark.slow
+def test_the_tonami_scene_head_compiled_under_bf16_has_finite_gradients():
+    """Inductor's backward of ``torch.amax`` after batch norm under bf16 autocast gave NaN gradients (the quickstart
+    with precision bf16 + compile stopped at step 2); the head's global max-pool must not go through it."""
+    from jasc_tonami.network import TonamiScene
+
+    torch.manual_seed(0)
+    for pool in ("time_frequency", "time"):
+        head = TonamiScene(TonamiScene.Config(channels=[32], time_pools=[1], global_pool=pool), n_classes=4,
+                           in_channels=32, in_features=2)
+        head.compile()
+        x = torch.randn(8, 32, 250, 2).to(torch.bfloat16).requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            head(x).float().mean().backward()
+        assert torch.isfinite(x.grad).all() and all(torch.isfinite(p.grad).all() for p in head.parameters()), pool

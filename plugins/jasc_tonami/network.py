@@ -243,10 +243,12 @@ class TonamiScene(Head):
             pool = min(time_pool, x.shape[2])
             if pool > 1:
                 x = nn.functional.max_pool2d(x, (pool, 1))
+        # max(...).values, not torch.amax: inductor's backward of amax after batch norm under bf16 autocast gives
+        # non-finite gradients (torch 2.13, train.compile + precision bf16); eager gives the same values either way.
         if self.config.global_pool == "time_frequency":
-            x = torch.amax(x, dim=(2, 3))  # [B, C]
+            x = x.flatten(2).max(dim=2).values  # [B, C]
         else:
-            x = torch.amax(x, dim=2).flatten(1)  # [B, C * F'], channel-major like the authors' reshape
+            x = x.max(dim=2).values.flatten(1)  # [B, C * F'], channel-major like the authors' reshape
         return self.classifier(x)  # logits [B, N]
 
 
