@@ -67,8 +67,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def autocast_for(device: torch.device, precision: str | bool) -> Any:
-    """bf16 autocast for ``precision`` ``bf16`` (``True``: the former ``train.amp``); a no-op for ``fp32``."""
-    if precision is True or precision == "bf16":
+def autocast_for(device: torch.device, precision: str) -> Any:
+    """bf16 autocast for ``precision`` ``bf16``; a no-op for ``fp32``."""
+    if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()

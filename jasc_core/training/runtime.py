@@ -41,11 +41,6 @@ class Runtime:
     def pin_memory(self) -> bool:
         return self.device.type == "cuda"
 
-    @property
-    def amp(self) -> bool:
-        """Whether the model runs under bf16 autocast (``precision == "bf16"``)."""
-        return self.precision == "bf16"
-
     def autocast(self) -> Any:
         return autocast_for(self.device, self.precision)
 
