@@ -53,7 +53,7 @@ def test_open_run_checks_the_folder(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(RunError, match="run.json, recipe.yaml missing"):
         open_run(tmp_path / "plain")
-    run = create_run(tmp_path / "r", recipe_yaml="seed: 0\n", resolved={"seed": 0}, version="x")
+    run = create_run(tmp_path / "r", recipe_yaml="seed: 0\n", identity={"seed": 0}, version="x")
     assert open_run(run.root).read_meta()["recipe_hash"] == recipe_hash({"seed": 0})
     assert run.checkpoints.is_dir() and run.predictions.is_dir() and run.plots.is_dir()
 
@@ -62,3 +62,20 @@ def test_recipe_hash_ignores_evaluation_and_output_blocks():
     base = {"seed": 0, "train": {"epochs": 2}, "evaluate": {"threshold": 0.5}, "output": {"dir": "a"}}
     assert recipe_hash(base) == recipe_hash(base | {"evaluate": {"threshold": 0.3}, "output": {"dir": "b"}})
     assert recipe_hash(base) != recipe_hash(base | {"train": {"epochs": 3}})
+
+
+def test_recipe_identity_leaves_out_defaults_so_new_fields_keep_old_runs_resumable(fakes):
+    """A field a newer jasc adds (with its default) is absent from the identity, so the hash of a recipe that does
+    not set it stays the same; any value set away from its default changes the hash."""
+    import engine_fakes
+
+    from jasc_core.recipes.model import identity_dict
+
+    plain = engine_fakes.make_recipe()
+    spelled_out = engine_fakes.make_recipe(**{"train.precision": "fp32", "train.compile": False,
+                                              "train.sync_batchnorm": False, "train.streams": None})
+    assert identity_dict(plain) == identity_dict(spelled_out)
+    assert "precision" not in identity_dict(plain).get("train", {})
+    assert recipe_hash(identity_dict(plain)) == recipe_hash(identity_dict(spelled_out))
+    assert recipe_hash(identity_dict(plain)) != recipe_hash(identity_dict(engine_fakes.make_recipe(
+        **{"train.precision": "bf16"})))

@@ -139,11 +139,11 @@ def test_resume_says_what_it_does_with_odd_folders(fakes, tmp_path, monkeypatch,
     killed_early = engine_fakes.make_recipe(**{"train.epochs": 1, "evaluate.plots": False})
     from jasc_core import __version__
     from jasc_core.inference.runs import create_run, recipe_hash
-    from jasc_core.recipes.model import dump_yaml, resolved_dict
+    from jasc_core.recipes.model import dump_yaml, identity_dict
 
     fresh.mkdir()
-    create_run(fresh, recipe_yaml=dump_yaml(killed_early), resolved=resolved_dict(killed_early), version=__version__)
-    assert recipe_hash(resolved_dict(killed_early))
+    create_run(fresh, recipe_yaml=dump_yaml(killed_early), identity=identity_dict(killed_early), version=__version__)
+    assert recipe_hash(identity_dict(killed_early))
     training.run_recipe(None, recipe_path=None, resume=fresh)
     assert "has no checkpoint yet: training starts from epoch 1" in caplog.text
 

@@ -99,9 +99,9 @@ class RunFolder:
                 pass  # nothing more can be written here; the exit message still names the reason
 
 
-def recipe_hash(resolved: dict[str, Any]) -> str:
-    """SHA-256 of the training-relevant blocks of a resolved recipe (canonical JSON)."""
-    relevant = {key: resolved.get(key) for key in TRAINING_BLOCKS}
+def recipe_hash(identity: dict[str, Any]) -> str:
+    """SHA-256 of the training-relevant blocks of a recipe's identity (``identity_dict``; canonical JSON)."""
+    relevant = {key: identity.get(key) for key in TRAINING_BLOCKS}
     text = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -123,8 +123,9 @@ def default_run_name(recipe_path: str | Path | None) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def create_run(root: Path, *, recipe_yaml: str, resolved: dict[str, Any], version: str) -> RunFolder:
-    """Lay out a new run folder in ``root`` (which exists and is empty or new)."""
+def create_run(root: Path, *, recipe_yaml: str, identity: dict[str, Any], version: str) -> RunFolder:
+    """Lay out a new run folder in ``root`` (which exists and is empty or new); ``identity`` is what the recipe hash
+    covers (``jasc_core.recipes.model.identity_dict``)."""
     run = RunFolder(Path(root))
     for folder in (run.checkpoints, run.predictions, run.plots):
         folder.mkdir(parents=True, exist_ok=True)
@@ -133,7 +134,7 @@ def create_run(root: Path, *, recipe_yaml: str, resolved: dict[str, Any], versio
         run.marker,
         {
             "jasc_version": version,
-            "recipe_hash": recipe_hash(resolved),
+            "recipe_hash": recipe_hash(identity),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "status": "running",
         },

@@ -295,6 +295,16 @@ def resolved_dict(recipe: BaseModel) -> dict[str, Any]:
     return {key: dumped[key] for key in BLOCK_ORDER if key in dumped}
 
 
+def identity_dict(recipe: BaseModel) -> dict[str, Any]:
+    """The recipe as plain data without the values left at their defaults: what a run's ``recipe_hash`` covers.
+
+    Leaving defaults out keeps a run resumable by a newer jasc that adds a field (with a default) to a block or to a
+    component's config; any value a recipe sets, or a default it changes, still changes the identity.
+    """
+    dumped = recipe.model_dump(mode="json", exclude_defaults=True)
+    return {key: dumped[key] for key in BLOCK_ORDER if key in dumped}
+
+
 def dump_yaml(recipe: BaseModel) -> str:
     """The resolved recipe as YAML; loading it back validates to the same recipe."""
     return yaml.safe_dump(resolved_dict(recipe), sort_keys=False, default_flow_style=False)

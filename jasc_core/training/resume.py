@@ -15,7 +15,7 @@ import yaml
 from jasc_core.errors import RunError
 from jasc_core.inference.checkpoints import load_checkpoint
 from jasc_core.inference.runs import RunFolder, open_run, recipe_hash
-from jasc_core.recipes.model import load_recipe, resolved_dict, validate_recipe
+from jasc_core.recipes.model import identity_dict, load_recipe, resolved_dict, validate_recipe
 
 log = logging.getLogger("jasc")
 
@@ -41,7 +41,7 @@ def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:
 
 def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Any:
     written = load_recipe(run.recipe)
-    if recipe_hash(resolved_dict(written)) == meta.get("recipe_hash"):
+    if recipe_hash(identity_dict(written)) == meta.get("recipe_hash"):
         return written
     stored = load_checkpoint(run.last).get("recipe") if run.last.is_file() else None
     if stored is None:
@@ -53,9 +53,9 @@ def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Any:
 
 
 def check_same_recipe(run: RunFolder, recipe: Any, meta: dict[str, Any]) -> None:
-    resolved = resolved_dict(recipe)
-    if meta.get("recipe_hash") == recipe_hash(resolved):
+    if meta.get("recipe_hash") == recipe_hash(identity_dict(recipe)):
         return
+    resolved = resolved_dict(recipe)
     changed = []
     try:
         stored = yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}

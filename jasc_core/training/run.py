@@ -29,7 +29,7 @@ from jasc_core.inference.device import resolve_device
 from jasc_core.inference.pipeline import Labels, build_pipeline
 from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.inference.scoring import load_split
-from jasc_core.recipes.model import build, dump_yaml, resolved_dict
+from jasc_core.recipes.model import build, dump_yaml, identity_dict
 from jasc_core.training.distributed import make_runtime
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init
@@ -118,7 +118,7 @@ def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | No
         # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
         param.data = param.data.to(runtime.device)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
-                         recipe_hash(resolved_dict(recipe)), stand_in=dataset.stand_in, init=init,
+                         recipe_hash(identity_dict(recipe)), stand_in=dataset.stand_in, init=init,
                          augmentations=[build("augment", block).to(runtime.device) for block in recipe.augment])
 
 
@@ -145,7 +145,7 @@ def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | 
         root.mkdir(parents=True, exist_ok=True)
     else:
         root = new_run_dir(recipe.output.dir, recipe.output.name or default_run_name(recipe_path))
-    return create_run(root, recipe_yaml=dump_yaml(recipe), resolved=resolved_dict(recipe), version=__version__)
+    return create_run(root, recipe_yaml=dump_yaml(recipe), identity=identity_dict(recipe), version=__version__)
 
 
 def run_recipe(
