@@ -196,9 +196,16 @@ class DistributedRuntime(Runtime):
     def sync_buffers(self, modules: Iterable[nn.Module]) -> None:
         if self.sync_batchnorm:
             return  # synchronised batch norm keeps the statistics equal already
+        # One broadcast per dtype (float statistics, integer counters) rather than one per buffer: this runs every step.
+        by_dtype: dict[torch.dtype, list[Tensor]] = {}
         for module in modules:
             for buffer in module.buffers():
-                dist.broadcast(buffer, src=0)
+                by_dtype.setdefault(buffer.dtype, []).append(buffer)
+        for buffers in by_dtype.values():
+            flat = torch.cat([b.reshape(-1) for b in buffers])
+            dist.broadcast(flat, src=0)
+            for buffer, part in zip(buffers, flat.split([b.numel() for b in buffers]), strict=True):
+                buffer.copy_(part.view_as(buffer))
 
     def epoch_means(self, sums: Mapping[str, float], counts: Mapping[str, int]) -> dict[str, float]:
         parts: list[Any] = [None] * self.world_size
