@@ -174,7 +174,7 @@ def run_recipe(
             if parts.init is not None:
                 main(lambda: run.update_meta(init=parts.init))
             trainer = Trainer(parts, run)
-            run.update_meta(precision=parts.runtime.precision, compile=trainer.compiled)
+            main(lambda: run.update_meta(precision=parts.runtime.precision, compile=trainer.compiled))
             trainer.fit(hook, resume=resume is not None)
             main(lambda: run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best))
             metrics = (main(lambda: _evaluate(run, recipe)) or {}) if evaluate else {}
