@@ -143,20 +143,16 @@ def build_streams(
     """
     groups = group_streams(data.clips, tasks)
     kinds = {name.split("@")[0] for name in groups}
-    if keep is not None:
-        missing = sorted(key for key in keep if key not in groups and key not in kinds)
-        if missing:
-            raise ConfigError(f"train.streams: no stream {', '.join(map(repr, missing))} in this training split; "
+    for field, keys in (("train.streams", keep or ()), ("train.stream_batch_sizes", batch_sizes)):
+        unknown = sorted(key for key in keys if key not in groups and key not in kinds)
+        if unknown:
+            raise ConfigError(f"{field}: no stream {', '.join(map(repr, unknown))} in this training split; "
                               f"streams: {', '.join(groups)}")
-    unknown = sorted(key for key in batch_sizes if key not in groups and key not in kinds)
-    if unknown:
-        raise ConfigError(f"train.stream_batch_sizes: no stream {', '.join(map(repr, unknown))} in this training "
-                          f"split; streams: {', '.join(groups)}")
     readers = {}
     for k, (name, (labelled, seconds, indices)) in enumerate(groups.items()):
-        # A stream's own name first (strong@10s), then its label kind (strong) for every length of that kind.
         if keep is not None and name not in keep and name.split("@")[0] not in keep:
             continue
+        # A stream's own name first (strong@10s), then its label kind (strong) for every length of that kind.
         size = batch_sizes.get(name, batch_sizes.get(name.split("@")[0], batch_size))
         info = StreamInfo(name, labelled, seconds, len(indices), int(size) * world_size)
         readers[name] = StreamReader(info, data, indices, seed=seed + k, num_workers=num_workers,
