@@ -87,9 +87,9 @@ def peak_rss_kib() -> int:
 
 def build(recipe_path: str, exportable: bool):
     """The recipe's pipeline with random weights, eval mode; ``exportable``: on the convolutional STFT backend."""
-    from jasc_core.inference.complexity import DEFAULT_N_CLASSES
     from jasc_core.inference.export import exportable_recipe
-    from jasc_core.inference.pipeline import Labels, build_pipeline
+    from jasc_core.model.complexity import DEFAULT_N_CLASSES
+    from jasc_core.model.pipeline import Labels, build_pipeline
     from jasc_core.recipes.model import load_recipe
 
     recipe = load_recipe(recipe_path)

@@ -37,10 +37,10 @@ import torch
 from train_throughput import Combination, endless, train_step  # this folder: the same training step
 
 from jasc_core import component
-from jasc_core.inference.audio_cache import build_audio_cache
-from jasc_core.inference.clips import clip_dataset, collate
-from jasc_core.inference.device import resolve_precision
-from jasc_core.inference.pipeline import Labels, Pipeline, build_model
+from jasc_core.data.audio_cache import build_audio_cache
+from jasc_core.data.clips import clip_dataset, collate
+from jasc_core.model.device import resolve_precision
+from jasc_core.model.pipeline import Labels, Pipeline, build_model
 from jasc_core.training.compile import use_channels_last
 
 QUICKSTART_FEATURES = {"sample_rate": 16000, "n_mels": 64, "win_ms": 40, "hop_ms": 40}

@@ -16,7 +16,7 @@ What one run measures, side by side (the machine is shared and noisy, so nothing
    steps of every combination in turn, the order reversed every other round. The figure is the median over rounds.
 2. **matmul FLOP/s** in fp32 and in bf16, timed in each round beside the steps (median), and each combination's
    achieved FLOP/s as a fraction of the matmul figure of its own dtype. Training FLOPs per clip = 3 x forward
-   FLOPs (backward ~ 2 x forward), forward FLOPs = 2 x the MACs of ``jasc_core.inference.complexity.count_macs``
+   FLOPs (backward ~ 2 x forward), forward FLOPs = 2 x the MACs of ``jasc_core.model.complexity.count_macs``
    (``FlopCounterMode`` plus the GRU formula); the log-mel front end is not counted.
 3. **data wait** (unless ``--skip-data``): the fastest combination of each model fed by the real data path (synthetic
    clips on disk, ``ClipDataset`` + ``DataLoader`` with ``--workers`` processes, no cache): the share of step time
@@ -41,9 +41,9 @@ import torch
 
 from jasc_core import component
 from jasc_core.errors import ConfigError
-from jasc_core.inference.complexity import count_macs
-from jasc_core.inference.device import autocast_for, resolve_device, resolve_precision
-from jasc_core.inference.pipeline import Pipeline, build_model
+from jasc_core.model.complexity import count_macs
+from jasc_core.model.device import autocast_for, resolve_device, resolve_precision
+from jasc_core.model.pipeline import Pipeline, build_model
 from jasc_core.recipes.model import load_recipe
 from jasc_core.training.compile import compile_models, use_channels_last
 
@@ -160,8 +160,8 @@ def endless(loader: Any) -> Any:
 
 def measure_data_wait(combo: Combination, device: torch.device, batch: int, steps: int, workers: int,
                       minutes: float, cache_dir: str) -> dict[str, float]:
-    from jasc_core.inference.clips import clip_dataset, collate, to_device
-    from jasc_core.inference.pipeline import Labels
+    from jasc_core.data.clips import clip_dataset, collate, to_device
+    from jasc_core.model.pipeline import Labels
 
     preset = "tut-joint" if combo.model == "tonami" else "dcase-disjoint"
     dataset = component("dataset", "synthetic")({"preset": preset, "minutes": minutes,

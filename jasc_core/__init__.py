@@ -4,10 +4,12 @@ The public names plugin authors use are exported here (import them from ``jasc_c
 ``jasc_core.contract.hookspecs`` for the hooks, ``jasc_core.contract.components``, ``.weighting`` and ``.schedule``
 for the component kinds and ``jasc_core.contract.tasks`` for the task descriptions.
 
-Layers, each importing only the ones before it: ``contract`` (component kinds, hooks, task descriptions, registry),
-``recipes`` (loading and validation), ``inference`` (the trained pipeline, run folders, scoring clips, audio),
-``evaluation`` (metrics, tables, plots, threshold tuning of runs), ``training`` (runtime, streams, phases, the loop,
-the run flow, sweeps), ``cli``.
+Layers, each importing only the ones before it (``tests/test_core_layers.py`` checks; docs/architecture.md draws
+them): ``contract`` (component kinds, hooks, task descriptions, the batch, registry), ``recipes`` (loading and
+validation), ``runs`` (run folders, checkpoints, atomic files), ``data`` (clip datasets, batches, loaders, audio
+caches), ``model`` (the trained pipeline, devices and precision, dry runs, complexity), ``inference`` (scoring clips,
+files of any length, post-processing, outputs, ONNX), ``evaluation`` (metrics, tables, plots, threshold tuning of
+runs), ``training`` (runtime, streams, phases, the loop, the run flow, sweeps), ``cli``.
 """
 
 from __future__ import annotations

@@ -449,7 +449,7 @@ def checkpoint_epoch(last: Any) -> int:
     for an epoch end before killing a run."""
     from pathlib import Path
 
-    from jasc_core.inference.checkpoints import load_checkpoint
+    from jasc_core.runs.checkpoints import load_checkpoint
 
     try:
         return int(load_checkpoint(last)["epoch"]) if Path(last).exists() else -1

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jasc_core.contract.data import Clip, ClipList
-from jasc_core.inference.audio_cache import AudioCache, build_audio_cache
-from jasc_core.inference.clips import ClipDataset
+from jasc_core.data.audio_cache import AudioCache, build_audio_cache
+from jasc_core.data.clips import ClipDataset
 
 RATE = 100
 

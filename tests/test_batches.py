@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from jasc_core.contract.data import Clip, ClipList, Event
 from jasc_core.contract.tasks import event_roll, labelled_subset
+from jasc_core.data.clips import ClipDataset, collate
 from jasc_core.errors import DataError
-from jasc_core.inference.clips import ClipDataset, collate
 
 
 def _clip(events=(), scene="a", duration=1.0, clip_id="c"):

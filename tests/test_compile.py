@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from jasc_core import training
-from jasc_core.inference.checkpoints import load_checkpoint
+from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.training import compile as compile_module
 from jasc_core.training.compile import compile_models, compile_unavailable, is_compiled
 

@@ -9,8 +9,8 @@ import torch
 import torchinfo
 
 from jasc_core import ConfigError
-from jasc_core.inference.complexity import profile_recipe
-from jasc_core.inference.pipeline import build_model
+from jasc_core.model.complexity import profile_recipe
+from jasc_core.model.pipeline import build_model
 from jasc_core.testing import check_component
 from jasc_cpmobile import AttentionSceneHead, CPMobile, CPMobileClassifier, DesedCNN, RNNEventHead
 from jasc_cpmobile.cpmobile import CPMobileBlock, make_divisible

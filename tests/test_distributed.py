@@ -21,8 +21,8 @@ import pytest
 import torch
 import yaml
 
-from jasc_core.inference.checkpoints import load_checkpoint
 from jasc_core.inference.scoring import SplitScores
+from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.training.distributed import join_scores, share_bounds
 from jasc_core.training.launch import failure_message
 

@@ -10,7 +10,7 @@ import torch
 from cli_process import run_jasc
 
 from jasc_core.errors import ConfigError
-from jasc_core.inference.dry_run import dry_run
+from jasc_core.model.dry_run import dry_run
 from jasc_core.recipes.model import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]

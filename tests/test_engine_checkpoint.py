@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from jasc_core.errors import RunError
-from jasc_core.inference import checkpoints as checkpoint
-from jasc_core.inference.runs import create_run, open_run, recipe_hash
+from jasc_core.runs import checkpoints as checkpoint
+from jasc_core.runs.folder import create_run, open_run, recipe_hash
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jasc_core.errors import ConfigError, DataError, JascError, RunError
-from jasc_core.inference.checkpoints import load_checkpoint
+from jasc_core.runs.checkpoints import load_checkpoint
 
 
 def _run(tmp_path, name="run", evaluate=True, **overrides):
@@ -21,7 +21,7 @@ def _run(tmp_path, name="run", evaluate=True, **overrides):
 
 
 def test_two_epoch_run_writes_the_run_folder(fakes, tmp_path, capsys):
-    from jasc_core.inference.runs import open_run
+    from jasc_core.runs.folder import open_run
 
     run_dir = _run(tmp_path, **{"evaluate.plots": True})
     run = open_run(run_dir)

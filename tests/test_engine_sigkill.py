@@ -13,7 +13,7 @@ import engine_fakes
 import pytest
 import torch
 
-from jasc_core.inference.checkpoints import load_checkpoint
+from jasc_core.runs.checkpoints import load_checkpoint
 
 HERE = Path(__file__).parent
 

@@ -62,7 +62,7 @@ def test_init_from_a_run_with_other_event_classes_loads_the_encoder_and_skips_th
 def test_shape_mismatch_is_reported_and_strict_makes_it_an_error(fakes, tmp_path):
     import torch
 
-    from jasc_core.inference.checkpoints import load_checkpoint
+    from jasc_core.runs.checkpoints import load_checkpoint
 
     source = _run(tmp_path, "source")
     # A bare checkpoint without label lists: only the shapes can tell the event heads apart.
@@ -94,7 +94,7 @@ def test_a_resume_keeps_its_checkpoint_and_needs_no_source(fakes, tmp_path, monk
     import shutil
 
     from jasc_core import training as engine
-    from jasc_core.inference.checkpoints import load_checkpoint
+    from jasc_core.runs.checkpoints import load_checkpoint
 
     source = _run(tmp_path, "source")
     overrides = {"evaluate.plots": False, "train.epochs": 2, "data.name": "fake_data_3events",

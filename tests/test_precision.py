@@ -8,10 +8,10 @@ import engine_fakes
 import pytest
 import torch
 
+from jasc_core.data.clips import worker_count
 from jasc_core.errors import ConfigError
-from jasc_core.inference import device as device_module
-from jasc_core.inference.clips import worker_count
-from jasc_core.inference.device import autocast_for, cpu_flags, resolve_precision
+from jasc_core.model import device as device_module
+from jasc_core.model.device import autocast_for, cpu_flags, resolve_precision
 
 CPU = torch.device("cpu")
 
@@ -59,7 +59,7 @@ def test_amp_is_a_deprecated_alias_of_precision(fakes):
 
 
 def test_pipeline_features_stay_fp32_under_autocast(fakes):
-    from jasc_core.inference.pipeline import Labels, build_pipeline
+    from jasc_core.model.pipeline import Labels, build_pipeline
 
     recipe = engine_fakes.make_recipe(**{"features": {"name": "logmel", "sample_rate": 8000, "n_mels": 16}})
     pipeline = build_pipeline(recipe, Labels(scene=["a", "b"], event=["x", "y"]), ("scene", "event"))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jasc_core.inference.audio import prepare_waveform
+from jasc_core.data.audio import prepare_waveform
 from jasc_core.inference.postprocess import scores_to_events
 from jasc_core.inference.windows import FrameGrid, file_result, score_windows, stitch_frames, window_starts
 

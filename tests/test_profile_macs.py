@@ -10,8 +10,8 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from jasc_core.inference.complexity import count_macs, profile_model, render_profile, rnn_macs
-from jasc_core.inference.pipeline import build_model
+from jasc_core.model.complexity import count_macs, profile_model, render_profile, rnn_macs
+from jasc_core.model.pipeline import build_model
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 OFFICIAL_CODE = {
@@ -138,7 +138,7 @@ def test_render_profile_prints_the_table():
 
 def test_profile_command_on_the_official_recipe(capsys):
     from jasc_core.contract.registry import get_registry
-    from jasc_core.inference.complexity import profile_command
+    from jasc_core.model.complexity import profile_command
 
     registry = get_registry()
     needed = [("dataset", "joint"), ("features", "logmel"), ("weighting", "constant"), ("schedule", "soft")]

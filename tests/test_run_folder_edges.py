@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cli_process import run_jasc
 
-from jasc_core.inference.atomic_files import atomic_write, default_file_mode
-from jasc_core.inference.checkpoints import save_atomic
-from jasc_core.inference.runs import write_json
+from jasc_core.runs.atomic_files import atomic_write, default_file_mode
+from jasc_core.runs.checkpoints import save_atomic
+from jasc_core.runs.folder import write_json
 
 # A recipe small enough that a real run (synthesis, one epoch, evaluation) takes seconds on one CPU thread.
 TINY_RECIPE = """\

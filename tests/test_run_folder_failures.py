@@ -69,7 +69,7 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_path_and_reason(tmp
 
 
 def test_a_full_disk_during_a_run_fails_the_run_with_the_reason(fakes, tmp_path, monkeypatch):
-    from jasc_core.inference import checkpoints
+    from jasc_core.runs import checkpoints
 
     real = checkpoints.atomic_write
     calls = []
@@ -138,8 +138,8 @@ def test_resume_says_what_it_does_with_odd_folders(fakes, tmp_path, monkeypatch,
     fresh = tmp_path / "fresh"
     killed_early = engine_fakes.make_recipe(**{"train.epochs": 1, "evaluate.plots": False})
     from jasc_core import __version__
-    from jasc_core.inference.runs import create_run, recipe_hash
     from jasc_core.recipes.model import dump_yaml, identity_dict
+    from jasc_core.runs.folder import create_run, recipe_hash
 
     fresh.mkdir()
     create_run(fresh, recipe_yaml=dump_yaml(killed_early), identity=identity_dict(killed_early), version=__version__)

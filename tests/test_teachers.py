@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jasc_core import SetupContext, StepContext, StreamInfo, training
-from jasc_core.inference.checkpoints import load_checkpoint
-from jasc_core.inference.pipeline import build_model
+from jasc_core.model.pipeline import build_model
+from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_schedules.cross import CrossConfig, cross_terms
 from jasc_schedules.ema import EmaTeacher, ema_decay, exponential_rampup
 from jasc_schedules.hard import Hard

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jasc_core.inference.checkpoints import load_checkpoint
+from jasc_core.runs.checkpoints import load_checkpoint
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 NARROW = ["model.encoder.channels=[4,4,4,4,4,4,8]", "model.heads.event.hidden_size=8"]

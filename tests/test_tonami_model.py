@@ -9,7 +9,7 @@ import torch
 from pydantic import BaseModel
 
 from jasc_core import ConfigError, PluginError
-from jasc_core.inference.pipeline import JointModel, build_model, match_frames
+from jasc_core.model.pipeline import JointModel, build_model, match_frames
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SMALL_ENCODER = {"name": "tonami_cnn", "channels": [4, 4, 4]}

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from jasc_core import ConfigError, component
-from jasc_core.inference.pipeline import build_model
+from jasc_core.model.pipeline import build_model
 from jasc_core.testing import check_component
 from jasc_tonami import BiGRUHead, TonamiCNN, TonamiScene
 

@@ -11,7 +11,7 @@ import torch
 
 from jasc_core import training
 from jasc_core.contract.tasks import default_task_losses, labelled_subset
-from jasc_core.inference.clips import ClipDataset, collate
+from jasc_core.data.clips import ClipDataset, collate
 
 DISJOINT = {"data": {"name": "fake_disjoint"}, "evaluate.plots": False}
 
@@ -59,7 +59,7 @@ def test_disjoint_batches_have_one_clip_length_and_each_stream_its_batch_size(fa
 
 
 def test_weak_labels_reach_the_clip_output_loss(fakes):
-    from jasc_core.inference.pipeline import build_model
+    from jasc_core.model.pipeline import build_model
 
     data = engine_fakes.FakeDisjoint({"n_scene": 0, "n_strong": 0, "n_weak": 4, "n_unlabelled": 0})
     clips = data.load("train")
@@ -148,7 +148,7 @@ def test_resume_inside_a_phase_matches_an_uninterrupted_run(fakes, tmp_path, mon
 
 def test_extra_losses_and_models_are_recorded_saved_resumed_and_evaluated_by_name(fakes, tmp_path, monkeypatch):
     from jasc_core.evaluation import evaluate_run
-    from jasc_core.inference.checkpoints import load_checkpoint
+    from jasc_core.runs.checkpoints import load_checkpoint
 
     overrides = {"data": {"name": "fake_data"}, "schedule": {"name": "fake_teacher"}, "train.epochs": 3}
     whole = _run(tmp_path, "whole", **overrides)

@@ -180,7 +180,7 @@ def validate(
     json_: Annotated[bool, typer.Option("--json", help="Print the resolved recipe as JSON.")] = False,
 ) -> None:
     """Check a recipe against what is installed, build its model and run it once on silence (no data read)."""
-    from jasc_core.inference.dry_run import dry_run
+    from jasc_core.model.dry_run import dry_run
     from jasc_core.recipes.model import dump_yaml, load_recipe, resolved_dict
 
     if print_ and json_:
@@ -215,8 +215,8 @@ def run(
     nproc: Annotated[int | None, typer.Option("--nproc", help="Train with N processes on this machine (torchrun, DDP; one per GPU); batch sizes are per process. See docs/distributed.md.")] = None,
 ) -> None:
     """Train and evaluate a recipe; everything lands in one run folder."""
-    from jasc_core.inference.runs import open_run
     from jasc_core.recipes.model import load_recipe
+    from jasc_core.runs.folder import open_run
     from jasc_core.training import run_recipe
     from jasc_core.training.distributed import is_main_process
     from jasc_core.training.launch import launch_run
@@ -274,7 +274,7 @@ def profile(
                                                   "dataset's clip, else 10 s; a budget's own clip).")] = None,
 ) -> None:
     """Parameters, memory and MACs (two conventions) per component and in total, per clip and per second."""
-    from jasc_core.inference.complexity import profile_command
+    from jasc_core.model.complexity import profile_command
 
     raise typer.Exit(profile_command(recipe, set_ or [], as_json, budget, seconds))
 

@@ -222,7 +222,7 @@ def labelled_subset(
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Outputs and targets of ``tasks``, each output name cut to the clips labelled for it (absent when none is).
 
-    ``batch`` holds ``targets`` and ``masks`` keyed by output name (``jasc_core.inference.clips.collate``).
+    ``batch`` holds ``targets`` and ``masks`` keyed by output name (``jasc_core.data.clips.collate``).
     """
     targets, masks = batch["targets"], batch["masks"]
     outs: dict[str, Tensor] = {}

@@ -2,7 +2,7 @@
 
 Event extraction is ``jasc_core.inference.postprocess.scores_to_events`` (median filter, ``score > threshold``, gap merging,
 minimum length): a run of active frames is one event from its first frame's start to its last frame's end (frame
-``t`` spans ``[t*hop, (t+1)*hop)``, the same rule as the training targets in ``jasc_core.inference.clips``).
+``t`` spans ``[t*hop, (t+1)*hop)``, the same rule as the training targets in ``jasc_core.data.clips``).
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ from jasc_core.evaluation.events import clip_events, filtered_scores, ground_tru
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
-from jasc_core.inference.runs import open_run, read_json, write_json, write_text_atomic
 from jasc_core.inference.scoring import SplitScores, score_split
 from jasc_core.recipes.blocks import TuneLevel
 from jasc_core.recipes.model import build
+from jasc_core.runs.folder import open_run, read_json, write_json, write_text_atomic
 
 #: Clips shown in the event-roll plot.
 ROLL_CLIPS = 4

@@ -29,17 +29,17 @@ import torch
 from torch import nn
 
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.data.clips import clip_dataset, split_loaders
 from jasc_core.errors import ConfigError, DataError
-from jasc_core.inference.clips import clip_dataset, split_loaders
 from jasc_core.inference.onnx_files import (
     EXPORT_README,
     OUTPUT_NAMES,
     onnx_session,
     require_onnx,
 )
-from jasc_core.inference.pipeline import Pipeline
 from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, event_task, frame_hop_samples, run_thresholds
 from jasc_core.inference.scoring import load_split, load_trained
+from jasc_core.model.pipeline import Pipeline
 from jasc_core.recipes.model import build
 
 #: Eval clips the ONNX round trip is checked on (issue 13: 10).

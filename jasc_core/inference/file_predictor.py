@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from jasc_core.data.audio import prepare_waveform, read_audio
 from jasc_core.errors import ConfigError, DataError
-from jasc_core.inference.audio import prepare_waveform, read_audio
 from jasc_core.inference.postprocess import scores_to_events
 from jasc_core.inference.windows import FileScores, FrameGrid, file_result, score_windows
 

@@ -1,7 +1,7 @@
 """SED post-processing: per-class median filtering and event extraction from frame decisions.
 
 Frame ``t`` of a clip spans ``[t * hop, (t + 1) * hop)`` seconds (the rule of the training targets in
-``jasc_core.inference.clips``), so a run of active frames ``[start, stop)`` is the event ``(start * hop, stop * hop)``.
+``jasc_core.data.clips``), so a run of active frames ``[start, stop)`` is the event ``(start * hop, stop * hop)``.
 
 The pipeline of ``scores_to_events`` (the evaluation's event extraction, DCASE TSV output included):
 

@@ -2,7 +2,7 @@
 
 ``Predictor`` holds a run's pipeline (student or an extra model such as the EMA teacher), its labels, the event
 thresholds (the run's tuned ``thresholds.json`` when present, else ``evaluate.threshold``) and the recipe's
-post-processing. Files are read by ``jasc_core.inference.audio`` (any rate, any channel count) and scored window by
+post-processing. Files are read by ``jasc_core.data.audio`` (any rate, any channel count) and scored window by
 window (``jasc_core.inference.windows``: scene probabilities averaged, frame scores stitched before post-processing).
 
 The window is the model's training clip: ``data.clip_seconds`` when the dataset config states it, else 10 s (the
@@ -21,10 +21,10 @@ import torch
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import RunError
 from jasc_core.inference.file_predictor import FilePredictor
-from jasc_core.inference.pipeline import Labels, Pipeline
-from jasc_core.inference.runs import open_run, read_json
 from jasc_core.inference.scoring import load_trained
 from jasc_core.inference.windows import FrameGrid
+from jasc_core.model.pipeline import Labels, Pipeline
+from jasc_core.runs.folder import open_run, read_json
 
 #: Window length when the dataset config states no clip length (as ``jasc profile``).
 DEFAULT_WINDOW_SECONDS = 10.0

@@ -13,13 +13,13 @@ import torch
 from jasc_core.contract.data import ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, labelled_subset, task_of
 from jasc_core.contract.weighting import Weighting
+from jasc_core.data.clips import clip_dataset, split_loaders, to_device, worker_count
 from jasc_core.errors import DataError, RunError
-from jasc_core.inference.checkpoints import load_checkpoint
-from jasc_core.inference.clips import clip_dataset, split_loaders, to_device, worker_count
-from jasc_core.inference.device import autocast_for, resolve_device, resolve_precision
-from jasc_core.inference.pipeline import Labels, Pipeline, build_pipeline
-from jasc_core.inference.runs import open_run
+from jasc_core.model.device import autocast_for, resolve_device, resolve_precision
+from jasc_core.model.pipeline import Labels, Pipeline, build_pipeline
 from jasc_core.recipes.model import build, load_recipe
+from jasc_core.runs.checkpoints import load_checkpoint
+from jasc_core.runs.folder import open_run
 
 
 @dataclass

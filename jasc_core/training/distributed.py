@@ -36,8 +36,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from jasc_core.errors import ConfigError
-from jasc_core.inference.device import resolve_device
 from jasc_core.inference.scoring import SplitScores
+from jasc_core.model.device import resolve_device
 from jasc_core.training.runtime import Runtime
 from jasc_core.training.sync_batchnorm import convert_sync_batchnorm
 

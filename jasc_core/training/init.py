@@ -21,9 +21,9 @@ from typing import Any
 
 from jasc_core.console import output_console
 from jasc_core.errors import ConfigError
-from jasc_core.inference.checkpoints import load_checkpoint
-from jasc_core.inference.pipeline import Labels, Pipeline
-from jasc_core.inference.runs import open_run
+from jasc_core.model.pipeline import Labels, Pipeline
+from jasc_core.runs.checkpoints import load_checkpoint
+from jasc_core.runs.folder import open_run
 
 #: Prefix of the joint model's tensors in a checkpoint's ``model`` entry (``Pipeline.state_dict()``).
 MODEL_PREFIX = "model."

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jasc_core.errors import ConfigError, RunError
-from jasc_core.inference.runs import default_run_name, new_run_dir
 from jasc_core.recipes.model import load_recipe
+from jasc_core.runs.folder import default_run_name, new_run_dir
 
 
 def worker_args(recipe: Path | None, sets: Sequence[str], out: Path | None, resume: Path | None,

@@ -22,14 +22,14 @@ from torch import Tensor
 from jasc_core.contract.context import EpochContext, SetupContext, StepContext
 from jasc_core.contract.schedule import Phase, Schedule
 from jasc_core.contract.weighting import Weighting
+from jasc_core.data.clips import collate
 from jasc_core.errors import RunError
 from jasc_core.evaluation.validation import task_metrics, validation_summary
-from jasc_core.inference.checkpoints import load_checkpoint, restore_rng_state, rng_state, save_atomic
-from jasc_core.inference.clips import collate
-from jasc_core.inference.pipeline import Labels, Pipeline
-from jasc_core.inference.runs import RunFolder, write_json
 from jasc_core.inference.scoring import collect_scores
+from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.model import resolved_dict
+from jasc_core.runs.checkpoints import load_checkpoint, restore_rng_state, rng_state, save_atomic
+from jasc_core.runs.folder import RunFolder, write_json
 from jasc_core.training.compile import compile_models, use_channels_last
 from jasc_core.training.optim import build_optimizer, keep_frozen_in_eval, lr_lambda, set_trainable
 from jasc_core.training.progress import Progress, show_progress

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 
 from jasc_core.errors import RunError
-from jasc_core.inference.checkpoints import load_checkpoint
-from jasc_core.inference.runs import RunFolder, open_run, recipe_hash
 from jasc_core.recipes.model import identity_dict, load_recipe, resolved_dict, validate_recipe
+from jasc_core.runs.checkpoints import load_checkpoint
+from jasc_core.runs.folder import RunFolder, open_run, recipe_hash
 
 log = logging.getLogger("jasc")
 

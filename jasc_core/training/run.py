@@ -19,17 +19,17 @@ from typing import Any
 from jasc_core import __version__
 from jasc_core.contract.registry import get_registry
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
+from jasc_core.data.audio_cache import build_audio_cache, default_audio_cache_dir
+from jasc_core.data.clips import ClipDataset, clip_dataset, split_loaders, worker_count
 from jasc_core.errors import ConfigError, JascError, RunError, os_error_message
 from jasc_core.evaluation import evaluate_run, tune_thresholds
 from jasc_core.evaluation.validation import selectable_metrics
-from jasc_core.inference.audio_cache import build_audio_cache, default_audio_cache_dir
-from jasc_core.inference.checkpoints import seed_everything
-from jasc_core.inference.clips import ClipDataset, clip_dataset, split_loaders, worker_count
-from jasc_core.inference.device import resolve_device
-from jasc_core.inference.pipeline import Labels, build_pipeline
-from jasc_core.inference.runs import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.inference.scoring import load_split
+from jasc_core.model.device import resolve_device
+from jasc_core.model.pipeline import Labels, build_pipeline
 from jasc_core.recipes.model import build, dump_yaml, identity_dict
+from jasc_core.runs.checkpoints import seed_everything
+from jasc_core.runs.folder import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.training.distributed import make_runtime
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from jasc_core.inference.clips import to_device
-from jasc_core.inference.device import autocast_for, resolve_device, resolve_precision
+from jasc_core.data.clips import to_device
+from jasc_core.model.device import autocast_for, resolve_device, resolve_precision
 
 T = TypeVar("T")
 

@@ -28,8 +28,8 @@ import torch
 from jasc_core.contract.context import StreamInfo
 from jasc_core.contract.data import ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.data.clips import ClipDataset
 from jasc_core.errors import ConfigError
-from jasc_core.inference.clips import ClipDataset
 
 
 def label_kind(clip: Any, tasks: Sequence[str]) -> str:

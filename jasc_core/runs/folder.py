@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jasc_core.errors import RunError
-from jasc_core.inference.atomic_files import atomic_write
+from jasc_core.runs.atomic_files import atomic_write
 
 RUN_MARKER = "run.json"
 #: Recipe blocks that decide what training does; a resume must find them unchanged (evaluate/output may differ).

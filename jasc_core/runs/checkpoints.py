@@ -1,6 +1,6 @@
 """Checkpoints written atomically, and the random-number-generator state that makes a resumed run exact.
 
-A checkpoint is written through ``jasc_core.inference.atomic_files.atomic_write``: a temporary file in the destination folder,
+A checkpoint is written through ``jasc_core.runs.atomic_files.atomic_write``: a temporary file in the destination folder,
 fsync'ed, then moved over the destination with ``os.replace``. A process killed at any moment leaves either the
 previous file or the new one, never a truncated one.
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from jasc_core.errors import RunError
-from jasc_core.inference.atomic_files import atomic_write
+from jasc_core.runs.atomic_files import atomic_write
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> Path:

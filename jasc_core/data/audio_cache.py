@@ -27,7 +27,7 @@ import torch
 from rich.progress import track
 
 from jasc_core.contract.data import Clip
-from jasc_core.inference.atomic_files import atomic_write
+from jasc_core.runs.atomic_files import atomic_write
 
 CACHE_ENV = "JASC_CACHE"
 

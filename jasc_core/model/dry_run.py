@@ -22,8 +22,8 @@ import torch
 from jasc_core.contract.components import Component, Encoder, FeatureExtractor, Head
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import ConfigError
-from jasc_core.inference.class_counts import class_counts
-from jasc_core.inference.pipeline import Labels, block_name_and_config, build_model, match_frames
+from jasc_core.model.class_counts import class_counts
+from jasc_core.model.pipeline import Labels, block_name_and_config, build_model, match_frames
 from jasc_core.recipes.model import build
 
 #: Length of the silent clip when the dataset config states no ``clip_seconds``: long enough for the built-in

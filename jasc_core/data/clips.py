@@ -19,8 +19,8 @@ import torch
 from jasc_core.contract.components import Dataset, FeatureExtractor
 from jasc_core.contract.data import ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.data.audio_cache import AudioCache
 from jasc_core.errors import DataError
-from jasc_core.inference.audio_cache import AudioCache
 
 
 class ClipDataset(torch.utils.data.Dataset):

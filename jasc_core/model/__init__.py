@@ -1,0 +1,1 @@
+"""The trained pipeline (feature extractor + joint model) built from a recipe; devices and precision; complexity."""
