@@ -38,7 +38,8 @@ from train_throughput import Combination, endless, train_step  # this folder: th
 
 from jasc_core import component
 from jasc_core.data.audio_cache import build_audio_cache
-from jasc_core.data.clips import clip_dataset, collate
+from jasc_core.data.clips import clip_dataset
+from jasc_core.data.loaders import collate
 from jasc_core.model.device import resolve_precision
 from jasc_core.model.pipeline import Labels, Pipeline, build_model
 from jasc_core.training.compile import use_channels_last
@@ -133,9 +134,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
                                              generator=torch.Generator().manual_seed(0), drop_last=True)
         start, seen = time.perf_counter(), 0
         for batch in loader:  # epoch 1 without training: read throughput, caches filled
-            seen += len(batch["clip_ids"])
+            seen += len(batch.clip_ids)
         report["read_clips_per_s"] = seen / (time.perf_counter() - start)
-        features.fit_normalization(iter([batch["waveform"]]))
+        features.fit_normalization(iter([batch.waveform]))
         model = build_model(QUICKSTART_MODEL, n_features=features.n_features,
                             n_classes={"scene": len(labels["scene"]), "event": len(labels["event"])})
         pipeline = Pipeline(features, model).train()
@@ -149,11 +150,11 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.perf_counter()
             batch = next(batches)
             t1 = time.perf_counter()
-            train_step(combo, batch["waveform"], {"scene": batch["targets"]["scene"],
-                                                  "event": batch["targets"]["event"]})
+            train_step(combo, batch.waveform, {"scene": batch.targets["scene"],
+                                                  "event": batch.targets["event"]})
             t2 = time.perf_counter()
             if done > 0:  # the first step includes the epoch's worker hand-over
-                waiting, total, trained = waiting + t1 - t0, total + t2 - t0, trained + len(batch["clip_ids"])
+                waiting, total, trained = waiting + t1 - t0, total + t2 - t0, trained + len(batch.clip_ids)
             done += 1
         report.update(train_clips_per_s=trained / total, data_wait_share=waiting / total, steps=args.steps)
         del batches, loader

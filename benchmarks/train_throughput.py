@@ -160,7 +160,8 @@ def endless(loader: Any) -> Any:
 
 def measure_data_wait(combo: Combination, device: torch.device, batch: int, steps: int, workers: int,
                       minutes: float, cache_dir: str) -> dict[str, float]:
-    from jasc_core.data.clips import clip_dataset, collate, to_device
+    from jasc_core.data.clips import clip_dataset
+    from jasc_core.data.loaders import collate
     from jasc_core.model.pipeline import Labels
 
     preset = "tut-joint" if combo.model == "tonami" else "dcase-disjoint"
@@ -182,9 +183,9 @@ def measure_data_wait(combo: Combination, device: torch.device, batch: int, step
     while done < steps + 1:
         t0 = time.perf_counter()
         cpu_batch = next(batches)
-        moved = to_device(cpu_batch, device)
+        moved = cpu_batch.to(device)
         t1 = time.perf_counter()
-        n = len(cpu_batch["clip_ids"])
+        n = len(cpu_batch.clip_ids)
         # Targets of the benchmark's class counts (the synthetic vocabularies differ from 003's ten classes).
         frames = combo.pipeline.features.num_frames(moved["waveform"].shape[1])
         targets = {"scene": torch.zeros(n, dtype=torch.long, device=device),

@@ -18,6 +18,7 @@ from importlib import import_module, metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
+    from jasc_core.contract.batch import Batch
     from jasc_core.contract.components import (
         Augmentation,
         Component,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from jasc_core.contract.hookspecs import hookimpl
     from jasc_core.contract.registry import component, components
     from jasc_core.contract.schedule import Phase, Schedule, StepPlan, by_clip_length, streams_with
-    from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS, TaskDescription
+    from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS, TaskDescription, labelled_tasks
     from jasc_core.contract.weighting import Weighting
     from jasc_core.errors import ConfigError, DataError, JascError, PluginError, RunError
 
@@ -46,12 +47,13 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 _PUBLIC = {
     **dict.fromkeys(("Augmentation", "Component", "Dataset", "Encoder", "FeatureExtractor", "Head", "ThresholdOptimizer"),
                     "jasc_core.contract.components"),
+    "Batch": "jasc_core.contract.batch",
     **dict.fromkeys(("EpochContext", "SetupContext", "StepContext", "StreamInfo"), "jasc_core.contract.context"),
     **dict.fromkeys(("Clip", "ClipList", "Event"), "jasc_core.contract.data"),
     "hookimpl": "jasc_core.contract.hookspecs",
     **dict.fromkeys(("component", "components"), "jasc_core.contract.registry"),
     **dict.fromkeys(("Phase", "Schedule", "StepPlan", "by_clip_length", "streams_with"), "jasc_core.contract.schedule"),
-    **dict.fromkeys(("TASK_DESCRIPTIONS", "TASKS", "TaskDescription"), "jasc_core.contract.tasks"),
+    **dict.fromkeys(("TASK_DESCRIPTIONS", "TASKS", "TaskDescription", "labelled_tasks"), "jasc_core.contract.tasks"),
     "Weighting": "jasc_core.contract.weighting",
     **dict.fromkeys(("ConfigError", "DataError", "JascError", "PluginError", "RunError"), "jasc_core.errors"),
 }
@@ -71,6 +73,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Augmentation",
+    "Batch",
     "TASKS",
     "TASK_DESCRIPTIONS",
     "EpochContext",
@@ -102,4 +105,5 @@ __all__ = [
     "component",
     "components",
     "hookimpl",
+    "labelled_tasks",
 ]

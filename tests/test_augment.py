@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jasc_augment import FreqMixStyle, Mixup, SpecMask
-from jasc_core import training
+from jasc_core import Batch, training
 from jasc_core.errors import ConfigError
 
 AUGMENT = [{"name": "spec_mask", "time": 0.3, "freq": 0.3}, {"name": "mixup", "probability": 1.0},
@@ -22,9 +22,10 @@ def test_augmentations_conform(cls, jasc_conformance):
 
 
 def _batch(b=4):
-    return {"targets": {"scene": torch.tensor([0, 1, 1, 0])[:b], "event": torch.rand(b, 10, 3).round()},
-            "masks": {"scene": torch.tensor([True, True, False, True])[:b], "event": torch.ones(b, dtype=torch.bool)},
-            "n_classes": {"scene": 2, "event": 3}}
+    return Batch(waveform=torch.zeros(b, 1), index=torch.arange(b), clip_ids=[str(i) for i in range(b)],
+                 targets={"scene": torch.tensor([0, 1, 1, 0])[:b], "event": torch.rand(b, 10, 3).round()},
+                 masks={"scene": torch.tensor([True, True, False, True])[:b], "event": torch.ones(b, dtype=torch.bool)},
+                 n_classes={"scene": 2, "event": 3})
 
 
 def test_spec_mask_zeroes_one_band_per_axis_within_the_share():
@@ -43,7 +44,7 @@ def test_mixup_mixes_targets_and_keeps_a_target_only_where_both_clips_had_it():
     batch = _batch()
     out, mixed = Mixup({"probability": 1.0})(features, batch, torch.Generator().manual_seed(3))
     # Recover lam and perm: each mixed clip is lam x_i + (1 - lam) x_perm(i).
-    scene = mixed["targets"]["scene"]
+    scene = mixed.targets["scene"]
     assert scene.shape == (4, 2) and torch.allclose(scene.sum(dim=1), torch.ones(4))
     generator = torch.Generator().manual_seed(3)
     torch.rand((), generator=generator)
@@ -51,9 +52,9 @@ def test_mixup_mixes_targets_and_keeps_a_target_only_where_both_clips_had_it():
     lam = float(g[0] / g.sum())
     perm = torch.randperm(4, generator=generator)
     assert torch.allclose(out, lam * features + (1 - lam) * features[perm])
-    assert torch.equal(mixed["masks"]["scene"], batch["masks"]["scene"] & batch["masks"]["scene"][perm])
-    assert torch.allclose(mixed["targets"]["event"], lam * batch["targets"]["event"] + (1 - lam) *
-                          batch["targets"]["event"][perm])
+    assert torch.equal(mixed.masks["scene"], batch.masks["scene"] & batch.masks["scene"][perm])
+    assert torch.allclose(mixed.targets["event"], lam * batch.targets["event"] + (1 - lam) *
+                          batch.targets["event"][perm])
 
 
 def test_freq_mixstyle_mixes_statistics_not_targets():

@@ -10,9 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.data import Clip, ClipList, Event
 from jasc_core.contract.tasks import event_roll, labelled_subset
-from jasc_core.data.clips import ClipDataset, collate
+from jasc_core.data.clips import ClipDataset
+from jasc_core.data.loaders import collate
 from jasc_core.errors import DataError
 
 
@@ -66,13 +68,13 @@ def test_collate_masks_tasks_and_drops_a_task_no_clip_has():
     data = _dataset([_clip(scene="b", events=None, clip_id="1"), _clip(scene=None, events=[Event(0, 0.3, "x")],
                                                                         clip_id="2")])
     batch = collate([data[0], data[1]])
-    assert batch["waveform"].shape == (2, 100)
-    assert batch["masks"]["scene"].tolist() == [True, False]
-    assert batch["targets"]["scene"][0] == 1
-    assert batch["masks"]["event"].tolist() == [False, True]
-    assert batch["targets"]["event"].shape == (2, 10, 1)
+    assert batch.waveform.shape == (2, 100)
+    assert batch.masks["scene"].tolist() == [True, False]
+    assert batch.targets["scene"][0] == 1
+    assert batch.masks["event"].tolist() == [False, True]
+    assert batch.targets["event"].shape == (2, 10, 1)
     only_scene = collate([data[0]])
-    assert "event" not in only_scene["targets"] and "event" not in only_scene["masks"]
+    assert "event" not in only_scene.targets and "event" not in only_scene.masks
 
 
 def test_labelled_subset_keeps_only_labelled_clips_and_aligns_frames():
@@ -108,3 +110,44 @@ def test_cache_keeps_waveforms():
                        n_frames_for=lambda n: n // 10, cache=True)
     data[0], data[0]
     assert calls == ["c"]
+
+
+def test_soft_events_give_their_strength_and_overlaps_keep_the_highest():
+    clip = _clip([Event(0.0, 0.5, "x", strength=0.4), Event(0.3, 0.7, "x", strength=0.8)])
+    roll = event_roll(clip, ["x"], n_frames=10, hop_seconds=0.1)[:, 0]
+    assert roll.tolist() == pytest.approx([0.4, 0.4, 0.4, 0.8, 0.8, 0.8, 0.8, 0, 0, 0])
+
+
+def test_class_masks_are_collated_where_a_clip_annotates_only_some_classes():
+    labels = ClipList([], scene_labels=["a"], event_labels=["x", "y", "z"])
+    partial = Clip("p", "mem", 0.0, 1.0, events=(Event(0.1, 0.2, "x"),), event_classes=("x", "z"), dataset="maestro",
+                   device="s1")
+    full = Clip("f", "mem", 0.0, 1.0, events=(), dataset="desed")
+    data = ClipDataset(ClipList([partial, full], scene_labels=labels.scene_labels, event_labels=labels.event_labels),
+                       _Source(), sample_rate=100, hop_seconds=0.1, n_frames_for=lambda n: n // 10)
+    batch = collate([data[0], data[1]])
+    assert batch.class_masks["event"].tolist() == [[True, False, True], [True, True, True]]
+    assert batch.datasets == ["maestro", "desed"] and batch.devices == ["s1", None]
+    assert "scene" not in batch.class_masks
+    assert collate([data[1]]).class_masks == {}  # every clip annotates every class: no mask
+
+
+def test_class_masks_reject_a_class_outside_the_vocabulary():
+    clip = Clip("p", "mem", 0.0, 1.0, events=(), event_classes=("w",))
+    data = ClipDataset(ClipList([clip], event_labels=["x"]), _Source(), sample_rate=100, hop_seconds=0.1,
+                       n_frames_for=lambda n: n // 10)
+    with pytest.raises(DataError, match=r"event_classes \['w'\]"):
+        data[0]
+
+
+def test_batch_moves_every_tensor_and_keeps_dict_access_with_a_deprecation_warning():
+    data = _dataset([_clip(scene="b", events=[Event(0, 0.3, "x")], clip_id="1")])
+    batch = collate([data[0]])
+    moved = batch.to("meta")
+    assert moved.waveform.device.type == "meta" and moved.targets["event"].device.type == "meta"
+    assert moved.masks["scene"].device.type == "meta" and moved.clip_ids == ["1"] and len(moved) == 1
+    with pytest.warns(DeprecationWarning, match=r"batch\.waveform"):
+        assert batch["waveform"] is batch.waveform
+    with pytest.warns(DeprecationWarning):
+        as_dict = {**batch}  # what an augmentation written for dict batches does
+    assert Batch(**as_dict) == batch

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jasc_core import DataError, Event
+from jasc_core import DataError, Event, labelled_tasks
 from jasc_core.testing import check_component
 from jasc_datasets import Desed, Disjoint, Joint, Synthetic, Tau
 from jasc_datasets.synthetic import reader_for, synthesize
@@ -69,7 +69,7 @@ def test_tau_fixture(tau_root: Path) -> None:
     assert len(train) == 3 and train.scene_labels == ["airport", "bus", "park"]
     assert [c.clip_id for c in train] == ["airport-lisbon-1000-40000-a", "bus-lyon-1001-40001-b",
                                           "bus-lyon-1001-40002-b"]
-    assert all(c.events is None and c.duration == 1.0 for c in train) and train.tasks() == {"scene"}
+    assert all(c.events is None and c.duration == 1.0 for c in train) and labelled_tasks(train) == {"scene"}
     assert dataset.audio(train[0], 2000).shape == (2000,)
 
 
@@ -98,7 +98,7 @@ def test_desed_fixture(desed_root: Path) -> None:
     assert by_id["s2"].events == () and by_id["w1"].weak == ("Dog", "Speech") and by_id["w1"].events is None
     assert by_id["u1"].events is None and by_id["u1"].weak is None and by_id["u1"].scene is None
     assert train.notes["merged_overlaps"] == 1 and train.notes["dropped_zero_length"] == 1
-    assert train.tasks() == {"event"}
+    assert labelled_tasks(train) == {"event"}
     evaluation = dataset.load("eval")
     assert evaluation[0].duration == 10.0 and dataset.audio(evaluation[0], 1000)[9600:].max() == 0
 
@@ -116,9 +116,9 @@ def test_disjoint_combines_both(tau_root: Path, desed_root: Path) -> None:
     dataset = Disjoint({"tau": {"root": str(tau_root)}, "desed": {"root": str(desed_root)}})
     assert dataset.splits() == ["train", "eval", "val"]
     train = dataset.load("train")
-    assert len(train) == 3 + 7 and train.tasks() == {"scene", "event"}
+    assert len(train) == 3 + 7 and labelled_tasks(train) == {"scene", "event"}
     assert train.scene_labels == ["airport", "bus", "park"] and train.event_labels == ["Cat", "Dog", "Speech"]
-    assert sum(c.has("scene") for c in train) == 3 and sum(c.has("event") for c in train) == 2
+    assert sum(c.scene is not None for c in train) == 3 and sum(c.events is not None for c in train) == 2
     assert len(dataset.load("val")) == 1  # only the DESED part has a val split
 
 
@@ -128,11 +128,11 @@ def test_dcase_disjoint_preset_reads_back(tmp_path: Path) -> None:
     dataset = reader_for("dcase-disjoint", folder)
     train = dataset.load("train")
     assert len(train.scene_labels) == 10 and len(train.event_labels) == 10
-    scene_clips = [c for c in train if c.has("scene")]
+    scene_clips = [c for c in train if c.scene is not None]
     assert scene_clips and all(c.duration == 1.0 and c.events is None for c in scene_clips)
     assert any(c.weak for c in train) and any(c.events for c in train)
     assert any(c.weak is None and c.events is None and c.scene is None for c in train)  # unlabeled
-    assert dataset.load("eval").tasks() == {"scene", "event"}
+    assert labelled_tasks(dataset.load("eval")) == {"scene", "event"}
     assert dataset.audio(scene_clips[0], 8000).shape == (8000,)
 
 

@@ -12,7 +12,7 @@ import soundfile as sf
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from jasc_core import DataError, Event
+from jasc_core import DataError, Event, labelled_tasks
 from jasc_datasets.joint import Joint
 from jasc_datasets.recordings import Recording, merge_events, window_recording
 
@@ -86,7 +86,7 @@ def test_windowing_cuts_merges_and_keeps_eventless(small_root: Path) -> None:
     assert clips[3].events == () and clips[3].scene == "office"
     assert clips.notes["merged_overlaps"] == 2 and clips.notes["dropped_zero_length"] == 1
     assert clips.event_labels == ["car", "speech"] and clips.scene_labels == ["home", "office"]
-    assert clips.tasks() == {"scene", "event"}
+    assert labelled_tasks(clips) == {"scene", "event"}
 
 
 def test_audio_window_padding_and_resampling(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import engine_fakes
 import pytest
 import torch
 
-from jasc_core.data.clips import worker_count
+from jasc_core.data.loaders import worker_count
 from jasc_core.errors import ConfigError
 from jasc_core.model import device as device_module
 from jasc_core.model.device import autocast_for, cpu_flags, resolve_precision

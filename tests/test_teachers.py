@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jasc_core import SetupContext, StepContext, StreamInfo, training
+from jasc_core import Batch, SetupContext, StepContext, StreamInfo, training
 from jasc_core.model.pipeline import build_model
 from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_schedules.cross import CrossConfig, cross_terms
@@ -125,7 +125,7 @@ def test_mean_teacher_consistency_is_weighted_mse_of_probabilities(fakes):
     features = torch.randn(4, 20, 8)
     outputs = model(features)
     context = StepContext(3, 0, "train", 0, ("event",), model)
-    terms = schedule.extra_losses(model, features, outputs, {"masks": {}}, context)
+    terms = schedule.extra_losses(model, features, outputs, _masks_only({}, 4), context)
     teacher = schedule.teacher.model(features)
     expected_frame = 2.0 * torch.mean((torch.sigmoid(outputs["event"]) - torch.sigmoid(teacher["event"])) ** 2)
     expected_clip = 2.0 * torch.mean((torch.sigmoid(outputs["event/clip"]) - torch.sigmoid(teacher["event/clip"])) ** 2)
@@ -134,6 +134,12 @@ def test_mean_teacher_consistency_is_weighted_mse_of_probabilities(fakes):
     terms["consistency_frame"].backward()
     assert all(p.grad is None for p in schedule.teacher.model.parameters())
     assert any(p.grad is not None for p in model.parameters())
+
+
+def _masks_only(masks, size):
+    """A batch of ``size`` silent clips with the given label masks (what the cross and consistency terms read)."""
+    return Batch(waveform=torch.zeros(size, 1), index=torch.arange(size), clip_ids=[str(i) for i in range(size)],
+                 masks=masks)
 
 
 def test_cross_true_means_defaults_and_false_means_off():
@@ -150,8 +156,8 @@ def test_cross_loss_is_zero_when_student_and_teacher_agree_and_only_on_the_other
     schedule.setup(model, _setup_context(("scene", "event")))
     features = torch.randn(4, 20, 8)
     # Clips 0-1 carry scene labels only, 2-3 strong event labels only.
-    batch = {"masks": {"scene": torch.tensor([True, True, False, False]),
-                       "event": torch.tensor([False, False, True, True])}}
+    batch = _masks_only({"scene": torch.tensor([True, True, False, False]),
+                         "event": torch.tensor([False, False, True, True])}, 4)
     context = StepContext(0, 0, "train", 0, ("scene", "event"), model)
     terms = schedule.extra_losses(model, features, model(features), batch, context)
     assert set(terms) == {"cross_scene", "cross_event"}
@@ -169,7 +175,7 @@ def test_cross_loss_is_zero_when_student_and_teacher_agree_and_only_on_the_other
 
 def test_cross_terms_skip_a_task_every_clip_is_labelled_for():
     student = {"scene": torch.randn(3, 2)}
-    batch = {"masks": {"scene": torch.tensor([True, True, True])}}
+    batch = _masks_only({"scene": torch.tensor([True, True, True])}, 3)
     assert cross_terms(student, {"scene": torch.randn(3, 2)}, batch, 1.0) == {}
 
 

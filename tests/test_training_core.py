@@ -11,7 +11,8 @@ import torch
 
 from jasc_core import training
 from jasc_core.contract.tasks import default_task_losses, labelled_subset
-from jasc_core.data.clips import ClipDataset, collate
+from jasc_core.data.clips import ClipDataset
+from jasc_core.data.loaders import collate
 
 DISJOINT = {"data": {"name": "fake_disjoint"}, "evaluate.plots": False}
 
@@ -67,14 +68,14 @@ def test_weak_labels_reach_the_clip_output_loss(fakes):
     dataset = ClipDataset(clips, data, sample_rate=8000, hop_seconds=features.hop_seconds,
                           n_frames_for=features.num_frames, labels={"event": ["beep", "buzz"]})
     batch = collate([dataset[i] for i in range(4)])
-    assert sorted(batch["targets"]) == ["event/clip"] and batch["targets"]["event/clip"].shape == (4, 2)
+    assert sorted(batch.targets) == ["event/clip"] and batch.targets["event/clip"].shape == (4, 2)
     for head in ("fake_event_clip", "fake_event"):  # its own attention-pooled clip output; max over frames
         model = build_model({"encoder": {"name": "fake_conv"}, "heads": {"event": {"name": head}}}, 8, {"event": 2})
-        outputs = model(features(batch["waveform"]))
+        outputs = model(features(batch.waveform))
         outs, targets = labelled_subset(outputs, batch, ["event"])
         loss = default_task_losses(outs, targets)["event"]
         clip = outputs["event/clip"] if head == "fake_event_clip" else outputs["event"].amax(1)
-        expected = torch.nn.functional.binary_cross_entropy_with_logits(clip, batch["targets"]["event/clip"])
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(clip, batch.targets["event/clip"])
         assert torch.allclose(loss, expected)
         loss.backward()
         if head == "fake_event_clip":

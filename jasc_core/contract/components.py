@@ -24,6 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.config_errors import format_validation_error
 from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError
@@ -185,9 +186,9 @@ class Head(_ModuleComponent):
 class Augmentation(_ModuleComponent):
     """Changes a training batch's features (and, for mixing methods, its targets); never runs in validation.
 
-    ``forward(features, batch, generator)`` gets features ``[B, T, F]``, the batch (``targets`` and ``masks`` keyed
-    by output name, see ``jasc_core.contract.tasks``; ``n_classes`` by task) and the run's augmentation generator, and returns
-    ``(features, batch)``. Draw every random number from ``generator``: its state is saved in checkpoints, so a
+    ``forward(features, batch, generator)`` gets features ``[B, T, F]``, the ``Batch`` (``jasc_core.contract.batch``:
+    ``targets`` and ``masks`` keyed by output name, ``n_classes`` by task) and the run's augmentation generator, and
+    returns ``(features, batch)`` (``batch.replace(targets=..., masks=...)`` where targets change). Draw every random number from ``generator``: its state is saved in checkpoints, so a
     resumed run draws the same masks. A method that mixes clips must mix their targets and keep a target only where
     both clips have it (mask ``m & m[perm]``); scene targets may become class probabilities ``[B, N]``.
     """
@@ -195,7 +196,7 @@ class Augmentation(_ModuleComponent):
     kind = "augment"
 
     @abstractmethod
-    def forward(self, features: Tensor, batch: dict[str, Any], generator: torch.Generator) -> tuple[Tensor, dict]:
+    def forward(self, features: Tensor, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Batch]:
         """Augmented features and the batch whose targets go with them."""
 
 

@@ -2,7 +2,14 @@
 
 A clip is a fixed-length window of one recording. Times are in seconds from the start of the clip. A clip that has
 no label for a task says so with ``None`` (``scene is None`` for an event-only dataset, ``events is None`` for a
-scene-only one); an empty event list means "annotated, and nothing happens".
+scene-only one); an empty event list means "annotated, and nothing happens". Which tasks a clip is labelled for is
+the task descriptions' to say (``jasc_core.contract.tasks.labelled_tasks``).
+
+Beyond the labels, a clip may say where it comes from: the recording ``device`` (TAU Urban Acoustic Scenes' ``a``,
+``b``, ``s1``, ...), the ``dataset`` it belongs to when a recipe joins several, and ``event_classes``: the event
+classes that dataset annotates (None: all of the split's ``event_labels``). A clip is neither a positive nor a
+negative for a class outside its ``event_classes``. An event's ``strength`` is 1 for ordinary (hard) labels and the
+annotators' agreement in [0, 1] for soft ones (MAESTRO Real).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ class Event:
     onset: float
     offset: float
     label: str
+    #: 1.0 for a hard label; a soft label's value in [0, 1] (annotator agreement).
+    strength: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,14 +45,12 @@ class Clip:
     scene: str | None = None
     events: tuple[Event, ...] | None = None
     weak: tuple[str, ...] | None = None
-
-    def has(self, task: str) -> bool:
-        """Whether the clip carries labels for ``task`` (``"scene"`` or ``"event"``)."""
-        if task == "scene":
-            return self.scene is not None
-        if task == "event":
-            return self.events is not None
-        return False
+    #: The recording device (TAU's ``meta.csv`` device column), None where unknown.
+    device: str | None = None
+    #: The dataset the clip comes from when a recipe joins several, None for a single dataset.
+    dataset: str | None = None
+    #: The event classes the clip's dataset annotates; None: every event class of the split.
+    event_classes: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -64,7 +71,3 @@ class ClipList(Sequence[Clip]):
 
     def __iter__(self) -> Iterator[Clip]:
         return iter(self.clips)
-
-    def tasks(self) -> set[str]:
-        """Tasks labelled in at least one clip."""
-        return {task for task in ("scene", "event") if any(clip.has(task) for clip in self.clips)}

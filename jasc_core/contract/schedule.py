@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.components import Component
 from jasc_core.contract.context import SetupContext, StepContext, StreamInfo
 
@@ -119,7 +120,7 @@ class Schedule(Component):
         return streams_with(streams, phase.tasks)
 
     def extra_losses(
-        self, model: nn.Module, features: Tensor, outputs: Mapping[str, Tensor], batch: Mapping[str, Any],
+        self, model: nn.Module, features: Tensor, outputs: Mapping[str, Tensor], batch: Batch,
         context: StepContext,
     ) -> dict[str, Tensor]:
         """Named loss terms added to the weighted task loss for one batch of the step (default: none).

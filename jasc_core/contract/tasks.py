@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.data import Clip, ClipList
 from jasc_core.contract.metrics import event_frame_metrics, scene_metrics
 from jasc_core.errors import DataError
@@ -79,6 +80,11 @@ class TaskDescription(ABC):
             return output[:, :frames], target[:, :frames]
         return output, target
 
+    def item_class_masks(self, clip: Clip, labels: Sequence[str]) -> dict[str, Tensor]:
+        """The classes of each output the clip's dataset annotates, ``[classes]`` bool keyed by output name; empty
+        when it annotates every class (the default: only a multi-label task can leave classes out)."""
+        return {}
+
     def collate(self, items: Sequence[Mapping[str, Any]], n_frames: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Stack the items' targets of this task: ``(targets, masks)`` keyed by output name, absent when no item has it.
 
@@ -103,6 +109,18 @@ class TaskDescription(ABC):
             targets[key] = stacked
             masks[key] = torch.tensor([row is not None for row in rows])
         return targets, masks
+
+    def collate_class_masks(self, items: Sequence[Mapping[str, Any]], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``[B, classes]`` class masks of the collated ``targets`` where some item annotates only some classes (an
+        item without a mask of its own annotates all)."""
+        masks: dict[str, Tensor] = {}
+        for key, target in targets.items():
+            rows = [item.get("class_masks", {}).get(key) for item in items]
+            if all(row is None for row in rows):
+                continue
+            every = torch.ones(target.shape[-1], dtype=torch.bool)
+            masks[key] = torch.stack([row if row is not None else every for row in rows])
+        return masks
 
 
 class SceneTask(TaskDescription):
@@ -159,6 +177,16 @@ class EventTask(TaskDescription):
     def vocabulary(self, clips: ClipList) -> list[str]:
         return list(clips.event_labels)
 
+    def item_class_masks(self, clip: Clip, labels: Sequence[str]) -> dict[str, Tensor]:
+        if clip.event_classes is None:
+            return {}
+        annotated = set(clip.event_classes)
+        unknown = annotated - set(labels)
+        if unknown:
+            raise DataError(f"clip '{clip.clip_id}': event_classes {sorted(unknown)} are not in {list(labels)}")
+        mask = torch.tensor([label in annotated for label in labels])
+        return {key: mask for key in self.output_names()}
+
     def item_targets(self, clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: float) -> dict[str, Tensor]:
         if clip.events is not None:
             return {self.name: torch.from_numpy(event_roll(clip, labels, n_frames, hop_seconds))}
@@ -187,7 +215,8 @@ class EventTask(TaskDescription):
 
 
 def event_roll(clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: float) -> np.ndarray:
-    """Binary frame targets ``[n_frames, len(labels)]`` of a clip's events.
+    """Frame targets ``[n_frames, len(labels)]`` of a clip's events: 1 where a hard-labelled event is active, an
+    event's ``strength`` for a soft label (the highest where events of one class overlap).
 
     With hop ``h`` seconds, frame ``t`` covers ``[t*h, (t+1)*h)``; a frame is active for a class when an event of that
     class overlaps it (``onset < (t+1)*h`` and ``offset > t*h``), so an event marks frames ``floor(onset/h)`` to
@@ -203,7 +232,7 @@ def event_roll(clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: fl
         first = max(0, math.floor(event.onset / hop_seconds + 1e-6))
         last = min(n_frames, math.ceil(event.offset / hop_seconds - 1e-6))
         if last > first:
-            roll[first:last, column] = 1.0
+            roll[first:last, column] = np.maximum(roll[first:last, column], event.strength)
     return roll
 
 
@@ -212,19 +241,22 @@ TASK_DESCRIPTIONS: dict[str, TaskDescription] = {task.name: task for task in (Sc
 TASKS: tuple[str, ...] = tuple(TASK_DESCRIPTIONS)
 
 
+def labelled_tasks(clips: Iterable[Clip]) -> set[str]:
+    """The tasks labelled (at any granularity) in at least one of ``clips``."""
+    clips = list(clips)
+    return {task for task, d in TASK_DESCRIPTIONS.items() if any(d.label_kind(clip) is not None for clip in clips)}
+
+
 def task_of(output_name: str) -> str:
     """The task an output name belongs to (``"event/clip"`` -> ``"event"``)."""
     return output_name.split("/", 1)[0]
 
 
 def labelled_subset(
-    outputs: Mapping[str, Tensor], batch: Mapping[str, Any], tasks: Sequence[str]
+    outputs: Mapping[str, Tensor], batch: Batch, tasks: Sequence[str]
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """Outputs and targets of ``tasks``, each output name cut to the clips labelled for it (absent when none is).
-
-    ``batch`` holds ``targets`` and ``masks`` keyed by output name (``jasc_core.data.clips.collate``).
-    """
-    targets, masks = batch["targets"], batch["masks"]
+    """Outputs and targets of ``tasks``, each output name cut to the clips labelled for it (absent when none is)."""
+    targets, masks = batch.targets, batch.masks
     outs: dict[str, Tensor] = {}
     cut: dict[str, Tensor] = {}
     for task in tasks:

@@ -1,15 +1,12 @@
-"""From a clip list to batches: waveforms plus targets and label masks per output name (task descriptions decide).
+"""A torch dataset over a clip list: each item is one clip's waveform plus the targets its labels give.
 
-Each item is a dict with the clip's waveform and the targets its labels give (``TaskDescription.item_targets``);
-``collate`` stacks items of one clip length into a batch. A clip without a label gets a False mask entry for that
-target, and a target no clip of the batch has is absent (never zero-filled). Batches never mix clip lengths: the
-training streams and ``split_loaders`` group clips by length first, and ``collate`` refuses a mixed batch.
+The task descriptions decide the targets (``TaskDescription.item_targets``) and class masks; waveforms come from a
+memory cache, the on-disk ``AudioCache`` or the dataset's decoder. ``jasc_core.data.loaders`` stacks items into a
+``Batch``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +87,18 @@ class ClipDataset(torch.utils.data.Dataset):
         return audio
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        """One clip as ``jasc_core.data.loaders.collate`` stacks it (waveform, targets and class masks by output
+        name, where it comes from)."""
         clip = self.clips[index]
         audio = self.waveform(index)
         n_frames = int(self.n_frames_for(len(audio)))
         targets: dict[str, torch.Tensor] = {}
+        class_masks: dict[str, torch.Tensor] = {}
         for task, labels in self.labels.items():
             targets.update(TASK_DESCRIPTIONS[task].item_targets(clip, labels, n_frames, self.hop_seconds))
+            class_masks.update(TASK_DESCRIPTIONS[task].item_class_masks(clip, labels))
         return {"index": index, "clip_id": clip.clip_id, "waveform": torch.from_numpy(audio), "n_frames": n_frames,
-                "targets": targets}
+                "targets": targets, "class_masks": class_masks, "device": clip.device, "dataset": clip.dataset}
 
 
 def clip_dataset(
@@ -111,67 +112,3 @@ def clip_dataset(
     return ClipDataset(clips, source, sample_rate=sample_rate, hop_seconds=float(features.hop_seconds),
                        n_frames_for=features.num_frames, labels=labels, cache=cache, cache_bytes=cache_bytes,
                        disk_cache=disk)
-
-
-def worker_count(setting: int | str) -> int:
-    """``train.num_workers`` as a number: ``auto`` is min(CPU cores - 1, 4), 0 on a single core (the main process
-    then reads the data itself; a worker would only compete with it for the core)."""
-    if setting != "auto":
-        return int(setting)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(cores - 1, 4))
-
-
-def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack items of one clip length: ``waveform [B, S]``, and ``targets`` / ``masks`` keyed by output name."""
-    lengths = {len(item["waveform"]) for item in items}
-    if len(lengths) > 1:
-        raise DataError(
-            f"a batch mixes clip lengths ({', '.join(str(n) for n in sorted(lengths))} samples); clips are grouped "
-            "into streams of one length before batching"
-        )
-    n_frames = max(item["n_frames"] for item in items)
-    batch: dict[str, Any] = {
-        "waveform": torch.stack([item["waveform"] for item in items]),
-        "index": torch.tensor([item["index"] for item in items]),
-        "clip_ids": [item["clip_id"] for item in items],
-        "targets": {},
-        "masks": {},
-    }
-    for description in TASK_DESCRIPTIONS.values():
-        targets, masks = description.collate(items, n_frames)
-        batch["targets"].update(targets)
-        batch["masks"].update(masks)
-    return batch
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """The batch with its tensors on ``device`` (non-blocking when pinned)."""
-    moved = dict(batch)
-    moved["waveform"] = batch["waveform"].to(device, non_blocking=True)
-    moved["targets"] = {key: t.to(device, non_blocking=True) for key, t in batch["targets"].items()}
-    moved["masks"] = {key: m.to(device, non_blocking=True) for key, m in batch["masks"].items()}
-    return moved
-
-
-def by_length(clips: ClipList) -> list[list[int]]:
-    """Clip indices grouped by clip duration (shortest first), each group in the split's order."""
-    groups: dict[float, list[int]] = {}
-    for i, clip in enumerate(clips):
-        groups.setdefault(round(clip.duration, 6), []).append(i)
-    return [groups[key] for key in sorted(groups)]
-
-
-def split_loaders(data: ClipDataset, batch_size: int, num_workers: int, pin_memory: bool = False) -> list[Any]:
-    """Unshuffled loaders over a split, one per clip length (validation, evaluation, inference).
-
-    Each has a generator of its own: a loader without one draws its worker seed from the global RNG, which would
-    shift the dropout masks of training.
-    """
-    return [
-        torch.utils.data.DataLoader(
-            torch.utils.data.Subset(data, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-            collate_fn=collate, pin_memory=pin_memory, generator=torch.Generator().manual_seed(0),
-        )
-        for indices in by_length(data.clips)
-    ]

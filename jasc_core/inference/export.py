@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
-from jasc_core.data.clips import clip_dataset, split_loaders
+from jasc_core.data.clips import clip_dataset
+from jasc_core.data.loaders import split_loaders
 from jasc_core.errors import ConfigError, DataError
 from jasc_core.inference.onnx_files import (
     EXPORT_README,
@@ -109,7 +110,7 @@ def eval_batches(recipe: Any, pipeline: Pipeline, labels: Any, split: str, sampl
     clips = load_split(dataset, split, recipe.data.name)
     data = clip_dataset(clips, dataset, pipeline.features, labels, cache=False)
     batches = [batch for loader in split_loaders(data, recipe.train.batch_size, 0) for batch in loader
-               if batch["waveform"].shape[1] == samples]
+               if batch.waveform.shape[1] == samples]
     if not batches:
         lengths = sorted({round(c.duration, 3) for c in clips})
         raise DataError(f"split '{split}' has no clips of the export window ({samples} samples); clip lengths: "

@@ -13,7 +13,8 @@ import torch
 from jasc_core.contract.data import ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, labelled_subset, task_of
 from jasc_core.contract.weighting import Weighting
-from jasc_core.data.clips import clip_dataset, split_loaders, to_device, worker_count
+from jasc_core.data.clips import clip_dataset
+from jasc_core.data.loaders import split_loaders, worker_count
 from jasc_core.errors import DataError, RunError
 from jasc_core.model.device import autocast_for, resolve_device, resolve_precision
 from jasc_core.model.pipeline import Labels, Pipeline, build_pipeline
@@ -71,19 +72,19 @@ def collect_scores(
             data = loader.dataset.dataset  # a Subset of the split's ClipDataset
             hop = data.hop_seconds
             for batch in loader:
-                batch = to_device(batch, device)
+                batch = batch.to(device)
                 with autocast_for(device, precision):
-                    outputs = pipeline(batch["waveform"])
+                    outputs = pipeline(batch.waveform)
                 outputs = {name: output.float() for name, output in outputs.items()}
-                clip_ids += batch["clip_ids"]
-                durations += [data.clips[int(i)].duration for i in batch["index"]]
-                n = len(batch["clip_ids"])
+                clip_ids += batch.clip_ids
+                durations += [data.clips[int(i)].duration for i in batch.index]
+                n = len(batch)
                 for task in tasks:
                     description = TASK_DESCRIPTIONS[task]
                     probs = description.probabilities(outputs[task]).cpu().numpy()
-                    mask = batch["masks"].get(task, torch.zeros(n, dtype=torch.bool)).cpu().numpy()
-                    if task in batch["targets"]:
-                        target = batch["targets"][task].cpu().numpy()
+                    mask = batch.masks.get(task, torch.zeros(n, dtype=torch.bool)).cpu().numpy()
+                    if task in batch.targets:
+                        target = batch.targets[task].cpu().numpy()
                         if description.frame_level:
                             frames = min(probs.shape[1], target.shape[1])
                             probs, target = probs[:, :frames], target[:, :frames]

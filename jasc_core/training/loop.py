@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.context import EpochContext, SetupContext, StepContext
 from jasc_core.contract.schedule import Phase, Schedule
 from jasc_core.contract.weighting import Weighting
-from jasc_core.data.clips import collate
+from jasc_core.data.loaders import collate
 from jasc_core.errors import RunError
 from jasc_core.evaluation.validation import task_metrics, validation_summary
 from jasc_core.inference.scoring import collect_scores
@@ -178,7 +179,7 @@ class Trainer:
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + value
                 counts[name] = counts.get(name, 0) + 1
-            clips += sum(len(batch["clip_ids"]) for batch in batches)
+            clips += sum(len(batch) for batch in batches)
             rate = clips / max(1e-9, time.time() - start)
             progress.update(bar, " ".join(f"{t} {v:.4f}" for t, v in losses.items()) + f" | {rate:.1f} clips/s")
         progress.remove(bar)
@@ -189,7 +190,7 @@ class Trainer:
                 "extra_losses": {k.removeprefix("extra/"): v for k, v in means.items() if k.startswith("extra/")},
                 "train_clips_per_s": clips / max(1e-9, time.time() - start)}
 
-    def train_step(self, step_input: tuple[list[dict[str, Any]], tuple[str, ...]], epoch: int) -> dict[str, float]:
+    def train_step(self, step_input: tuple[list[Batch], tuple[str, ...]], epoch: int) -> dict[str, float]:
         """One optimiser step on the planned batches; returns the unweighted task losses and ``extra/<name>``."""
         batches, tasks = step_input
         context = StepContext(self.step, epoch, self.phase.name, self.recipe.seed, tasks, self.model, self.shared)
@@ -219,10 +220,12 @@ class Trainer:
         return {**{t: float(v.detach()) for t, v in losses.items()},
                 **{f"extra/{n}": float(v.detach()) for n, v in extra.items()}}
 
-    def augment(self, features: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
-        batch = {**batch, "n_classes": self.parts.labels.n_classes(self.parts.tasks)}
+    def augment(self, features: Tensor, batch: Batch) -> tuple[Tensor, Batch]:
+        batch = batch.replace(n_classes=self.parts.labels.n_classes(self.parts.tasks))
         for augmentation in self.parts.augmentations:
             features, batch = augmentation(features, batch, self.augment_generator)
+            if not isinstance(batch, Batch):  # an augmentation written for the dict batch of earlier releases
+                batch = Batch(**batch)
         return features, batch
 
     def _check_finite(self, what: str, loss: Any, epoch: int) -> None:

@@ -20,7 +20,8 @@ from jasc_core import __version__
 from jasc_core.contract.registry import get_registry
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
 from jasc_core.data.audio_cache import build_audio_cache, default_audio_cache_dir
-from jasc_core.data.clips import ClipDataset, clip_dataset, split_loaders, worker_count
+from jasc_core.data.clips import ClipDataset, clip_dataset
+from jasc_core.data.loaders import split_loaders, worker_count
 from jasc_core.errors import ConfigError, JascError, RunError, os_error_message
 from jasc_core.evaluation import evaluate_run, tune_thresholds
 from jasc_core.evaluation.validation import selectable_metrics
@@ -111,7 +112,7 @@ def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | No
     val_loaders = runtime.shard_loaders(split_loaders(val_data, config.batch_size, workers, runtime.pin_memory))
     # Normalisation statistics from the training split: buffers of the features module, saved with the model.
     features.fit_normalization(
-        batch["waveform"].to(runtime.device)
+        batch.waveform.to(runtime.device)
         for loader in split_loaders(train_data, config.batch_size, workers) for batch in loader
     )
     for param in weighting.parameters():

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from jasc_core.data.clips import to_device
+from jasc_core.contract.batch import Batch
 from jasc_core.model.device import autocast_for, resolve_device, resolve_precision
 
 T = TypeVar("T")
@@ -44,8 +44,8 @@ class Runtime:
     def autocast(self) -> Any:
         return autocast_for(self.device, self.precision)
 
-    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        return to_device(batch, self.device)
+    def to_device(self, batch: Batch) -> Batch:
+        return batch.to(self.device)
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """The module the forward pass goes through (DDP wraps it; one process uses it as it is)."""

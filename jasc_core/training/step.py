@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.context import StepContext
 from jasc_core.contract.schedule import Schedule
 from jasc_core.contract.tasks import labelled_subset, task_of
@@ -29,9 +30,9 @@ from jasc_core.training.runtime import Runtime
 
 
 def step_losses(
-    batches: Sequence[dict[str, Any]], wrapped: nn.Module, model: nn.Module, runtime: Runtime, weighting: Weighting,
+    batches: Sequence[Batch], wrapped: nn.Module, model: nn.Module, runtime: Runtime, weighting: Weighting,
     schedule: Schedule, context: StepContext, check: Callable[[str, Any], None],
-    augment: Callable[[Tensor, dict[str, Any]], tuple[Tensor, dict[str, Any]]] | None = None,
+    augment: Callable[[Tensor, Batch], tuple[Tensor, Batch]] | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """The step's unweighted task losses and named extra losses (see the module docstring)."""
     parts: dict[str, list[tuple[Tensor, int]]] = {}
@@ -45,7 +46,7 @@ def step_losses(
             return features
 
         with runtime.autocast():
-            features, outputs = wrapped(batch["waveform"], with_features=True,
+            features, outputs = wrapped(batch.waveform, with_features=True,
                                         augment=on_features if augment is not None else None)
         outputs = {name: output.float() for name, output in outputs.items()}  # losses in fp32 (train.precision)
         batch = augmented["batch"]

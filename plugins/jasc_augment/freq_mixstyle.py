@@ -8,13 +8,11 @@ lam ~ Beta(alpha, alpha) per clip. Targets are unchanged (the content of a clip 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Augmentation
+from jasc_core import Augmentation, Batch
 
 
 class FreqMixStyle(Augmentation):
@@ -27,7 +25,7 @@ class FreqMixStyle(Augmentation):
         probability: float = Field(0.4, ge=0, le=1, description="share of batches that are mixed")
         eps: float = Field(1e-6, gt=0, description="added to the variance before the square root")
 
-    def forward(self, features: Tensor, batch: dict[str, Any], generator: torch.Generator) -> tuple[Tensor, dict]:
+    def forward(self, features: Tensor, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Batch]:
         b = features.shape[0]
         if float(torch.rand((), generator=generator)) >= self.config.probability or b < 2:
             return features, batch

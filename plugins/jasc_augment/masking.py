@@ -6,13 +6,11 @@ of the frames and one of up to 15 % of the mel bins (widths drawn uniformly from
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Augmentation
+from jasc_core import Augmentation, Batch
 
 
 def band_mask(batch: int, length: int, max_fraction: float, generator: torch.Generator) -> Tensor:
@@ -33,7 +31,7 @@ class SpecMask(Augmentation):
         freq: float = Field(0.15, ge=0, le=1, description="largest masked share of the feature bins per clip")
         value: float = Field(0.0, description="what masked bins are set to (0: the mean of normalised features)")
 
-    def forward(self, features: Tensor, batch: dict[str, Any], generator: torch.Generator) -> tuple[Tensor, dict]:
+    def forward(self, features: Tensor, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Batch]:
         b, t, f = features.shape
         masked = band_mask(b, t, self.config.time, generator)[:, :, None] | band_mask(b, f, self.config.freq,
                                                                                      generator)[:, None, :]

@@ -7,13 +7,11 @@ x' = lam x + (1 - lam) x[perm], lam ~ Beta(alpha, alpha) per batch. A target is 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import TASK_DESCRIPTIONS, Augmentation
+from jasc_core import TASK_DESCRIPTIONS, Augmentation, Batch
 
 
 class Mixup(Augmentation):
@@ -25,7 +23,7 @@ class Mixup(Augmentation):
         alpha: float = Field(0.2, gt=0, description="Beta(alpha, alpha) distribution of the mixing weight")
         probability: float = Field(0.5, ge=0, le=1, description="share of batches that are mixed")
 
-    def forward(self, features: Tensor, batch: dict[str, Any], generator: torch.Generator) -> tuple[Tensor, dict]:
+    def forward(self, features: Tensor, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Batch]:
         if float(torch.rand((), generator=generator)) >= self.config.probability or features.shape[0] < 2:
             return features, batch
         # Beta(a, a) from two Gamma draws (torch's Beta sampler takes no generator).
@@ -35,10 +33,10 @@ class Mixup(Augmentation):
         perm = torch.randperm(features.shape[0], generator=generator).to(features.device)
         mixed = lam * features + (1 - lam) * features[perm]
         targets, masks = {}, {}
-        for key, target in batch["targets"].items():
+        for key, target in batch.targets.items():
             task = TASK_DESCRIPTIONS[key.split("/")[0]]
             if not task.frame_level and target.dim() == 1:  # class indices -> probabilities
-                target = torch.nn.functional.one_hot(target.clamp(min=0), batch["n_classes"][task.name]).float()
+                target = torch.nn.functional.one_hot(target.clamp(min=0), batch.n_classes[task.name]).float()
             targets[key] = lam * target.float() + (1 - lam) * target.float()[perm]
-            masks[key] = batch["masks"][key] & batch["masks"][key][perm]
-        return mixed, {**batch, "targets": targets, "masks": masks}
+            masks[key] = batch.masks[key] & batch.masks[key][perm]
+        return mixed, batch.replace(targets=targets, masks=masks)

@@ -23,7 +23,7 @@ import torch
 from pydantic import BaseModel, Field, field_validator
 from torch import Tensor, nn
 
-from jasc_core import TASK_DESCRIPTIONS, SetupContext, StepContext
+from jasc_core import TASK_DESCRIPTIONS, Batch, SetupContext, StepContext
 from jasc_schedules.ema import EmaTeacher, TeacherMode, exponential_rampup
 
 
@@ -50,16 +50,16 @@ class CrossFields(BaseModel):
         return None if value is False else value
 
 
-def unlabelled_for(task: str, batch: Mapping[str, Any], size: int, device: torch.device) -> Tensor:
+def unlabelled_for(task: str, batch: Batch, size: int, device: torch.device) -> Tensor:
     """Boolean ``[B]``: the batch's clips that carry no label of ``task`` (any granularity)."""
     labelled = torch.zeros(size, dtype=torch.bool, device=device)
     for key in TASK_DESCRIPTIONS[task].output_names():
-        if key in batch["masks"]:
-            labelled |= batch["masks"][key].to(device)
+        if key in batch.masks:
+            labelled |= batch.masks[key].to(device)
     return ~labelled
 
 
-def cross_terms(student: Mapping[str, Tensor], teacher: Mapping[str, Tensor], batch: Mapping[str, Any],
+def cross_terms(student: Mapping[str, Tensor], teacher: Mapping[str, Tensor], batch: Batch,
                 weight: float) -> dict[str, Tensor]:
     """``cross_<task>`` per task whose head has outputs on clips of ``batch`` unlabelled for it (none: absent)."""
     terms: dict[str, Tensor] = {}
@@ -97,7 +97,7 @@ class CrossTeaching:
         return self.config.cross.weight * exponential_rampup(step, self._rampup_steps)
 
     def extra_losses(self, model: nn.Module, features: Tensor, outputs: Mapping[str, Tensor],
-                     batch: Mapping[str, Any], context: StepContext) -> dict[str, Tensor]:
+                     batch: Batch, context: StepContext) -> dict[str, Tensor]:
         if self.teacher is None:
             return {}
         teacher = self.teacher.predict(features, context.training)

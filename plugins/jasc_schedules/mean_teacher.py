@@ -22,7 +22,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
-from jasc_core import Schedule, SetupContext, StepContext, StreamInfo
+from jasc_core import Batch, Schedule, SetupContext, StepContext, StreamInfo
 from jasc_schedules.ema import EmaTeacher, TeacherMode, exponential_rampup
 
 
@@ -66,7 +66,7 @@ class MeanTeacher(Schedule):
         return self.config.max_weight * exponential_rampup(step, self._rampup_steps)
 
     def extra_losses(self, model: nn.Module, features: Tensor, outputs: Mapping[str, Tensor],
-                     batch: Mapping[str, Any], context: StepContext) -> dict[str, Tensor]:
+                     batch: Batch, context: StepContext) -> dict[str, Tensor]:
         if "event" not in outputs:
             return {}
         student_frames, student_clip = event_probabilities(outputs)
