@@ -452,7 +452,7 @@ def checkpoint_epoch(last: Any) -> int:
     from jasc_core.runs.checkpoints import load_checkpoint
 
     try:
-        return int(load_checkpoint(last)["epoch"]) if Path(last).exists() else -1
+        return int(load_checkpoint(last).epoch) if Path(last).exists() else -1
     except Exception:  # noqa: BLE001 - being replaced this instant (atomic rename): look again
         return -1
 

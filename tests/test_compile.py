@@ -38,9 +38,9 @@ def _checked(run_dir, extra_models=()):
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # compiled, not silently eager
     for name in ("last.pt", "best.pt"):
         checkpoint = load_checkpoint(run_dir / "checkpoints" / name)
-        keys = list(checkpoint["model"]) + [k for m in checkpoint["extra_models"].values() for k in m]
+        keys = list(checkpoint.model) + [k for m in checkpoint.extra_models.values() for k in m]
         assert keys and not [k for k in keys if "_orig_mod" in k]
-        assert set(checkpoint["extra_models"]) == set(extra_models)
+        assert set(checkpoint.extra_models) == set(extra_models)
     history = _history(run_dir)
     assert all(torch.isfinite(torch.tensor(list(r["train_losses"].values()))).all() for r in history)
     return history

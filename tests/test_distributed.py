@@ -243,7 +243,7 @@ def test_killing_one_rank_stops_the_job_and_resume_matches_an_uninterrupted_run(
     assert job.returncode == 2
     assert f"error: rank 1 (pid {rank1}) was killed by signal SIGKILL; torchrun stopped the other processes; " \
            f"continue with: jasc run --resume {tmp_path / 'killed'} --nproc 2" in err
-    assert load_checkpoint(last)["epoch"] == 0  # the last complete epoch, nothing half-written
+    assert load_checkpoint(last).epoch == 0  # the last complete epoch, nothing half-written
 
     resumed = subprocess.run([sys.executable, "-m", "ddp_worker", "--nproc", str(resume_nproc), "run", "--resume",
                               str(tmp_path / "killed")], env=_env(), capture_output=True, text=True, timeout=300)

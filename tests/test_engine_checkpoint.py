@@ -10,12 +10,13 @@ import torch
 
 from jasc_core.errors import RunError
 from jasc_core.runs import checkpoints as checkpoint
+from jasc_core.runs import rng
 from jasc_core.runs.folder import create_run, open_run, recipe_hash
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    checkpoint.save_atomic({"epoch": 1, "w": torch.ones(3)}, path)
+    checkpoint.save_atomic({"epoch": 1, "model": {"w": torch.ones(3)}}, path)
 
     def broken_save(obj, handle):
         handle.write(b"partial garbage")
@@ -23,22 +24,52 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypa
 
     monkeypatch.setattr(checkpoint.torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save_atomic({"epoch": 2}, path)
+        checkpoint.save_atomic({"epoch": 2, "model": {}}, path)
     monkeypatch.undo()
-    assert checkpoint.load_checkpoint(path)["epoch"] == 1
+    assert checkpoint.load_checkpoint(path).epoch == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
 
 
 def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     generator = torch.Generator().manual_seed(5)
-    checkpoint.seed_everything(11)
+    rng.seed_everything(11)
     torch.rand(2), np.random.rand(), random.random()
-    checkpoint.save_atomic({"rng": checkpoint.rng_state(generator)}, tmp_path / "s.pt")
+    checkpoint.save_atomic({"rng": rng.rng_state(generator)}, tmp_path / "s.pt")
     expected = (torch.rand(3), torch.randperm(10, generator=generator), np.random.rand(2), random.random())
-    checkpoint.restore_rng_state(checkpoint.load_checkpoint(tmp_path / "s.pt")["rng"], generator)
+    rng.restore_rng_state(torch.load(tmp_path / "s.pt", weights_only=True)["rng"], generator)
     got = (torch.rand(3), torch.randperm(10, generator=generator), np.random.rand(2), random.random())
     assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
     assert np.array_equal(got[2], expected[2]) and got[3] == expected[3]
+
+
+def test_a_checkpoint_round_trips_and_keeps_the_flat_layout_of_format_2(tmp_path):
+    training = checkpoint.TrainingState(
+        phase=0, optimizer={"state": {}}, lr_scheduler={}, weighting={}, schedule={}, streams={"scene": {}},
+        rng={"torch": torch.get_rng_state()}, augment_rng=torch.Generator().get_state(), history=[{"epoch": 1}],
+        bad_epochs=0, stopped=False, recipe={"seed": 0})
+    saved = checkpoint.Checkpoint(epoch=0, step=3, model={"w": torch.ones(2)}, extra_models={}, recipe_hash="h",
+                                  labels={"scene": ["a"]}, tasks=["scene"], best={"metric": "val/score"},
+                                  training=training)
+    saved.save(tmp_path / "last.pt")
+    flat = torch.load(tmp_path / "last.pt", weights_only=True)
+    # The keys runs written before the dataclass hold: their folders still evaluate, predict and resume.
+    assert {"format", "epoch", "step", "phase", "model", "optimizer", "streams", "rng", "augment_rng", "history",
+            "recipe_hash", "recipe", "labels", "tasks", "best", "bad_epochs", "stopped"} <= set(flat)
+    loaded = checkpoint.load_checkpoint(tmp_path / "last.pt")
+    assert loaded.check_resumable("h").history == [{"epoch": 1}] and loaded.step == 3
+    best = loaded.model_only({"val/score": 0.5})
+    best.save(tmp_path / "best.pt")
+    assert checkpoint.load_checkpoint(tmp_path / "best.pt").training is None
+    with pytest.raises(RunError, match="different recipe"):
+        loaded.check_resumable("other")
+    with pytest.raises(RunError, match="format 0"):
+        checkpoint.Checkpoint.from_dict({**flat, "format": 0}, tmp_path / "old.pt").check_resumable("h")
+
+
+def test_a_file_without_model_weights_is_not_a_checkpoint(tmp_path):
+    torch.save({"epoch": 1}, tmp_path / "x.pt")
+    with pytest.raises(RunError, match="not a jasc checkpoint"):
+        checkpoint.load_checkpoint(tmp_path / "x.pt")
 
 
 def test_a_truncated_checkpoint_is_a_run_error(tmp_path):

@@ -74,7 +74,7 @@ def test_resume_after_a_mid_epoch_kill_matches_an_uninterrupted_run(fakes, tmp_p
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, "killed", **overrides)
     killed = tmp_path / "killed"
-    assert load_checkpoint(killed / "checkpoints" / "last.pt")["epoch"] == 0
+    assert load_checkpoint(killed / "checkpoints" / "last.pt").epoch == 0
     monkeypatch.setattr(engine.Trainer, "train_step", original)
 
     recipe = engine_fakes.make_recipe(**overrides)
@@ -102,8 +102,8 @@ def test_nan_loss_stops_with_task_and_step_and_keeps_the_last_checkpoint(fakes, 
     assert "non-finite event loss" in message and "step 5 (epoch 2, batch 2)" in message
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     checkpoint = load_checkpoint(last)
-    assert checkpoint["epoch"] == 0
-    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+    assert checkpoint.epoch == 0
+    assert all(torch.isfinite(v).all() for v in checkpoint.model.values() if v.is_floating_point())
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
 
 
@@ -156,7 +156,7 @@ def test_scheme_parameters_train_and_epoch_losses_reach_on_epoch_end(fakes, tmp_
     weights = [r["weights"] for r in history]
     assert weights[0]["scene"] != 1.0 and weights[1]["scene"] != weights[0]["scene"]
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    groups = checkpoint["optimizer"]["param_groups"]
+    groups = checkpoint.training.optimizer["param_groups"]
     assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
     assert len(groups[1]["params"]) == 2
     assert set(history[0]["train_losses"]) == {"scene", "event"}

@@ -70,12 +70,12 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(jasc_registr
     time.sleep(0.45)  # one or two steps into the next epoch (steps of 0.3 s each)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert load_checkpoint(last)["epoch"] == after_epoch
+    assert load_checkpoint(last).epoch == after_epoch
 
     run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=killed)
 
     assert engine_fakes.final_results(killed) == engine_fakes.final_results(whole)
-    teachers = [load_checkpoint(run / "checkpoints" / "last.pt")["extra_models"] for run in (killed, whole)]
+    teachers = [load_checkpoint(run / "checkpoints" / "last.pt").extra_models for run in (killed, whole)]
     assert teachers[0].keys() == teachers[1].keys()
     for name, state in teachers[0].items():  # the teacher too ends as if never interrupted
         assert all(torch.equal(state[key], teachers[1][name][key]) for key in state), name

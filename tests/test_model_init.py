@@ -67,7 +67,7 @@ def test_shape_mismatch_is_reported_and_strict_makes_it_an_error(fakes, tmp_path
     source = _run(tmp_path, "source")
     # A bare checkpoint without label lists: only the shapes can tell the event heads apart.
     state = load_checkpoint(source / "checkpoints" / "best.pt")
-    torch.save({"model": state["model"]}, tmp_path / "bare.pt")
+    torch.save({"model": state.model}, tmp_path / "bare.pt")
     tuned = _run(tmp_path, "tuned", **{"data.name": "fake_data_3events",
                                        "model.init": {"checkpoint": str(tmp_path / "bare.pt"),
                                                       "parts": ["encoder", "heads.event"]}})
@@ -111,7 +111,7 @@ def test_a_resume_keeps_its_checkpoint_and_needs_no_source(fakes, tmp_path, monk
         _run(tmp_path, "tuned", **overrides)
     monkeypatch.setattr(engine.Trainer, "train_step", original)
     tuned = tmp_path / "tuned"
-    assert load_checkpoint(tuned / "checkpoints" / "last.pt")["epoch"] == 0
+    assert load_checkpoint(tuned / "checkpoints" / "last.pt").epoch == 0
     # A resume restores last.pt; re-applying init would need the source (gone now) and be overwritten anyway.
     shutil.rmtree(source)
     engine.run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=tuned)

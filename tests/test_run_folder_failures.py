@@ -15,6 +15,8 @@ from test_run_folder_edges import TINY_RECIPE
 
 from jasc_core import training
 from jasc_core.errors import RunError
+from jasc_core.recipes.model import identity_dict, load_recipe
+from jasc_core.runs.folder import LEGACY_TRAINING_BLOCKS, open_run, recipe_hash
 
 
 def _run(tmp_path, name="run", **overrides):
@@ -160,3 +162,24 @@ def test_resume_says_what_it_does_with_odd_folders(fakes, tmp_path, monkeypatch,
     code, _, err = cli("run", str(recipe_path), "--out", str(tmp_path / "stopped"))
     monkeypatch.setattr(training.Trainer, "train_step", original)
     assert code == 130 and f"continue with: jasc run --resume {tmp_path / 'stopped'}" in err
+
+
+def test_an_edited_augment_block_is_noticed_on_resume_like_any_other_training_block(fakes, tmp_path, monkeypatch,
+                                                                                     caplog):
+    killed = _interrupted(tmp_path, monkeypatch)
+    recipe_file = killed / "recipe.yaml"
+    text = recipe_file.read_text()
+    assert "augment: []" in text
+    recipe_file.write_text(text.replace("augment: []", "augment:\n- name: spec_mask"))
+    training.run_recipe(None, recipe_path=None, resume=killed)
+    assert "was edited since the run started; resuming with the recipe stored in" in caplog.text
+
+
+def test_a_run_made_before_hashed_blocks_were_recorded_keeps_its_hash(fakes, tmp_path, monkeypatch):
+    killed = _interrupted(tmp_path, monkeypatch)
+    meta = json.loads((killed / "run.json").read_text())
+    identity = identity_dict(load_recipe(killed / "recipe.yaml"))
+    meta.pop("hashed_blocks")
+    meta["recipe_hash"] = recipe_hash(identity, LEGACY_TRAINING_BLOCKS)  # what the older version wrote
+    (killed / "run.json").write_text(json.dumps(meta))
+    assert open_run(killed).recipe_hash(identity) == meta["recipe_hash"]

@@ -204,14 +204,14 @@ def test_mean_teacher_run_never_trains_the_teacher_and_resumes_like_an_uninterru
     assert seen["batch"] == 3 + 2 + 4
     history = json.loads((whole / "history.json").read_text())
     assert all(set(r["extra_losses"]) == {"consistency_frame", "consistency_clip"} for r in history)
-    assert set(load_checkpoint(whole / "checkpoints" / "best.pt")["extra_models"]) == {"teacher"}
+    assert set(load_checkpoint(whole / "checkpoints" / "best.pt").extra_models) == {"teacher"}
 
     monkeypatch.setattr(training.Trainer, "train_step", original)
     killed = engine_fakes.interrupted_run(monkeypatch, tmp_path / "killed", {**DISJOINT, **overrides}, epoch=2)
     engine_fakes.resumed(killed, {**DISJOINT, **overrides})
     assert _history(tmp_path / "killed") == _history(whole)
-    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["extra_models"]["teacher"]
-    uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt")["extra_models"]["teacher"]
+    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt").extra_models["teacher"]
+    uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt").extra_models["teacher"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
 
 
@@ -220,4 +220,4 @@ def test_cross_hard_run_records_both_cross_terms_and_saves_the_teacher(fakes, tm
     history = json.loads((run / "history.json").read_text())
     assert all(set(r["extra_losses"]) == {"cross_scene", "cross_event"} for r in history)
     assert all(v > 0 for r in history for v in r["extra_losses"].values())
-    assert set(load_checkpoint(run / "checkpoints" / "last.pt")["extra_models"]) == {"teacher"}
+    assert set(load_checkpoint(run / "checkpoints" / "last.pt").extra_models) == {"teacher"}

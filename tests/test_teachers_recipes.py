@@ -37,7 +37,7 @@ def test_teacher_recipe_trains_on_tiny_dcase_disjoint_and_saves_its_teacher(reci
     run = tmp_path / "run"
     history = json.loads((run / "history.json").read_text())
     assert all(set(entry["extra_losses"]) == TEACHER_RECIPES[recipe] for entry in history)
-    assert set(load_checkpoint(run / "checkpoints" / "best.pt")["extra_models"]) == {"teacher"}
+    assert set(load_checkpoint(run / "checkpoints" / "best.pt").extra_models) == {"teacher"}
     code, _, err = cli("evaluate", str(run), "--model", "teacher")
     assert code == 0, err
     assert json.loads((run / "metrics.json").read_text())["eval_teacher"]["model"] == "teacher"

@@ -174,8 +174,8 @@ def test_extra_losses_and_models_are_recorded_saved_resumed_and_evaluated_by_nam
     killed = engine_fakes.interrupted_run(monkeypatch, tmp_path / "killed", {**DISJOINT, **overrides}, epoch=2)
     engine_fakes.resumed(killed, {**DISJOINT, **overrides})
     assert _history(killed) == _history(whole)
-    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["extra_models"]["teacher"]
-    uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt")["extra_models"]["teacher"]
+    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt").extra_models["teacher"]
+    uninterrupted = load_checkpoint(whole / "checkpoints" / "last.pt").extra_models["teacher"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
 
 

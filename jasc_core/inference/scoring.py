@@ -141,13 +141,13 @@ def load_trained(
     if not path.is_file():
         raise RunError(f"{run.root} has no checkpoint yet (checkpoints/best.pt); train it with `jasc run --resume`")
     checkpoint = load_checkpoint(path)
-    labels = Labels(checkpoint["labels"])
-    tasks = list(checkpoint["tasks"])
+    labels = Labels(checkpoint.labels)
+    tasks = list(checkpoint.tasks)
     pipeline = build_pipeline(recipe, labels, tasks)
-    pipeline.load_state_dict(checkpoint["model"])
+    pipeline.load_state_dict(checkpoint.model)
     if model != "student":
         # An extra model (an EMA teacher) is a copy of the student's joint model; it shares the feature extractor.
-        extra = checkpoint.get("extra_models", {})
+        extra = checkpoint.extra_models
         if model not in extra:
             raise RunError(f"{path} holds no model '{model}'; models: {', '.join(['student', *extra])}")
         pipeline.model.load_state_dict(extra[model])

@@ -1,24 +1,114 @@
-"""Checkpoints written atomically, and the random-number-generator state that makes a resumed run exact.
+"""Checkpoints: what a run saves (``Checkpoint``), written and read here only, atomically.
 
-A checkpoint is written through ``jasc_core.runs.atomic_files.atomic_write``: a temporary file in the destination folder,
+A run folder holds two: ``last.pt`` (everything a resume needs: ``Checkpoint.training`` is set) and ``best.pt`` (the
+selected model, its labels and validation metrics; ``training`` is None). On disk a checkpoint is one flat dict of
+plain containers, numbers, strings and tensors, so it loads with ``torch.load(weights_only=True)``; its layout is
+``CHECKPOINT_FORMAT``. A file of another format still serves its model (evaluation, prediction, ``model.init``), but
+a resume refuses it.
+
+Writes go through ``jasc_core.runs.atomic_files.atomic_write``: a temporary file in the destination folder,
 fsync'ed, then moved over the destination with ``os.replace``. A process killed at any moment leaves either the
 previous file or the new one, never a truncated one.
-
-Everything stored is plain containers, numbers, strings and tensors, so checkpoints load with
-``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
-import random
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from jasc_core.errors import RunError
 from jasc_core.runs.atomic_files import atomic_write
+
+#: The layout of the dict on disk; raise it when a field changes meaning (a resume refuses other formats).
+CHECKPOINT_FORMAT = 2
+
+
+@dataclass
+class TrainingState:
+    """What ``last.pt`` adds to the model: the state of every part of the loop, for an exact resume."""
+
+    phase: int
+    optimizer: dict[str, Any]
+    lr_scheduler: dict[str, Any]
+    weighting: dict[str, Any]
+    schedule: dict[str, Any]
+    #: Each training stream's reader state (permutation generator and clips consumed).
+    streams: dict[str, Any]
+    #: ``jasc_core.runs.rng.rng_state()`` and the augmentations' generator state.
+    rng: dict[str, Any]
+    augment_rng: torch.Tensor
+    history: list[dict[str, Any]]
+    bad_epochs: int
+    stopped: bool
+    #: The resolved recipe the run trained with (``jasc run --resume`` reads it when recipe.yaml was edited).
+    recipe: dict[str, Any]
+
+
+@dataclass
+class Checkpoint:
+    """One checkpoint: the model (student and a schedule's extra models) and where training stood."""
+
+    #: 0-based index of the last complete epoch.
+    epoch: int
+    step: int
+    #: ``Pipeline.state_dict()``: feature extractor (normalisation), encoder and heads.
+    model: dict[str, torch.Tensor]
+    extra_models: dict[str, dict[str, torch.Tensor]]
+    recipe_hash: str
+    #: Class labels by task (``Labels.as_dict()``) and the tasks the model has.
+    labels: dict[str, list[str]]
+    tasks: list[str]
+    #: Model selection: ``{"metric", "value", "epoch"}``.
+    best: dict[str, Any]
+    #: best.pt: the validation metrics of the selected epoch.
+    val: dict[str, float] | None = None
+    #: last.pt: everything else a resume needs.
+    training: TrainingState | None = None
+    format: int = CHECKPOINT_FORMAT
+    #: Where it was read from (not saved).
+    path: Path | None = field(default=None, compare=False)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the checkpoint to ``path`` atomically, with the user's umask (see ``atomic_files``)."""
+        return save_atomic(self.to_dict(), path)
+
+    def to_dict(self) -> dict[str, Any]:
+        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("training", "path", "val")}
+        if self.val is not None:
+            flat["val"] = self.val
+        if self.training is not None:
+            flat.update(asdict(self.training))
+        return flat
+
+    def model_only(self, val: dict[str, float]) -> Checkpoint:
+        """The ``best.pt`` form: the model and what describes it, with the epoch's validation metrics."""
+        return Checkpoint(self.epoch, self.step, self.model, self.extra_models, self.recipe_hash, self.labels,
+                          self.tasks, self.best, val=dict(val))
+
+    def check_resumable(self, recipe_hash: str) -> TrainingState:
+        """The training state, after checking this checkpoint was written for ``recipe_hash`` in this format."""
+        if self.recipe_hash != recipe_hash:
+            raise RunError(f"{self.path} was written for a different recipe; start a new run")
+        if self.format != CHECKPOINT_FORMAT or self.training is None:
+            raise RunError(f"{self.path} is a checkpoint of format {self.format}; this jasc resumes format "
+                           f"{CHECKPOINT_FORMAT} only: start a new run")
+        return self.training
+
+    @classmethod
+    def from_dict(cls, flat: dict[str, Any], path: Path | None = None) -> Checkpoint:
+        if not isinstance(flat, dict) or not isinstance(flat.get("model"), dict):
+            raise RunError(f"{path} holds no model state: not a jasc checkpoint")
+        training = None
+        if all(f.name in flat for f in fields(TrainingState)):
+            training = TrainingState(**{f.name: flat[f.name] for f in fields(TrainingState)})
+        return cls(epoch=int(flat.get("epoch", -1)), step=int(flat.get("step", 0)), model=flat["model"],
+                   extra_models=dict(flat.get("extra_models", {})), recipe_hash=str(flat.get("recipe_hash", "")),
+                   labels=dict(flat.get("labels", {})), tasks=list(flat.get("tasks", [])),
+                   best=dict(flat.get("best", {})), val=flat.get("val"), training=training,
+                   format=int(flat.get("format", 0)), path=path)
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
@@ -36,62 +126,13 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by ``save_atomic`` onto the CPU."""
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load a checkpoint onto the CPU (a RunError names the file when it is missing or unreadable)."""
     path = Path(path)
     if not path.is_file():
         raise RunError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        flat = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise RunError(f"checkpoint {path} cannot be loaded: {type(exc).__name__}: {exc}") from None
-
-
-def rng_state(data_generator: torch.Generator | None = None) -> dict[str, Any]:
-    """Python, numpy, torch (CPU and CUDA) and data-order generator states, as weights-only-loadable data."""
-    py_version, py_state, py_gauss = random.getstate()
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": [py_version, list(py_state), py_gauss],
-        "numpy": {
-            "kind": np_state[0],
-            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    if data_generator is not None:
-        state["data"] = data_generator.get_state()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator | None = None) -> None:
-    """Undo ``rng_state``: every generator continues exactly where it was saved."""
-    version, py_state, gauss = state["python"]
-    random.setstate((version, tuple(py_state), gauss))
-    numpy_state = state["numpy"]
-    np.random.set_state(
-        (
-            numpy_state["kind"],
-            numpy_state["keys"].numpy().astype(np.uint32),
-            numpy_state["pos"],
-            numpy_state["has_gauss"],
-            numpy_state["cached_gaussian"],
-        )
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    if data_generator is not None and "data" in state:
-        data_generator.set_state(state["data"])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    return Checkpoint.from_dict(flat, path)

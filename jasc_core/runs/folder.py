@@ -26,8 +26,12 @@ from jasc_core.errors import RunError
 from jasc_core.runs.atomic_files import atomic_write
 
 RUN_MARKER = "run.json"
-#: Recipe blocks that decide what training does; a resume must find them unchanged (evaluate/output may differ).
-TRAINING_BLOCKS = ("seed", "data", "features", "model", "weighting", "schedule", "train")
+#: Recipe blocks that decide what training does: the recipe hash covers them and a resume must find them unchanged
+#: (evaluate, output and log may differ). A run records the blocks it was hashed with (run.json ``hashed_blocks``),
+#: so a block added here later leaves older runs resumable.
+TRAINING_BLOCKS = ("seed", "data", "features", "model", "weighting", "schedule", "augment", "train")
+#: The blocks of runs created before ``hashed_blocks`` was recorded.
+LEGACY_TRAINING_BLOCKS = ("seed", "data", "features", "model", "weighting", "schedule", "train")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,14 @@ class RunFolder:
     def plots(self) -> Path:
         return self.root / "plots"
 
+    def hashed_blocks(self) -> tuple[str, ...]:
+        """The recipe blocks this run's hash covers."""
+        return tuple(self.read_meta().get("hashed_blocks", LEGACY_TRAINING_BLOCKS))
+
+    def recipe_hash(self, identity: dict[str, Any]) -> str:
+        """The hash of a recipe's ``identity`` over this run's blocks (equal to run.json's when training is the same)."""
+        return recipe_hash(identity, self.hashed_blocks())
+
     def read_meta(self) -> dict[str, Any]:
         return read_json(self.marker)
 
@@ -99,9 +111,9 @@ class RunFolder:
                 pass  # nothing more can be written here; the exit message still names the reason
 
 
-def recipe_hash(identity: dict[str, Any]) -> str:
-    """SHA-256 of the training-relevant blocks of a recipe's identity (``identity_dict``; canonical JSON)."""
-    relevant = {key: identity.get(key) for key in TRAINING_BLOCKS}
+def recipe_hash(identity: dict[str, Any], blocks: tuple[str, ...] = TRAINING_BLOCKS) -> str:
+    """SHA-256 of the training blocks of a recipe's identity (``identity_dict``; canonical JSON)."""
+    relevant = {key: identity.get(key) for key in blocks}
     text = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -135,6 +147,7 @@ def create_run(root: Path, *, recipe_yaml: str, identity: dict[str, Any], versio
         {
             "jasc_version": version,
             "recipe_hash": recipe_hash(identity),
+            "hashed_blocks": list(TRAINING_BLOCKS),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "status": "running",
         },

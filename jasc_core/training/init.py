@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jasc_core.console import output_console
-from jasc_core.errors import ConfigError
+from jasc_core.errors import ConfigError, RunError
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.runs.folder import open_run
@@ -56,10 +56,11 @@ def _label_mismatch(part: str, source_labels: dict[str, Any], labels: Labels) ->
 def load_init(config: Any, pipeline: Pipeline, labels: Labels) -> dict[str, Any]:
     """Copy the matching tensors of ``config``'s source into ``pipeline``'s chosen parts; returns the report."""
     source = init_source(config)
-    checkpoint = load_checkpoint(source)
-    if not isinstance(checkpoint.get("model"), dict):
-        raise ConfigError(f"model.init: {source} is not a jasc checkpoint (no 'model' weights)")
-    weights = {key.removeprefix(MODEL_PREFIX): value for key, value in checkpoint["model"].items()
+    try:
+        checkpoint = load_checkpoint(source)
+    except RunError as exc:
+        raise ConfigError(f"model.init: {exc}") from None
+    weights = {key.removeprefix(MODEL_PREFIX): value for key, value in checkpoint.model.items()
                if key.startswith(MODEL_PREFIX)}
     groups = pipeline.model.parameter_groups()
     chosen = list(groups) if config.parts is None else list(config.parts)
@@ -71,7 +72,7 @@ def load_init(config: Any, pipeline: Pipeline, labels: Labels) -> dict[str, Any]
     for part in chosen:
         state = groups[part].state_dict()
         loaded, skipped = {}, {}
-        mismatch = _label_mismatch(part, checkpoint.get("labels", {}), labels)
+        mismatch = _label_mismatch(part, checkpoint.labels, labels)
         for name, tensor in state.items():
             key = f"{part}.{name}"
             theirs = weights.get(key)

@@ -29,16 +29,15 @@ from jasc_core.evaluation.validation import task_metrics, validation_summary
 from jasc_core.inference.scoring import collect_scores
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.model import resolved_dict
-from jasc_core.runs.checkpoints import load_checkpoint, restore_rng_state, rng_state, save_atomic
+from jasc_core.runs.checkpoints import Checkpoint, TrainingState, load_checkpoint
 from jasc_core.runs.folder import RunFolder, write_json
+from jasc_core.runs.rng import restore_rng_state, rng_state
 from jasc_core.training.compile import compile_models, use_channels_last
 from jasc_core.training.optim import build_optimizer, keep_frozen_in_eval, lr_lambda, set_trainable
 from jasc_core.training.progress import Progress, show_progress
 from jasc_core.training.runtime import Runtime
 from jasc_core.training.step import backward, step_losses
 from jasc_core.training.streams import StreamReader
-
-CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -109,7 +108,7 @@ class Trainer:
     def enter_phase(self, index: int, resuming: bool) -> None:
         """Trainable groups, optimiser, LR schedule and selection of phase ``index``."""
         _, phase = self.phases[index]
-        best = self.runtime.from_main(lambda: load_checkpoint(self.run.best)["model"]
+        best = self.runtime.from_main(lambda: load_checkpoint(self.run.best).model
                                       if index > 0 and not resuming and self.run.best.is_file() else None)
         if best is not None:
             # The next phase starts from the best model of the one before (FreezeMTL freezes the best first task).
@@ -268,55 +267,50 @@ class Trainer:
 
     # checkpoints --------------------------------------------------------------------------------------------------
 
-    def state(self, epoch: int) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT, "epoch": epoch, "step": self.step, "phase": self.phase_index,
-            "model": self.pipeline.state_dict(),
-            "extra_models": {name: m.state_dict() for name, m in self.schedule.extra_models().items()},
-            "optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict(),
-            "weighting": self.weighting.state_dict(), "schedule": self.schedule.state_dict(),
-            "streams": {name: reader.state() for name, reader in self.parts.streams.items()},
-            "rng": rng_state(), "augment_rng": self.augment_generator.get_state(), "history": self.history, "best": dict(self.best), "bad_epochs": self.bad_epochs,
-            "stopped": self.stopped, "recipe_hash": self.parts.recipe_hash,
-            "recipe": resolved_dict(self.recipe), "labels": self.parts.labels.as_dict(),
-            "tasks": list(self.parts.tasks),
-        }
+    def checkpoint(self, epoch: int) -> Checkpoint:
+        """Everything a resume needs after ``epoch`` (``last.pt``)."""
+        training = TrainingState(
+            phase=self.phase_index, optimizer=self.optimizer.state_dict(),
+            lr_scheduler=self.lr_scheduler.state_dict(), weighting=self.weighting.state_dict(),
+            schedule=self.schedule.state_dict(),
+            streams={name: reader.state() for name, reader in self.parts.streams.items()},
+            rng=rng_state(), augment_rng=self.augment_generator.get_state(), history=self.history,
+            bad_epochs=self.bad_epochs, stopped=self.stopped, recipe=resolved_dict(self.recipe))
+        return Checkpoint(
+            epoch=epoch, step=self.step, model=self.pipeline.state_dict(),
+            extra_models={name: m.state_dict() for name, m in self.schedule.extra_models().items()},
+            recipe_hash=self.parts.recipe_hash, labels=self.parts.labels.as_dict(), tasks=list(self.parts.tasks),
+            best=dict(self.best), training=training)
 
     def save(self, epoch: int, improved: bool) -> None:
-        state = self.state(epoch)
+        checkpoint = self.checkpoint(epoch)
         if improved:
-            kept = ("format", "epoch", "step", "model", "extra_models", "recipe_hash", "labels", "tasks", "best")
-            save_atomic({key: state[key] for key in kept} | {"val": self.history[-1]["val"]}, self.run.best)
-        save_atomic(state, self.run.last)
+            checkpoint.model_only(self.history[-1]["val"]).save(self.run.best)
+        checkpoint.save(self.run.last)
         write_json(self.run.history, self.history)
 
-    def restore(self, checkpoint: Mapping[str, Any]) -> None:
-        if checkpoint.get("recipe_hash") != self.parts.recipe_hash:
-            raise RunError(f"{self.run.last} was written for a different recipe; start a new run")
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise RunError(f"{self.run.last} is a checkpoint of format {checkpoint.get('format')}; this jasc resumes "
-                           f"format {CHECKPOINT_FORMAT} only: start a new run")
-        self.pipeline.load_state_dict(checkpoint["model"])
+    def restore(self, checkpoint: Checkpoint) -> None:
+        state = checkpoint.check_resumable(self.parts.recipe_hash)
+        self.pipeline.load_state_dict(checkpoint.model)
         for name, model in self.schedule.extra_models().items():
-            model.load_state_dict(checkpoint["extra_models"][name])
-        self.start_epoch = int(checkpoint["epoch"]) + 1
+            model.load_state_dict(checkpoint.extra_models[name])
+        self.start_epoch = checkpoint.epoch + 1
         index = self.phase_of(min(self.start_epoch, self.config.epochs - 1))[0]
-        if index == int(checkpoint["phase"]):  # within a phase, optimiser, LR and selection continue
+        if index == state.phase:  # within a phase, optimiser, LR and selection continue
             self.enter_phase(index, resuming=True)
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-            self.lr_scheduler.load_state_dict(checkpoint["lr_scheduler"])
-            self.best, self.bad_epochs = dict(checkpoint["best"]), int(checkpoint["bad_epochs"])
-            self.stopped = bool(checkpoint["stopped"])
+            self.optimizer.load_state_dict(state.optimizer)
+            self.lr_scheduler.load_state_dict(state.lr_scheduler)
+            self.best, self.bad_epochs, self.stopped = dict(checkpoint.best), state.bad_epochs, state.stopped
         else:  # the next epoch opens a new phase: fit enters it as an uninterrupted run does
-            self.phase_index = int(checkpoint["phase"])
-        self.weighting.load_state_dict(checkpoint["weighting"])
-        self.schedule.load_state_dict(checkpoint["schedule"])
+            self.phase_index = state.phase
+        self.weighting.load_state_dict(state.weighting)
+        self.schedule.load_state_dict(state.schedule)
         for name, reader in self.parts.streams.items():
-            reader.restore(checkpoint["streams"][name])
-        self.history = list(checkpoint["history"])
-        self.step = int(checkpoint["step"])
-        restore_rng_state(checkpoint["rng"])
-        self.augment_generator.set_state(checkpoint["augment_rng"])
+            reader.restore(state.streams[name])
+        self.history = list(state.history)
+        self.step = checkpoint.step
+        restore_rng_state(state.rng)
+        self.augment_generator.set_state(state.augment_rng)
 
 
 def flatten_record(record: Mapping[str, Any]) -> dict[str, float]:

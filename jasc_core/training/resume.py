@@ -15,13 +15,9 @@ import yaml
 from jasc_core.errors import RunError
 from jasc_core.recipes.model import identity_dict, load_recipe, resolved_dict, validate_recipe
 from jasc_core.runs.checkpoints import load_checkpoint
-from jasc_core.runs.folder import RunFolder, open_run, recipe_hash
+from jasc_core.runs.folder import RunFolder, open_run
 
 log = logging.getLogger("jasc")
-
-#: Recipe blocks named when a resume is refused because the recipe changed.
-TRAINING_KEYS = ("seed", "data", "features", "model", "weighting", "schedule", "train", "log")
-
 
 def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:
     """The run folder and the recipe to continue it with; RunError when there is nothing to resume."""
@@ -41,9 +37,10 @@ def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:
 
 def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Any:
     written = load_recipe(run.recipe)
-    if recipe_hash(identity_dict(written)) == meta.get("recipe_hash"):
+    if run.recipe_hash(identity_dict(written)) == meta.get("recipe_hash"):
         return written
-    stored = load_checkpoint(run.last).get("recipe") if run.last.is_file() else None
+    state = load_checkpoint(run.last).training if run.last.is_file() else None
+    stored = state.recipe if state is not None else None
     if stored is None:
         raise RunError(f"{run.recipe} was edited since the run started and no checkpoint holds the original; "
                        "start a new run")
@@ -53,13 +50,13 @@ def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Any:
 
 
 def check_same_recipe(run: RunFolder, recipe: Any, meta: dict[str, Any]) -> None:
-    if meta.get("recipe_hash") == recipe_hash(identity_dict(recipe)):
+    if meta.get("recipe_hash") == run.recipe_hash(identity_dict(recipe)):
         return
     resolved = resolved_dict(recipe)
     changed = []
     try:
         stored = yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}
-        changed = [key for key in TRAINING_KEYS if stored.get(key) != resolved.get(key)]
+        changed = [key for key in run.hashed_blocks() if stored.get(key) != resolved.get(key)]
     except (OSError, yaml.YAMLError):  # the hash already says it changed; the block names are a courtesy
         pass
     detail = f" (changed: {', '.join(changed)})" if changed else ""

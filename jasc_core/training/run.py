@@ -29,8 +29,8 @@ from jasc_core.inference.scoring import load_split
 from jasc_core.model.device import resolve_device
 from jasc_core.model.pipeline import Labels, build_pipeline
 from jasc_core.recipes.model import build, dump_yaml, identity_dict
-from jasc_core.runs.checkpoints import seed_everything
 from jasc_core.runs.folder import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
+from jasc_core.runs.rng import seed_everything
 from jasc_core.training.distributed import make_runtime
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init
@@ -82,11 +82,13 @@ def runtime_for(recipe: Any) -> Runtime:
     return make_runtime(config.device, config.precision, config.sync_batchnorm)
 
 
-def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | None = None) -> TrainingParts:
+def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | None = None,
+                run: RunFolder | None = None) -> TrainingParts:
     """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split).
 
     ``init_weights``: apply ``model.init``; a resume that restores a checkpoint skips it (the checkpoint replaces those
     weights anyway, and the source run need not exist any more). ``runtime``: default ``runtime_for(recipe)``.
+    ``run``: the run folder trained into (its record says which recipe blocks its checkpoints' hash covers).
     """
     config, data_name = recipe.train, recipe.data.name
     tasks = check_before_training(recipe)
@@ -119,7 +121,8 @@ def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | No
         # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
         param.data = param.data.to(runtime.device)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
-                         recipe_hash(identity_dict(recipe)), stand_in=dataset.stand_in, init=init,
+                         (run.recipe_hash if run is not None else recipe_hash)(identity_dict(recipe)),
+                         stand_in=dataset.stand_in, init=init,
                          augmentations=[build("augment", block).to(runtime.device) for block in recipe.augment])
 
 
@@ -169,7 +172,8 @@ def run_recipe(
     hook = RunHooks(get_registry().hook)
     with deterministic_mode(recipe.train.deterministic):
         try:
-            parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file(), runtime=runtime)
+            parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file(), runtime=runtime,
+                                run=run)
             if parts.stand_in:
                 main(lambda: run.update_meta(data_stand_in=parts.stand_in))
             if parts.init is not None:
