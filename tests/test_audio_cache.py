@@ -3,8 +3,10 @@ and the memory budget of the in-memory cache."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from types import SimpleNamespace
 
 import engine_fakes
 import numpy as np
@@ -15,6 +17,8 @@ from hypothesis import strategies as st
 from jasc_core.contract.data import Clip, ClipList
 from jasc_core.data.audio_cache import AudioCache, build_audio_cache
 from jasc_core.data.clips import ClipDataset
+from jasc_core.data.loaders import split_loaders
+from jasc_core.training.streams import build_streams
 
 RATE = 100
 
@@ -143,3 +147,21 @@ def test_a_run_with_the_disk_cache_fills_it_and_matches_a_run_without(fakes, tmp
     assert entries and not list((tmp_path / "audio").rglob("*.tmp"))
     metrics = [json.loads((run / "metrics.json").read_text())["eval"] for run in runs]
     assert metrics[0] == metrics[1] == metrics[2]
+
+
+def test_the_workers_of_every_stream_together_keep_the_memory_cache_within_its_budget(tmp_path, monkeypatch):
+    # Each stream's loader has worker processes of its own, each holding a copy of the dataset: a per-worker share
+    # of budget / workers let the streams together reach streams x budget.
+    clips = _clips(tmp_path, n=8)
+    clips.clips[4:] = [dataclasses.replace(clip, duration=0.5) for clip in clips.clips[4:]]  # a second stream
+    budget = 4 * RATE * 4  # four 1-s clips
+    data = _dataset(clips, FileSource(), cache=True, cache_bytes=budget)
+    readers = build_streams(data, ("scene",), batch_size=2, batch_sizes={}, seed=0, num_workers=2)
+    assert len(readers) == 2
+    monkeypatch.setattr("torch.utils.data.get_worker_info", lambda: SimpleNamespace(num_workers=2))
+    for i in range(len(clips)):  # what one worker of one stream could keep
+        data[i]
+    kept = sum(a.nbytes for a in data._waveforms.values())
+    assert 0 < kept * 2 * len(readers) <= budget
+    val = _dataset(clips, FileSource(), cache=True, cache_bytes=budget)
+    assert len(split_loaders(val, 2, num_workers=2, persistent=True)) == 2 and val.worker_pools == 2

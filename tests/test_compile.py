@@ -7,6 +7,7 @@ in-place property are fast.
 from __future__ import annotations
 
 import json
+import os
 
 import engine_fakes
 import pytest
@@ -62,6 +63,24 @@ def test_without_a_compiler_the_run_falls_back_to_eager_and_says_why(fakes, tmp_
     run_dir = _run(tmp_path, **{"train.epochs": 1})
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "finished" and meta["compile"].startswith("eager: inductor needs a C++ compiler")
+
+
+def test_a_run_leaves_the_process_wide_compiler_and_cublas_settings_as_it_found_them(fakes, tmp_path, monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(compile_module, "compile_unavailable", lambda device: "no compiler in this test")
+    before = (torch._dynamo.config.suppress_errors, torch._functorch.config.donated_buffer)
+    seen = {}
+    original = compile_module.compile_models
+
+    def spy(models, enabled, device):
+        seen["during"] = (torch._dynamo.config.suppress_errors, torch._functorch.config.donated_buffer)
+        return original(models, enabled, device)
+
+    monkeypatch.setattr(training.loop, "compile_models", spy)
+    _run(tmp_path, **{"train.epochs": 1, "train.compile": True, "train.deterministic": True})
+    assert seen["during"] == (True, False)  # what a compiled run needs, while it runs
+    assert (torch._dynamo.config.suppress_errors, torch._functorch.config.donated_buffer) == before
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
 
 
 @pytest.mark.slow

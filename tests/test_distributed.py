@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import engine_fakes
 import numpy as np
@@ -21,10 +22,12 @@ import pytest
 import torch
 import yaml
 
+from jasc_core.errors import RunError
 from jasc_core.inference.scoring import SplitScores
 from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.training.distributed import join_scores, share_bounds
 from jasc_core.training.launch import failure_message
+from jasc_core.training.loop import Trainer
 
 HERE = Path(__file__).parent
 #: Dropout off: every process draws its dropout masks from the same generator, so with dropout two processes
@@ -287,3 +290,36 @@ def test_nccl_one_process_per_gpu_learns_what_one_process_learns(fakes, tmp_path
     assert many.returncode == 0, many.stderr[-3000:]
     np.testing.assert_allclose(_losses(tmp_path / "many"), _losses(one), rtol=1e-4, atol=1e-5)
     assert _metrics(tmp_path / "many") == _metrics(one)
+
+
+def test_a_process_with_finite_losses_stops_at_the_step_where_another_process_saw_a_non_finite_one(tmp_path):
+    # Before, the process that saw the NaN raised alone, before the step's collectives: the others waited in them
+    # until torchrun killed them, and a non-main process wrote run.json.
+    written = []
+
+    class OtherRankSawNaN:
+        def any_process(self, flag):
+            return True
+
+        def main_only(self, write):
+            written.append("write")
+
+    trainer = SimpleNamespace(runtime=OtherRankSawNaN(), run=SimpleNamespace(last=tmp_path / "last.pt"), step=4,
+                              epoch_step=1)
+    with pytest.raises(RunError, match=r"non-finite loss on another process at step 5 \(epoch 2, batch 2\)"):
+        Trainer._stop_if_not_finite(trainer, [], 1)
+    assert written == ["write"]  # through main_only: the main process alone writes run.json
+    trainer.runtime.any_process = lambda flag: flag
+    Trainer._stop_if_not_finite(trainer, [], 1)  # nothing anywhere: the step goes on
+
+
+def test_joined_scores_list_tasks_in_the_same_order_whatever_the_hash_seed():
+    code = ("import numpy as np; from jasc_core.inference.scoring import SplitScores; "
+            "from jasc_core.training.distributed import join_scores; "
+            "p = SplitScores(['a'], 0.1, [1.0], probs={'scene': np.zeros((1, 2)), 'event': np.zeros((1, 3, 2))}, "
+            "targets={'scene': np.zeros(1), 'event': np.zeros((1, 3, 2))}, "
+            "labelled={'scene': np.ones(1, bool), 'event': np.ones(1, bool)}); "
+            "print(list(join_scores([p, p], None).probs))")
+    orders = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                             capture_output=True, text=True, check=True).stdout.strip() for seed in range(6)}
+    assert orders == {"['scene', 'event']"}

@@ -32,7 +32,7 @@ def test_predict_scores_of_a_split(trained):
 
 def test_tuned_thresholds_are_stored_and_used(trained):
     from jasc_core.evaluation import evaluate_run, tune_thresholds
-    from jasc_core.evaluation.report import save_thresholds
+    from jasc_core.runs.thresholds import save_thresholds
 
     values = tune_thresholds(trained, {"name": "fixed", "value": 0.3}, split="val")
     assert values.tolist() == [0.3, 0.3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import stat
 from pathlib import Path
@@ -11,7 +13,7 @@ from cli_process import run_jasc
 
 from jasc_core.runs.atomic_files import atomic_write, default_file_mode
 from jasc_core.runs.checkpoints import save_atomic
-from jasc_core.runs.folder import write_json
+from jasc_core.runs.folder import update_json_entry, write_json
 
 # A recipe small enough that a real run (synthesis, one epoch, evaluation) takes seconds on one CPU thread.
 TINY_RECIPE = """\
@@ -52,7 +54,7 @@ def test_atomic_writes_follow_the_umask(tmp_path, umask, mask):
     umask(mask)
     assert default_file_mode() == 0o666 & ~mask
     write_json(tmp_path / "run.json", {"status": "done"})
-    save_atomic({"epoch": 0}, tmp_path / "last.pt")
+    save_atomic({"epoch": 0, "model": {}}, tmp_path / "last.pt")
     with atomic_write(tmp_path / "notes.txt", "w", encoding="utf-8") as handle:
         handle.write("x")
     for name in ("run.json", "last.pt", "notes.txt"):
@@ -99,3 +101,22 @@ def test_psds_printed_by_a_run_comes_with_its_footnote(tiny_run):
     assert "PSDS1" in result.stdout
     assert "PSDS: per-class ROC averaged minus 1 x the spread of the per-class true positive rates" in result.stdout
     assert "classes with reference events have collar-F1 0 at the decision threshold" in result.stdout
+
+
+def _update_many(path: str, prefix: str, n: int) -> None:
+    for i in range(n):
+        update_json_entry(Path(path), f"{prefix}{i}", i)
+
+
+def test_two_processes_updating_one_json_file_lose_no_entry(tmp_path):
+    # Two evaluations of one run at once (student and teacher, or two splits) each add their entry to metrics.json;
+    # an unlocked read-change-write lost one of them.
+    path = tmp_path / "metrics.json"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_update_many, args=(str(path), prefix, 40)) for prefix in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert all(worker.exitcode == 0 for worker in workers)
+    assert sorted(json.loads(path.read_text())) == sorted(f"{p}{i}" for p in "ab" for i in range(40))

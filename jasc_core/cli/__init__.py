@@ -218,8 +218,8 @@ def run(
     from jasc_core.recipes.model import load_recipe
     from jasc_core.runs.folder import open_run
     from jasc_core.training import run_recipe
-    from jasc_core.training.distributed import is_main_process
     from jasc_core.training.launch import launch_run
+    from jasc_core.training.runtime import is_main_process
 
     if resume is None and recipe is None:
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")

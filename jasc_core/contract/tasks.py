@@ -241,6 +241,11 @@ TASK_DESCRIPTIONS: dict[str, TaskDescription] = {task.name: task for task in (Sc
 TASKS: tuple[str, ...] = tuple(TASK_DESCRIPTIONS)
 
 
+def frame_level_task(tasks: Iterable[str]) -> str | None:
+    """The first frame-level task among ``tasks``, if any: the one thresholds, event lists and DCASE metrics are for."""
+    return next((task for task in tasks if TASK_DESCRIPTIONS[task].frame_level), None)
+
+
 def labelled_tasks(clips: Iterable[Clip]) -> set[str]:
     """The tasks labelled (at any granularity) in at least one of ``clips``."""
     clips = list(clips)

@@ -24,8 +24,10 @@ class ClipDataset(torch.utils.data.Dataset):
     """A torch dataset over a ``ClipList``: each item is a dict with the waveform and the targets it has.
 
     ``labels`` are the vocabularies by task the targets index into. ``cache`` keeps decoded waveforms in memory after
-    first use (small datasets, several epochs), up to ``cache_bytes`` in all; in a loader's worker processes each
-    keeps its share (``cache_bytes / num_workers``), so memory stays bounded whatever the dataset's size.
+    first use (small datasets, several epochs), up to ``cache_bytes`` in all. Each worker process of a loader holds a
+    copy of the dataset and so a cache of its own: with ``worker_pools`` loaders (one per training stream, one per
+    clip length of a validation split) of ``num_workers`` each, every worker keeps
+    ``cache_bytes / (worker_pools * num_workers)``, so memory stays bounded whatever the dataset's size.
     ``disk_cache`` (an ``AudioCache``) reads decoded, resampled clips from disk instead of decoding them again.
     """
 
@@ -52,6 +54,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.cache = cache
         self.cache_bytes = cache_bytes
         self.disk_cache = disk_cache
+        #: Loaders whose workers each hold a copy of this dataset (set by whoever builds them).
+        self.worker_pools = 1
         self._waveforms: dict[int, np.ndarray] = {}
         self._cached_bytes = 0
 
@@ -73,7 +77,7 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.cache_bytes is None:
             return True
         worker = torch.utils.data.get_worker_info()
-        share = self.cache_bytes // (worker.num_workers if worker is not None else 1)
+        share = self.cache_bytes // (worker.num_workers * self.worker_pools if worker is not None else 1)
         return self._cached_bytes + nbytes <= share
 
     def _decode(self, clip: Any) -> np.ndarray:

@@ -59,16 +59,22 @@ def by_length(clips: ClipList) -> list[list[int]]:
     return [groups[key] for key in sorted(groups)]
 
 
-def split_loaders(data: ClipDataset, batch_size: int, num_workers: int, pin_memory: bool = False) -> list[Any]:
+def split_loaders(data: ClipDataset, batch_size: int, num_workers: int, pin_memory: bool = False, *,
+                  persistent: bool = False) -> list[Any]:
     """Unshuffled loaders over a split, one per clip length (validation, evaluation, inference).
 
     Each has a generator of its own: a loader without one draws its worker seed from the global RNG, which would
-    shift the dropout masks of training.
+    shift the dropout masks of training. ``persistent``: the workers live across passes (validation runs every epoch,
+    and new workers would start with empty caches each time), and the memory cache is shared out over them.
     """
+    groups = by_length(data.clips)
+    if persistent and num_workers > 0:
+        data.worker_pools = max(1, len(groups))
     return [
         torch.utils.data.DataLoader(
             torch.utils.data.Subset(data, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
             collate_fn=collate, pin_memory=pin_memory, generator=torch.Generator().manual_seed(0),
+            persistent_workers=persistent and num_workers > 0,
         )
-        for indices in by_length(data.clips)
+        for indices in groups
     ]

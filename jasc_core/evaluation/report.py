@@ -12,41 +12,21 @@ from typing import Any, get_args
 
 import numpy as np
 
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
-from jasc_core.inference.scoring import SplitScores, score_split
+from jasc_core.inference.scoring import score_split
 from jasc_core.recipes.blocks import TuneLevel
 from jasc_core.recipes.model import build
-from jasc_core.runs.folder import open_run, read_json, write_json, write_text_atomic
+from jasc_core.runs.folder import open_run, read_json, update_json_entry, write_text_atomic
+from jasc_core.runs.thresholds import save_thresholds, stored_thresholds
 
 #: Clips shown in the event-roll plot.
 ROLL_CLIPS = 4
-
-
-def stored_thresholds(run_dir: str | Path, labels: list[str]) -> np.ndarray | None:
-    """Tuned per-class thresholds of a run, or None; they must be for the run's event labels."""
-    run = open_run(run_dir)
-    if not run.thresholds.is_file():
-        return None
-    data = read_json(run.thresholds)
-    if list(data.get("labels", [])) != list(labels):
-        raise RunError(f"{run.thresholds} was tuned for labels {data.get('labels')}, the model has {labels}")
-    return np.asarray(data["thresholds"], dtype=float)
-
-
-def save_thresholds(run_dir: str | Path, thresholds: np.ndarray, labels: list[str], **info: Any) -> Path:
-    """Store tuned per-class event thresholds in the run folder (``thresholds.json``); evaluation then uses them."""
-    run = open_run(run_dir)
-    values = np.asarray(thresholds, dtype=float).reshape(-1)
-    if len(values) != len(labels):
-        raise RunError(f"{len(values)} thresholds for {len(labels)} event classes")
-    write_json(run.thresholds, {"labels": list(labels), "thresholds": values.tolist(), **info})
-    return run.thresholds
 
 
 def tune_thresholds(
@@ -60,7 +40,7 @@ def tune_thresholds(
     if level not in get_args(TuneLevel):
         raise ConfigError(f"threshold tuning level {level!r}: expected one of {', '.join(get_args(TuneLevel))}")
     scores, (recipe, _, labels, clips) = score_split(run_dir, split, recipe=recipe)
-    task = frame_task(scores)
+    task = frame_level_task(scores.probs)
     if task is None or not scores.labelled[task].any():
         raise RunError(f"cannot tune thresholds: the model has no event head or split '{split}' has no event labels")
     classes, labelled = labels[task], scores.labelled[task]
@@ -82,11 +62,6 @@ def tune_thresholds(
     return values
 
 
-def frame_task(scores: SplitScores) -> str | None:
-    """The frame-level (event) task the scores have, if any: the one thresholds, TSV events and DCASE metrics are for."""
-    return next((task for task in scores.probs if TASK_DESCRIPTIONS[task].frame_level), None)
-
-
 def evaluate_run(
     run_dir: str | Path, split: str = "eval", *, recipe: Any = None, plots: bool | None = None,
     psds: bool = True, print_table: bool = True, model: str = "student",
@@ -94,12 +69,12 @@ def evaluate_run(
     """Metrics of a run's best checkpoint on ``split``; writes metrics.json, predictions/*.tsv and plots/*.png.
 
     ``model`` evaluates an extra model a schedule kept (e.g. ``teacher``) instead of the student; its metrics are
-    stored under ``<split>/<model>`` in metrics.json.
+    stored under ``<split>_<model>`` in metrics.json (the student's under ``<split>``).
     """
     run = open_run(run_dir)
     scores, (recipe, _, labels, clips) = score_split(run.root, split, recipe=recipe, model=model)
     config = recipe.evaluate
-    event_task = frame_task(scores)
+    event_task = frame_level_task(scores.probs)
     tuned = stored_thresholds(run.root, labels[event_task]) if event_task is not None else None
     threshold: float | np.ndarray = tuned if tuned is not None else float(config.threshold)
     name = split if model == "student" else f"{split}_{model}"
@@ -157,9 +132,7 @@ def evaluate_run(
             else:
                 plot.confusion_plot(metrics[task]["confusion"], labels[task], run.plots / f"confusion_{name}.png", note)
 
-    all_metrics = read_json(run.metrics) if run.metrics.is_file() else {}
-    all_metrics[name] = metrics
-    write_json(run.metrics, all_metrics)
+    update_json_entry(run.metrics, name, metrics)
     write_text_atomic(run.root / f"tables_{name}.md", markdown_tables(run.root.name, metrics))
     if print_table:
         print_tables(run.root.name, metrics)

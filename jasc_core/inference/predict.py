@@ -11,20 +11,19 @@ convention of ``jasc profile``); ``window_seconds`` overrides it. The default ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS
-from jasc_core.errors import RunError
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task
 from jasc_core.inference.file_predictor import FilePredictor
 from jasc_core.inference.scoring import load_trained
 from jasc_core.inference.windows import FrameGrid
 from jasc_core.model.pipeline import Labels, Pipeline
-from jasc_core.runs.folder import open_run, read_json
+from jasc_core.runs.thresholds import stored_thresholds
 
 #: Window length when the dataset config states no clip length (as ``jasc profile``).
 DEFAULT_WINDOW_SECONDS = 10.0
@@ -32,17 +31,12 @@ DEFAULT_WINDOW_SECONDS = 10.0
 
 def run_thresholds(run_dir: str | Path, labels: Sequence[str], default: float) -> tuple[np.ndarray | float, str]:
     """The run's tuned per-class thresholds (``thresholds.json``) or ``default``, and where they came from."""
-    run = open_run(run_dir)
-    if not run.thresholds.is_file():
-        return float(default), "evaluate.threshold"
-    data = read_json(run.thresholds)
-    if list(data.get("labels", [])) != list(labels):
-        raise RunError(f"{run.thresholds} was tuned for labels {data.get('labels')}, the model has {list(labels)}")
-    return np.asarray(data["thresholds"], dtype=float), "thresholds.json"
+    tuned = stored_thresholds(run_dir, labels)
+    return (float(default), "evaluate.threshold") if tuned is None else (tuned, "thresholds.json")
 
 
-def event_task(tasks: Iterable[str]) -> str | None:
-    return next((task for task in tasks if TASK_DESCRIPTIONS[task].frame_level), None)
+#: The first frame-level task of a model (``jasc_core.contract.tasks.frame_level_task``).
+event_task = frame_level_task
 
 
 def frame_hop_samples(features: Any) -> int:

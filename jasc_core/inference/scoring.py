@@ -45,9 +45,13 @@ class SplitScores:
     stand_in: str | None = None
 
 
-def _pad_frames(arrays: list[np.ndarray]) -> np.ndarray:
-    frames = max(a.shape[1] for a in arrays)
-    return np.concatenate([np.pad(a, ((0, 0), (0, frames - a.shape[1]), (0, 0))) for a in arrays])
+def join_rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """Arrays of clips joined along the clip axis; frame-level ``[n, T, classes]`` ones padded with zero frames to
+    the longest (a split's clips may differ in length, and so may the shares of several processes)."""
+    if arrays[0].ndim == 3:
+        frames = max(a.shape[1] for a in arrays)
+        arrays = [np.pad(a, ((0, 0), (0, frames - a.shape[1]), (0, 0))) for a in arrays]
+    return np.concatenate(arrays)
 
 
 def collect_scores(
@@ -105,10 +109,8 @@ def collect_scores(
     for task, arrays in parts.items():
         if not arrays["probs"]:
             continue
-        frame_level = TASK_DESCRIPTIONS[task].frame_level
-        join = _pad_frames if frame_level else np.concatenate
-        scores.probs[task] = join(arrays["probs"])
-        scores.targets[task] = join(arrays["targets"])
+        scores.probs[task] = join_rows(arrays["probs"])
+        scores.targets[task] = join_rows(arrays["targets"])
         scores.labelled[task] = np.concatenate(arrays["labelled"])
     scores.losses = {task: loss_sums[task] / loss_counts[task] for task in loss_sums}
     scores.loss_counts = dict(loss_counts)

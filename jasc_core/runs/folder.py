@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import time
@@ -185,6 +186,22 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def update_json_entry(path: Path, key: str, value: Any) -> None:
+    """Set ``key`` of the JSON object in ``path`` (created if missing), other entries kept.
+
+    Under an exclusive lock on ``<path>.lock``: two evaluations of one run at once (a student and its teacher, or two
+    splits) each read, change and rewrite the file, and without the lock one would lose the other's entry.
+    """
+    with open(path.with_name(path.name + ".lock"), "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            data = read_json(path) if path.is_file() else {}
+            data[key] = value
+            write_json(path, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _json_default(value: Any) -> Any:

@@ -15,7 +15,9 @@ Recompilation: a phase that freezes a group (``requires_grad`` off, eval mode fo
 switch to validation (eval mode, no grad) and a new clip length each compile a new graph once; from the second clip
 length on, dynamo marks the time axis dynamic. ``suppress_errors`` is switched on while compiling is on, so a graph
 that inductor cannot compile runs eagerly (dynamo logs it) instead of stopping the run mid-epoch; donated buffers
-are switched off, so a graph's backward can run more than once (per-task gradients).
+are switched off, so a graph's backward can run more than once (per-task gradients). Both are process-wide settings
+that graphs read when they compile, at their first call: ``compile_settings`` holds them for the run's duration and
+restores them after (a program that trains through the Python API keeps its own).
 
 Where compiling is not possible at all (no dynamo for this Python, no C++ compiler for inductor's CPU kernels, no
 Triton for CUDA), ``compile_models`` returns the reason and the run goes on eagerly; the run records it in
@@ -27,7 +29,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
@@ -56,14 +59,23 @@ def compile_models(models: Sequence[nn.Module], enabled: bool, device: torch.dev
     reason = compile_unavailable(device)
     if reason is not None:
         return f"eager: {reason}"
-    torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, logged by dynamo
-    # Per-task gradients (PCGrad, GradNorm) and any plugin that calls autograd.grad(retain_graph=True) go through one
-    # graph's backward several times; donated buffers (a memory saving of AOTAutograd) forbid that.
-    torch._functorch.config.donated_buffer = False
     for model in models:
         for part in compile_units(model):
             part.compile()
     return "on"
+
+
+@contextmanager
+def compile_settings(enabled: bool) -> Iterator[None]:
+    """The compiler settings a run with ``train.compile`` needs, for the duration of the run (then restored)."""
+    with ExitStack() as stack:
+        if enabled:
+            # A graph that fails to compile runs eagerly, logged by dynamo.
+            stack.enter_context(torch._dynamo.config.patch(suppress_errors=True))
+            # Per-task gradients (PCGrad, GradNorm) and any plugin that calls autograd.grad(retain_graph=True) go
+            # through one graph's backward several times; donated buffers (a memory saving of AOTAutograd) forbid it.
+            stack.enter_context(torch._functorch.config.patch(donated_buffer=False))
+        yield
 
 
 def compile_units(model: nn.Module) -> list[nn.Module]:

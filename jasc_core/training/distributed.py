@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from jasc_core.errors import ConfigError
-from jasc_core.inference.scoring import SplitScores
+from jasc_core.inference.scoring import SplitScores, join_rows
 from jasc_core.model.device import resolve_device
 from jasc_core.training.runtime import Runtime
 from jasc_core.training.sync_batchnorm import convert_sync_batchnorm
@@ -51,11 +51,6 @@ TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 def under_torchrun() -> bool:
     """True in a worker started by torchrun (``jasc run --nproc``, or torchrun by hand)."""
     return all(name in os.environ for name in TORCHRUN_VARIABLES)
-
-
-def is_main_process() -> bool:
-    """True unless this is a torchrun worker of rank > 0 (which print and write nothing)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def make_runtime(device: str = "auto", precision: str = "fp32", sync_batchnorm: bool = False) -> Runtime:
@@ -127,6 +122,7 @@ class DistributedRuntime(Runtime):
                 torch.utils.data.Subset(subset.dataset, list(subset.indices)[start:stop]),
                 batch_size=loader.batch_size, shuffle=False, num_workers=loader.num_workers,
                 collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, generator=loader.generator,
+                persistent_workers=loader.persistent_workers,
             ))
         return sharded
 
@@ -147,6 +143,11 @@ class DistributedRuntime(Runtime):
         box = [read() if self.is_main else None]
         dist.broadcast_object_list(box, src=0)
         return box[0]  # type: ignore[return-value]
+
+    def any_process(self, flag: bool) -> bool:
+        seen = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(seen, op=dist.ReduceOp.MAX)
+        return bool(seen.item())
 
     def close(self) -> None:
         if dist.is_initialized():
@@ -230,11 +231,12 @@ def join_scores(parts: Sequence[SplitScores], order: Sequence[str] | None) -> Sp
     durations = [d for part in parts for d in part.durations]
     joined = SplitScores(clip_ids=[ids[i] for i in rows], hop_seconds=max(p.hop_seconds for p in parts),
                          durations=[durations[i] for i in rows], stand_in=parts[0].stand_in)
-    for task in {task for part in parts for task in part.probs}:
+    # In the order the parts list them (a set's order would follow the hash seed, differing between processes).
+    for task in dict.fromkeys(task for part in parts for task in part.probs):
         present = [p for p in parts if task in p.probs]
         for name in ("probs", "targets", "labelled"):
             arrays = [getattr(p, name)[task] for p in present]
-            getattr(joined, name)[task] = _concatenate(arrays)[rows]
+            getattr(joined, name)[task] = join_rows(arrays)[rows]
     counts: dict[str, int] = {}
     for part in parts:
         for task, n in part.loss_counts.items():
@@ -244,9 +246,3 @@ def join_scores(parts: Sequence[SplitScores], order: Sequence[str] | None) -> Sp
     joined.loss_counts = counts
     return joined
 
-
-def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:
-    if arrays[0].ndim == 3:  # frame-level: pad every process's frames to the longest, as one process does
-        frames = max(a.shape[1] for a in arrays)
-        arrays = [np.pad(a, ((0, 0), (0, frames - a.shape[1]), (0, 0))) for a in arrays]
-    return np.concatenate(arrays)

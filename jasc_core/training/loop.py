@@ -194,16 +194,20 @@ class Trainer:
         batches, tasks = step_input
         context = StepContext(self.step, epoch, self.phase.name, self.recipe.seed, tasks, self.model, self.shared)
         self.optimizer.zero_grad(set_to_none=True)
+        bad: list[tuple[str, float]] = []
 
         def check(what: str, loss: Any) -> None:
-            self._check_finite(what, loss, epoch)
+            if isinstance(loss, Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+                bad.append((what, float(loss.detach().float().mean())))
 
         with self.runtime.gradient_sync(self.wrapped):
             losses, extra = step_losses(batches, self.wrapped, self.model, self.runtime, self.weighting,
                                         self.schedule, context, check,
                                         self.augment if self.parts.augmentations else None)
+            self._stop_if_not_finite(bad, epoch)
             # Always (a step without losses has nothing to back-propagate): every process joins the collectives.
             backward(losses, extra, self.weighting, context, self.trainable, check, self.runtime)
+        self._stop_if_not_finite(bad, epoch)
         self.runtime.average_gradients(self.weighting.parameters())
         if losses or extra:
             if self.config.grad_clip is not None:
@@ -227,16 +231,18 @@ class Trainer:
                 batch = Batch(**batch)
         return features, batch
 
-    def _check_finite(self, what: str, loss: Any, epoch: int) -> None:
-        if isinstance(loss, Tensor) and not bool(torch.isfinite(loss.detach()).all()):
-            last = self.run.last if self.run.last.is_file() else None
-            where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-            message = (
-                f"non-finite {what} loss ({float(loss.detach().float().mean())}) at step {self.step + 1} "
-                f"(epoch {epoch + 1}, batch {self.epoch_step + 1}); training stopped, {where}. Try a lower train.optimizer.lr or train.grad_clip."
-            )
-            self.run.update_meta(status="failed", error=message)
-            raise RunError(message)
+    def _stop_if_not_finite(self, bad: list[tuple[str, float]], epoch: int) -> None:
+        """Stop every process at this step when any process saw a non-finite loss (all decide together: a process
+        that stopped alone would leave the others waiting in the step's next collective)."""
+        if not self.runtime.any_process(bool(bad)):
+            return
+        last = self.run.last if self.run.last.is_file() else None
+        where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        what = f"non-finite {bad[0][0]} loss ({bad[0][1]})" if bad else "a non-finite loss on another process"
+        message = (f"{what} at step {self.step + 1} (epoch {epoch + 1}, batch {self.epoch_step + 1}); training "
+                   f"stopped, {where}. Try a lower train.optimizer.lr or train.grad_clip.")
+        self.runtime.main_only(lambda: self.run.update_meta(status="failed", error=message))
+        raise RunError(message)
 
     # validation and selection -------------------------------------------------------------------------------------
 

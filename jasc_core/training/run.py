@@ -31,6 +31,7 @@ from jasc_core.model.pipeline import Labels, build_pipeline
 from jasc_core.recipes.model import build, dump_yaml, identity_dict
 from jasc_core.runs.folder import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.runs.rng import seed_everything
+from jasc_core.training.compile import compile_settings
 from jasc_core.training.distributed import make_runtime
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init
@@ -111,7 +112,8 @@ def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | No
     streams = build_streams(train_data, tasks, batch_size=config.batch_size, batch_sizes=config.stream_batch_sizes,
                             seed=recipe.seed, num_workers=workers, pin_memory=runtime.pin_memory,
                             world_size=runtime.world_size, shard=runtime.shard, keep=config.streams)
-    val_loaders = runtime.shard_loaders(split_loaders(val_data, config.batch_size, workers, runtime.pin_memory))
+    val_loaders = runtime.shard_loaders(split_loaders(val_data, config.batch_size, workers, runtime.pin_memory,
+                                                      persistent=True))
     # Normalisation statistics from the training split: buffers of the features module, saved with the model.
     features.fit_normalization(
         batch.waveform.to(runtime.device)
@@ -170,7 +172,7 @@ def run_recipe(
     main = runtime.main_only
 
     hook = RunHooks(get_registry().hook)
-    with deterministic_mode(recipe.train.deterministic):
+    with deterministic_mode(recipe.train.deterministic), compile_settings(recipe.train.compile):
         try:
             parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file(), runtime=runtime,
                                 run=run)
@@ -202,12 +204,13 @@ def run_recipe(
             if isinstance(exc, OSError):  # a folder that cannot be written, a full disk: path and reason, one line
                 raise RunError(reason) from None
             raise
+        finally:
+            runtime.close()  # leave the process group whatever ended the run
     if runtime.is_main:
         run.update_meta(status="finished")
         hook.jasc_run_end(run_dir=str(run.root), metrics=flat_metrics(metrics))
         if hook.failed:  # the warnings scrolled by; the run folder keeps which plugin stopped and why
             run.update_meta(hook_failures=hook.failed)
-    runtime.close()
     return run.root
 
 

@@ -22,6 +22,12 @@ from jasc_core.model.device import autocast_for, resolve_device, resolve_precisi
 T = TypeVar("T")
 
 
+def is_main_process() -> bool:
+    """True unless this is a torchrun worker of rank > 0 (which print and write nothing); ``Runtime.is_main`` says
+    the same of a built runtime."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class Runtime:
     """Device, precision, rank and world size of a run; model wrapping, gathering and main-rank-only work."""
 
@@ -36,6 +42,10 @@ class Runtime:
     def is_main(self) -> bool:
         """True on the process that writes the run folder, checkpoints, plots and the console."""
         return self.rank == 0
+
+    def any_process(self, flag: bool) -> bool:
+        """True when ``flag`` is True on any process (one process: ``flag``); every process must call it."""
+        return flag
 
     @property
     def pin_memory(self) -> bool:
@@ -108,6 +118,7 @@ def deterministic_mode(enabled: bool) -> Iterator[None]:
         return
     previous = torch.are_deterministic_algorithms_enabled()
     previous_benchmark = torch.backends.cudnn.benchmark
+    previous_workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     # cuBLAS needs this set before its first use to be deterministic; harmless on CPU.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
@@ -117,3 +128,5 @@ def deterministic_mode(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(previous)
         torch.backends.cudnn.benchmark = previous_benchmark
+        if previous_workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

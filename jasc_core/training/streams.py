@@ -148,7 +148,7 @@ def build_streams(
         if unknown:
             raise ConfigError(f"{field}: no stream {', '.join(map(repr, unknown))} in this training split; "
                               f"streams: {', '.join(groups)}")
-    readers = {}
+    readers: dict[str, StreamReader] = {}
     for k, (name, (labelled, seconds, indices)) in enumerate(groups.items()):
         if keep is not None and name not in keep and name.split("@")[0] not in keep:
             continue
@@ -157,4 +157,6 @@ def build_streams(
         info = StreamInfo(name, labelled, seconds, len(indices), int(size) * world_size)
         readers[name] = StreamReader(info, data, indices, seed=seed + k, num_workers=num_workers,
                                      pin_memory=pin_memory, shard=shard)
+    # Each stream's loader has workers of its own (started on first read, after this): they share the memory cache.
+    data.worker_pools = max(1, len(readers)) if num_workers > 0 else 1
     return readers
