@@ -32,12 +32,17 @@ def format_validation_error(
     return "\n".join(dict.fromkeys(lines))
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
 def describe(error: dict[str, Any], model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         choices = fields_at(model, loc[:-1]) if model is not None else []
-        match = difflib.get_close_matches(str(loc[-1]), choices, n=1, cutoff=0.6)
-        hint = f"; did you mean '{match[0]}'?" if match else (f"; fields: {', '.join(choices)}" if choices else "")
+        hint = did_you_mean(str(loc[-1]), choices) or (f"; fields: {', '.join(choices)}" if choices else "")
         return f"extra field{hint}"
     if kind == "missing":
         return "required, missing"
@@ -45,9 +50,7 @@ def describe(error: dict[str, Any], model: type[BaseModel] | None, loc: tuple[An
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         options = [part.strip(" '") for part in expected.replace(" or ", ",").split(",") if part.strip(" '")]
-        match = difflib.get_close_matches(str(error.get("input")), options, n=1, cutoff=0.6)
-        if match:
-            message += f"; did you mean '{match[0]}'?"
+        message += did_you_mean(str(error.get("input")), options)
     if "input" in error and not isinstance(error["input"], dict | list):
         message += f" (got {error['input']!r})"
     return message

@@ -15,8 +15,12 @@ When each hook is called:
    ``jasc_run_start`` once after everything is built (also after ``--resume``), ``jasc_epoch_end`` after every
    epoch's checkpoint is written, ``jasc_run_end`` once after the final evaluation. These three serve observers
    (loggers): an implementation that raises is reported once on stderr and its plugin's run hooks are not called
-   again in that run (the run goes on; ``run.json`` records it under ``hook_failures``). Hook wrappers are not
-   supported on them.
+   again in that run (the run goes on; ``run.json`` records it under ``hook_failures``).
+
+Every hook is called through pluggy (``plugin_manager.hook.<name>(...)``; the start-up hooks once per plugin through
+a pluggy caller of that plugin alone), so ``@hookimpl(tryfirst=True)``, ``trylast``, ``wrapper=True`` and the
+rest of pluggy's rules apply as in pytest. A hook wrapper that raises stops the call, failures of plain run-hook
+implementations do not (``jasc_core.contract.observers``).
 
 The component methods the loop calls (weighting schemes, schedules) are documented on their base classes in
 ``jasc_core.contract.weighting`` and ``jasc_core.contract.schedule``, with the call order; docs/plugins.md has

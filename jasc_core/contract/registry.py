@@ -9,7 +9,6 @@ component knows where it came from.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,9 @@ import pluggy
 
 from jasc_core.contract import hookspecs
 from jasc_core.contract.components import Component
+from jasc_core.contract.config_errors import did_you_mean
 from jasc_core.contract.kinds import KINDS, kind_of
+from jasc_core.contract.observers import guard_observers
 from jasc_core.errors import PluginError
 
 ENTRY_POINT_GROUP = "jasc"
@@ -75,12 +76,6 @@ def disabled_plugins() -> set[str]:
     return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
-
-
 class Registry:
     """Plugins and their components. Use ``get_registry()`` for the process-wide one."""
 
@@ -125,16 +120,21 @@ class Registry:
             raise PluginError(f"a plugin named '{info.name}' is already loaded")
         self.plugins[info.name] = info
         self.plugin_manager.register(module, name=info.name)
-        for impl in self.plugin_manager.hook.jasc_register_components.get_hookimpls():
-            if impl.plugin_name != info.name:
-                continue
-            try:
-                impl.function(**_accepted({"register": self._register_for(info)}, impl.argnames))
-            except PluginError:
-                raise
-            except Exception as exc:
-                info.status, info.error = "broken", f"jasc_register_components failed: {type(exc).__name__}: {exc}"
+        guard_observers(self.plugin_manager, info.name)
+        # Through pluggy, for this plugin alone: its ``register`` knows which plugin a component comes from, and a
+        # plugin whose registration fails is marked broken without stopping the others.
+        try:
+            self._caller_for("jasc_register_components", module)(register=self._register_for(info))
+        except PluginError:
+            raise
+        except Exception as exc:
+            info.status, info.error = "broken", f"jasc_register_components failed: {type(exc).__name__}: {exc}"
         return info
+
+    def _caller_for(self, hook_name: str, module: object) -> Any:
+        """A pluggy caller of ``hook_name`` that calls ``module``'s implementations only."""
+        others = [plugin for plugin in self.plugin_manager.get_plugins() if plugin is not module]
+        return self.plugin_manager.subset_hook_caller(hook_name, remove_plugins=others)
 
     def _register_for(self, plugin: PluginInfo) -> Callable[[type], None]:
         def register(cls: type) -> None:
@@ -159,13 +159,14 @@ class Registry:
 
     def register_commands(self, app: Any) -> None:
         """Let every plugin add its commands; a plugin whose hook raises is marked broken, the CLI keeps working."""
-        for impl in self.plugin_manager.hook.jasc_register_commands.get_hookimpls():
+        for name, info in self.plugins.items():
+            module = self.plugin_manager.get_plugin(name)
+            if module is None:  # blocked or broken at import: never registered
+                continue
             try:
-                impl.function(**_accepted({"app": app}, impl.argnames))
+                self._caller_for("jasc_register_commands", module)(app=app)
             except Exception as exc:
-                info = self.plugins.get(impl.plugin_name)
-                if info is not None:
-                    info.status, info.error = "broken", f"jasc_register_commands failed: {type(exc).__name__}: {exc}"
+                info.status, info.error = "broken", f"jasc_register_commands failed: {type(exc).__name__}: {exc}"
 
     @property
     def hook(self) -> Any:
@@ -214,10 +215,6 @@ class Registry:
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise PluginError(f"no component kind '{kind}'; kinds: {', '.join(KINDS)}{did_you_mean(kind, list(KINDS))}")
-
-
-def _accepted(kwargs: dict[str, Any], argnames: tuple[str, ...]) -> dict[str, Any]:
-    return {key: value for key, value in kwargs.items() if key in argnames}
 
 
 _registry: Registry | None = None

@@ -23,8 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from jasc_core.contract.components import Component
-from jasc_core.contract.config_errors import format_validation_error
-from jasc_core.contract.registry import Registry, did_you_mean, get_registry
+from jasc_core.contract.config_errors import did_you_mean, format_validation_error
+from jasc_core.contract.registry import Registry, get_registry
 from jasc_core.contract.slots import ComponentSlot
 from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError, JascError

@@ -1,11 +1,5 @@
-"""The run-lifecycle hooks as the loop calls them: a plugin that fails is reported once and switched off.
-
-``jasc_run_start``, ``jasc_epoch_end`` and ``jasc_run_end`` serve observers (loggers); none of them can change what
-is trained. So a logger that raises (a full disk, a closed connection, a bug) must not throw away the epochs trained
-so far: ``RunHooks`` calls each plugin's implementation on its own, and the first exception prints one warning on
-stderr and switches that plugin off for the rest of the run (its later run hooks are not called). Ctrl-C
-(``KeyboardInterrupt``) still stops the run.
-"""
+"""The run-lifecycle hooks as a run calls them: through pluggy, each plugin's failure reported once and switched off
+(``jasc_core.contract.observers`` says how)."""
 
 from __future__ import annotations
 
@@ -13,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jasc_core.console import output_console
+from jasc_core.contract.observers import ObserverFailures
 
 
 def _warn_on_stderr(message: str) -> None:
@@ -20,36 +15,25 @@ def _warn_on_stderr(message: str) -> None:
 
 
 class RunHooks:
-    """The run hooks of a pluggy hook relay, called one implementation at a time, each guarded.
-
-    Implementations are called in pluggy's order (last registered first). Hook wrappers are not supported on run
-    hooks: one counts as a failure of its plugin.
-    """
+    """The run hooks of one run over a pluggy hook relay (``registry.hook``)."""
 
     def __init__(self, relay: Any, warn: Callable[[str], None] = _warn_on_stderr) -> None:
-        self._relay, self._warn = relay, warn
-        #: Plugins switched off in this run -> the failure that switched them off.
-        self.failed: dict[str, str] = {}
+        self._relay = relay
+        self._failures = ObserverFailures(warn)
 
-    def _call(self, hook_name: str, **kwargs: Any) -> None:
-        for impl in reversed(getattr(self._relay, hook_name).get_hookimpls()):
-            plugin = impl.plugin_name
-            if plugin in self.failed:
-                continue
-            try:
-                if impl.hookwrapper or getattr(impl, "wrapper", False):
-                    raise TypeError("hook wrappers are not supported on run hooks")
-                impl.function(**{name: kwargs[name] for name in impl.argnames if name in kwargs})
-            except Exception as exc:  # any failure of an observer: report it, keep training
-                self.failed[plugin] = f"{hook_name}: {type(exc).__name__}: {exc}"
-                self._warn(f"warning: plugin '{plugin}' failed in {hook_name} ({type(exc).__name__}: {exc}); "
-                           f"it is switched off for the rest of this run, training goes on")
+    @property
+    def failed(self) -> dict[str, str]:
+        """Plugins switched off in this run -> the failure that switched them off."""
+        return self._failures.failed
 
-    def jasc_run_start(self, **kwargs: Any) -> None:
-        self._call("jasc_run_start", **kwargs)
+    def jasc_run_start(self, *, run_dir: str, recipe: Any) -> None:
+        with self._failures.active():
+            self._relay.jasc_run_start(run_dir=run_dir, recipe=recipe)
 
-    def jasc_epoch_end(self, **kwargs: Any) -> None:
-        self._call("jasc_epoch_end", **kwargs)
+    def jasc_epoch_end(self, *, run_dir: str, epoch: int, metrics: Any) -> None:
+        with self._failures.active():
+            self._relay.jasc_epoch_end(run_dir=run_dir, epoch=epoch, metrics=metrics)
 
-    def jasc_run_end(self, **kwargs: Any) -> None:
-        self._call("jasc_run_end", **kwargs)
+    def jasc_run_end(self, *, run_dir: str, metrics: Any) -> None:
+        with self._failures.active():
+            self._relay.jasc_run_end(run_dir=run_dir, metrics=metrics)
