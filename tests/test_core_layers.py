@@ -56,3 +56,12 @@ def test_no_core_module_is_over_400_lines() -> None:
     long = [f"{m} ({p.read_text(encoding='utf-8').count(chr(10))})" for m, p in _modules()
             if p.read_text(encoding="utf-8").count("\n") > 400]
     assert not long, f"modules over 400 lines: {long}"
+
+
+def test_no_core_function_is_over_60_lines() -> None:
+    long = []
+    for module, path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{module}.{node.name} ({node.end_lineno - node.lineno + 1})")
+    assert not long, f"functions over 60 lines: {long}"

@@ -257,6 +257,12 @@ def task_of(output_name: str) -> str:
     return output_name.split("/", 1)[0]
 
 
+def clips_in_loss(task: str, targets: Mapping[str, Tensor]) -> int:
+    """The clips a task's loss is a mean over: the most of any of its outputs' labelled clips (``labelled_subset``'s
+    targets). Clip-weighted means of several batches' or processes' losses weight by it."""
+    return max(len(target) for key, target in targets.items() if task_of(key) == task)
+
+
 def labelled_subset(
     outputs: Mapping[str, Tensor], batch: Batch, tasks: Sequence[str]
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

@@ -6,7 +6,6 @@ Event decisions use the tuned per-class thresholds of ``thresholds.json`` when t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
 
@@ -19,9 +18,9 @@ from jasc_core.evaluation.events import clip_events, filtered_scores, ground_tru
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
-from jasc_core.inference.scoring import score_split
+from jasc_core.inference.scoring import SplitScores, score_split
 from jasc_core.recipes.blocks import TuneLevel
-from jasc_core.recipes.model import build
+from jasc_core.recipes.model import block_name_and_config, build
 from jasc_core.runs.folder import open_run, read_json, update_json_entry, write_text_atomic
 from jasc_core.runs.thresholds import save_thresholds, stored_thresholds
 
@@ -57,9 +56,59 @@ def tune_thresholds(
         targets = scores.targets[task][labelled].reshape(-1, len(classes))
     optimizer = build("thresholds", block)
     values = np.asarray(optimizer.fit(probs, targets), dtype=float)
-    name = block.get("name") if isinstance(block, Mapping) else getattr(block, "name", "")
-    save_thresholds(run_dir, values, classes, method=name, split=split, level=level)
+    save_thresholds(run_dir, values, classes, method=block_name_and_config(block, "thresholds")[0], split=split,
+                    level=level)
     return values
+
+
+def _scene_outputs(run: Any, scores: SplitScores, labels: Any, name: str) -> None:
+    """Each clip-level task's predicted labels as a TSV."""
+    for task in scores.probs:
+        if TASK_DESCRIPTIONS[task].frame_level:
+            continue
+        predicted = scores.probs[task].argmax(axis=-1)
+        write_scene_tsv(
+            run.predictions / f"{name}_scenes.tsv",
+            {clip_id: labels[task][i] for clip_id, i in zip(scores.clip_ids, predicted, strict=True)},
+        )
+
+
+def _event_outputs(run: Any, scores: SplitScores, classes: list[str], clips: Any, threshold: float | np.ndarray,
+                   config: Any, name: str, psds: bool) -> dict[str, Any]:
+    """The frame-level task's events as DCASE TSV, and its DCASE metrics where the split has reference events."""
+    task = frame_level_task(scores.probs)
+    by_clip = dict(zip(scores.clip_ids, scores.probs[task], strict=True))
+    events = {clip_id: clip_events(probs, classes, scores.hop_seconds, threshold, config.postprocess)
+              for clip_id, probs in by_clip.items()}
+    write_event_tsv(run.predictions / f"{name}_events.tsv", events)
+    truth = ground_truth(clips)
+    if not truth:
+        return {}
+    durations = {clip.clip_id: clip.duration for clip in clips}
+    # sed_scores_eval thresholds the scores itself: give it the median-filtered ones so that its metrics describe the
+    # same detections as the TSV (min_event_length/merge_gap are not applied there).
+    smoothed = {clip_id: filtered_scores(probs, classes, scores.hop_seconds, config.postprocess)
+                for clip_id, probs in by_clip.items()}
+    return dcase_event_metrics(smoothed, truth, classes, scores.hop_seconds, durations, threshold, psds=psds)
+
+
+def _plots(run: Any, scores: SplitScores, labels: Any, metrics: dict[str, Any], threshold: float | np.ndarray,
+           name: str) -> None:
+    from jasc_core.evaluation import plots as plot  # matplotlib only when plotting
+
+    history = read_json(run.history) if run.history.is_file() else []
+    note = f"data: {scores.stand_in}; not a reproduction" if scores.stand_in else None
+    plot.learning_curves(history, run.plots / "learning_curves.png", note)
+    plot.weights_plot(history, run.plots / "weights.png", note)
+    for task in metrics.keys() & scores.probs.keys():
+        if TASK_DESCRIPTIONS[task].frame_level:
+            rows = np.flatnonzero(scores.labelled[task])[:ROLL_CLIPS]
+            plot.event_roll_plot(
+                [scores.clip_ids[i] for i in rows], scores.probs[task][rows], scores.targets[task][rows],
+                labels[task], scores.hop_seconds, threshold, run.plots / f"event_roll_{name}.png", note,
+            )
+        else:
+            plot.confusion_plot(metrics[task]["confusion"], labels[task], run.plots / f"confusion_{name}.png", note)
 
 
 def evaluate_run(
@@ -85,52 +134,13 @@ def evaluate_run(
         metrics["data_stand_in"] = scores.stand_in
     metrics.update(task_metrics(scores, labels, threshold))
     make_plots = config.plots if plots is None else plots
-
-    for task in scores.probs:
-        if TASK_DESCRIPTIONS[task].frame_level:
-            continue
-        predicted = scores.probs[task].argmax(axis=-1)
-        write_scene_tsv(
-            run.predictions / f"{name}_scenes.tsv",
-            {clip_id: labels[task][i] for clip_id, i in zip(scores.clip_ids, predicted, strict=True)},
-        )
     if event_task is not None:
-        classes = labels[event_task]
-        by_clip = dict(zip(scores.clip_ids, scores.probs[event_task], strict=True))
-        events = {
-            clip_id: clip_events(probs, classes, scores.hop_seconds, threshold, config.postprocess)
-            for clip_id, probs in by_clip.items()
-        }
-        write_event_tsv(run.predictions / f"{name}_events.tsv", events)
-        truth = ground_truth(clips)
-        if truth and event_task in metrics:
-            durations = {clip.clip_id: clip.duration for clip in clips}
-            # sed_scores_eval thresholds the scores itself: give it the median-filtered ones so that its metrics
-            # describe the same detections as the TSV (min_event_length/merge_gap are not applied there).
-            smoothed = {
-                clip_id: filtered_scores(probs, classes, scores.hop_seconds, config.postprocess)
-                for clip_id, probs in by_clip.items()
-            }
-            metrics[event_task].update(
-                dcase_event_metrics(smoothed, truth, classes, scores.hop_seconds, durations, threshold, psds=psds)
-            )
-
+        metrics_of_events = _event_outputs(run, scores, labels[event_task], clips, threshold, config, name, psds)
+        if event_task in metrics:
+            metrics[event_task].update(metrics_of_events)
+    _scene_outputs(run, scores, labels, name)
     if make_plots:
-        from jasc_core.evaluation import plots as plot  # matplotlib only when plotting
-
-        history = read_json(run.history) if run.history.is_file() else []
-        note = f"data: {scores.stand_in}; not a reproduction" if scores.stand_in else None
-        plot.learning_curves(history, run.plots / "learning_curves.png", note)
-        plot.weights_plot(history, run.plots / "weights.png", note)
-        for task in metrics.keys() & scores.probs.keys():
-            if TASK_DESCRIPTIONS[task].frame_level:
-                rows = np.flatnonzero(scores.labelled[task])[:ROLL_CLIPS]
-                plot.event_roll_plot(
-                    [scores.clip_ids[i] for i in rows], scores.probs[task][rows], scores.targets[task][rows],
-                    labels[task], scores.hop_seconds, threshold, run.plots / f"event_roll_{name}.png", note,
-                )
-            else:
-                plot.confusion_plot(metrics[task]["confusion"], labels[task], run.plots / f"confusion_{name}.png", note)
+        _plots(run, scores, labels, metrics, threshold, name)
 
     update_json_entry(run.metrics, name, metrics)
     write_text_atomic(run.root / f"tables_{name}.md", markdown_tables(run.root.name, metrics))

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.data import ClipList
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS, labelled_subset, task_of
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, clips_in_loss, labelled_subset
 from jasc_core.contract.weighting import Weighting
 from jasc_core.data.clips import clip_dataset
 from jasc_core.data.loaders import split_loaders, worker_count
@@ -54,6 +55,24 @@ def join_rows(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays)
 
 
+def _task_rows(task: str, outputs: dict[str, torch.Tensor], batch: Batch) -> dict[str, np.ndarray]:
+    """One batch's probabilities, targets and labelled mask of ``task`` as ``SplitScores`` holds them (scene targets
+    -1 where unlabelled; frame targets cut to the frames the model gave)."""
+    description, n = TASK_DESCRIPTIONS[task], len(batch)
+    probs = description.probabilities(outputs[task]).cpu().numpy()
+    mask = batch.masks.get(task, torch.zeros(n, dtype=torch.bool)).cpu().numpy()
+    if task in batch.targets:
+        target = batch.targets[task].cpu().numpy()
+        if description.frame_level:
+            frames = min(probs.shape[1], target.shape[1])
+            probs, target = probs[:, :frames], target[:, :frames]
+    else:
+        target = np.zeros_like(probs) if description.frame_level else np.zeros(n, dtype=np.int64)
+    if not description.frame_level:
+        target = np.where(mask, target, -1)
+    return {"probs": probs, "targets": target, "labelled": mask}
+
+
 def collect_scores(
     pipeline: torch.nn.Module, loaders: Iterable[Any], device: torch.device, tasks: Sequence[str], *,
     precision: str = "fp32", weighting: Weighting | None = None,
@@ -82,27 +101,13 @@ def collect_scores(
                 outputs = {name: output.float() for name, output in outputs.items()}
                 clip_ids += batch.clip_ids
                 durations += [data.clips[int(i)].duration for i in batch.index]
-                n = len(batch)
                 for task in tasks:
-                    description = TASK_DESCRIPTIONS[task]
-                    probs = description.probabilities(outputs[task]).cpu().numpy()
-                    mask = batch.masks.get(task, torch.zeros(n, dtype=torch.bool)).cpu().numpy()
-                    if task in batch.targets:
-                        target = batch.targets[task].cpu().numpy()
-                        if description.frame_level:
-                            frames = min(probs.shape[1], target.shape[1])
-                            probs, target = probs[:, :frames], target[:, :frames]
-                    else:
-                        target = np.zeros_like(probs) if description.frame_level else np.zeros(n, dtype=np.int64)
-                    if not description.frame_level:
-                        target = np.where(mask, target, -1)
-                    parts[task]["probs"].append(probs)
-                    parts[task]["targets"].append(target)
-                    parts[task]["labelled"].append(mask)
+                    for key, array in _task_rows(task, outputs, batch).items():
+                        parts[task][key].append(array)
                 if weighting is not None:
                     outs, targets = labelled_subset(outputs, batch, tasks)
                     for task, loss in weighting.task_losses(outs, targets).items():
-                        count = max(len(t) for key, t in targets.items() if task_of(key) == task)
+                        count = clips_in_loss(task, targets)
                         loss_sums[task] = loss_sums.get(task, 0.0) + float(loss) * count
                         loss_counts[task] = loss_counts.get(task, 0) + count
     scores = SplitScores(clip_ids=clip_ids, hop_seconds=hop, durations=durations)

@@ -29,8 +29,8 @@ from jasc_core.console import output_console
 from jasc_core.contract.registry import component
 from jasc_core.errors import ConfigError
 from jasc_core.model.class_counts import class_counts
-from jasc_core.model.pipeline import JointModel, block_name_and_config, build_model
-from jasc_core.recipes.model import load_recipe
+from jasc_core.model.pipeline import JointModel, build_model
+from jasc_core.recipes.model import block_name_and_config, load_recipe
 
 #: The statement every report carries, so a number is never read without its convention.
 CONVENTION = (

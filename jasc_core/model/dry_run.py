@@ -20,11 +20,10 @@ from typing import Any, TypeVar
 import torch
 
 from jasc_core.contract.components import Component, Encoder, FeatureExtractor, Head
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import ConfigError
 from jasc_core.model.class_counts import class_counts
-from jasc_core.model.pipeline import Labels, block_name_and_config, build_model, match_frames
-from jasc_core.recipes.model import build
+from jasc_core.model.pipeline import Labels, build_model, check_classes, head_outputs
+from jasc_core.recipes.model import block_name_and_config, build
 
 #: Length of the silent clip when the dataset config states no ``clip_seconds``: long enough for the built-in
 #: encoders' pooling, short enough that validation stays well under a second.
@@ -77,26 +76,21 @@ def dry_run(recipe: Any) -> DryRun:
                           f"features of shape {list(feats.shape)} ({seconds:g} s)")
         for task, head in model.heads.items():
             where = f"model.heads.{task}"
-            out = _stage(report, where, head, lambda head=head: head(feature_map))
-            if TASK_DESCRIPTIONS[task].frame_level:
-                out = match_frames(out, feats.shape[1])
-                report.shapes[where] = list(out.shape)
-            if out.shape[-1] != n_classes[task]:
-                raise ConfigError(f"{where} ({head.name}): outputs {out.shape[-1]} classes, "
-                                  f"expected {n_classes[task]} ({source[task]})")
+            raw = _stage(report, where, head, lambda head=head: head(feature_map))
+            outputs = head_outputs(task, raw, feats.shape[1])  # the joint model's own rule
+            report.shapes.update({where + key.removeprefix(task): list(out.shape) for key, out in outputs.items()})
+            check_classes(f"{where} ({head.name})", int(outputs[task].shape[-1]), n_classes[task], source[task])
     return report
 
 
-def _stage(report: DryRun, where: str, module: Component, run: Callable[[], torch.Tensor]) -> torch.Tensor:
+def _stage(report: DryRun, where: str, module: Component, run: Callable[[], Any]) -> Any:
+    """``run()`` attributed to ``where``: a tensor, or for a head a ``{"frame", "clip"}`` pair of tensors."""
     name = getattr(module, "name", type(module).__name__)
     out = _attributed(f"{where} ({name})", run)
-    if isinstance(out, Mapping) and isinstance(out.get("frame"), torch.Tensor):
-        # An event head with its own clip output (the contract's {"frame", "clip"}): check the frame output.
-        report.shapes[f"{where}/clip"] = list(out["clip"].shape)
-        out = out["frame"]
-    if not isinstance(out, torch.Tensor):
+    tensors = list(out.values()) if isinstance(out, Mapping) and isinstance(module, Head) else [out]
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
         raise ConfigError(f"{where} ({name}): returned a {type(out).__name__}, not a tensor")
-    report.shapes[where] = list(out.shape)
+    report.shapes[where] = list(tensors[0].shape)
     return out
 
 

@@ -21,7 +21,7 @@ from jasc_core.contract.components import Encoder, FeatureExtractor, Head
 from jasc_core.contract.registry import component
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import ConfigError
-from jasc_core.recipes.model import build
+from jasc_core.recipes.model import block_name_and_config, build
 
 
 class JointModel(nn.Module):
@@ -57,12 +57,25 @@ class JointModel(nn.Module):
         feature_map = self.encoder(features)
         outputs: dict[str, Tensor] = {}
         for task, head in self.heads.items():
-            output = head(feature_map)
-            if isinstance(output, Mapping):
-                outputs[f"{task}/clip"] = output["clip"]
-                output = output["frame"]
-            outputs[task] = match_frames(output, features.shape[1]) if TASK_DESCRIPTIONS[task].frame_level else output
+            outputs.update(head_outputs(task, head(feature_map), features.shape[1]))
         return outputs
+
+
+def head_outputs(task: str, output: Tensor | Mapping[str, Tensor], n_frames: int) -> dict[str, Tensor]:
+    """What one head returned, as outputs by name: a ``{"frame", "clip"}`` pair becomes ``<task>`` and
+    ``<task>/clip``; a frame-level output comes at the features' ``n_frames``."""
+    outputs: dict[str, Tensor] = {}
+    if isinstance(output, Mapping):
+        outputs[f"{task}/clip"] = output["clip"]
+        output = output["frame"]
+    outputs[task] = match_frames(output, n_frames) if TASK_DESCRIPTIONS[task].frame_level else output
+    return outputs
+
+
+def check_classes(where: str, got: int, expected: int, source: str) -> None:
+    """A head's class count against the one its labels need (``source`` says where that number comes from)."""
+    if got != expected:
+        raise ConfigError(f"{where}: outputs {got} classes, expected {expected} ({source})")
 
 
 def match_frames(frame_logits: Tensor, n_frames: int) -> Tensor:
@@ -78,15 +91,6 @@ def match_frames(frame_logits: Tensor, n_frames: int) -> Tensor:
         return frame_logits[:, :n_frames]
     tail = frame_logits[:, -1:].expand(-1, n_frames - frames, -1)
     return torch.cat([frame_logits, tail], dim=1)
-
-
-def block_name_and_config(block: BaseModel | Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
-    """A component block (a recipe's pydantic block or a plain ``{name: ..., **config}`` dict) -> (name, config)."""
-    data = block.model_dump() if isinstance(block, BaseModel) else dict(block)
-    name = data.pop("name", None)
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}.name: missing; every component block names a registered component")
-    return name, data
 
 
 def _field(block: BaseModel | Mapping[str, Any], key: str) -> Any:
@@ -189,8 +193,6 @@ def check_head_sizes(pipeline: Pipeline, labels: Labels, tasks: Sequence[str]) -
     finally:
         pipeline.train(was_training)
     for task, expected in labels.n_classes(tasks).items():
-        got = int(outputs[task].shape[-1])
-        if got != expected:
-            raise ConfigError(
-                f"model.heads.{task}: the head outputs {got} classes but the data has {expected} {task} labels"
-            )
+        head = pipeline.model.heads[task]
+        check_classes(f"model.heads.{task} ({head.name})", int(outputs[task].shape[-1]), expected,
+                      f"the data has {expected} {task} labels")

@@ -310,14 +310,20 @@ def dump_yaml(recipe: BaseModel) -> str:
     return yaml.safe_dump(resolved_dict(recipe), sort_keys=False, default_flow_style=False)
 
 
+def block_name_and_config(block: BaseModel | Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """A component block (a recipe's pydantic block or a plain ``{name: ..., **config}`` dict) -> (name, config)."""
+    data = block.model_dump() if isinstance(block, BaseModel) else dict(block)
+    name = data.pop("name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name: missing; every component block names a registered component")
+    return name, data
+
+
 def build(kind: str, block: BaseModel | Mapping[str, Any], registry: Registry | None = None, **kwargs: Any) -> Any:
     """An instance of the component a recipe block names, built with ``kwargs`` (sizes only the caller knows)."""
     registry = registry or get_registry()
-    data = block.model_dump() if isinstance(block, BaseModel) else dict(block)
-    name = data.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError(f"{kind} block has no component name: {data!r}")
-    return registry.component(kind, name)(data, **kwargs)
+    name, config = block_name_and_config(block, kind)
+    return registry.component(kind, name)(config, **kwargs)
 
 
 def recipe_schema(registry: Registry | None = None) -> dict[str, Any]:

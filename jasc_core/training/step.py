@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from jasc_core.contract.batch import Batch
 from jasc_core.contract.context import StepContext
 from jasc_core.contract.schedule import Schedule
-from jasc_core.contract.tasks import labelled_subset, task_of
+from jasc_core.contract.tasks import clips_in_loss, labelled_subset
 from jasc_core.contract.weighting import Weighting
 from jasc_core.errors import RunError
 from jasc_core.training.runtime import Runtime
@@ -53,7 +53,7 @@ def step_losses(
         outs, targets = labelled_subset(outputs, batch, context.tasks)
         for task, loss in weighting.task_losses(outs, targets).items():
             check(task, loss)
-            parts.setdefault(task, []).append((loss, max(len(t) for key, t in targets.items() if task_of(key) == task)))
+            parts.setdefault(task, []).append((loss, clips_in_loss(task, targets)))
         for name, loss in schedule.extra_losses(model, features, outputs, batch, context).items():
             check(f"extra loss '{name}'", loss)
             extra[name] = extra[name] + loss if name in extra else loss
