@@ -6,10 +6,12 @@ Event decisions use the tuned per-class thresholds of ``thresholds.json`` when t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
+from pydantic import BaseModel
 
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task
 from jasc_core.errors import ConfigError, RunError
@@ -19,8 +21,9 @@ from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
 from jasc_core.inference.scoring import SplitScores, score_split
-from jasc_core.recipes.blocks import TuneLevel
+from jasc_core.recipes.blocks import EvaluateConfig, TuneLevel
 from jasc_core.recipes.model import block_name_and_config, build
+from jasc_core.recipes.types import Recipe
 from jasc_core.runs.folder import open_run, read_json, update_json_entry, write_text_atomic
 from jasc_core.runs.thresholds import save_thresholds, stored_thresholds
 
@@ -29,7 +32,8 @@ ROLL_CLIPS = 4
 
 
 def tune_thresholds(
-    run_dir: str | Path, block: Any, *, split: str = "val", recipe: Any = None, level: TuneLevel = "frame"
+    run_dir: str | Path, block: BaseModel | Mapping[str, Any], *, split: str = "val",
+    recipe: Recipe | None = None, level: TuneLevel = "frame"
 ) -> np.ndarray:
     """Fit per-class event thresholds with a ``thresholds`` component on a split; store them in the run.
 
@@ -74,7 +78,7 @@ def _scene_outputs(run: Any, scores: SplitScores, labels: Any, name: str) -> Non
 
 
 def _event_outputs(run: Any, scores: SplitScores, classes: list[str], clips: Any, threshold: float | np.ndarray,
-                   config: Any, name: str, psds: bool) -> dict[str, Any]:
+                   config: EvaluateConfig, name: str, psds: bool) -> dict[str, Any]:
     """The frame-level task's events as DCASE TSV, and its DCASE metrics where the split has reference events."""
     task = frame_level_task(scores.probs)
     by_clip = dict(zip(scores.clip_ids, scores.probs[task], strict=True))
@@ -112,7 +116,7 @@ def _plots(run: Any, scores: SplitScores, labels: Any, metrics: dict[str, Any], 
 
 
 def evaluate_run(
-    run_dir: str | Path, split: str = "eval", *, recipe: Any = None, plots: bool | None = None,
+    run_dir: str | Path, split: str = "eval", *, recipe: Recipe | None = None, plots: bool | None = None,
     psds: bool = True, print_table: bool = True, model: str = "student",
 ) -> dict[str, Any]:
     """Metrics of a run's best checkpoint on ``split``; writes metrics.json, predictions/*.tsv and plots/*.png.

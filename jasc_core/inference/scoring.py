@@ -20,6 +20,7 @@ from jasc_core.errors import DataError, RunError
 from jasc_core.model.device import autocast_for, resolve_device, resolve_precision
 from jasc_core.model.pipeline import Labels, Pipeline, build_pipeline
 from jasc_core.recipes.model import build, load_recipe
+from jasc_core.recipes.types import Recipe
 from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.runs.folder import open_run
 
@@ -134,7 +135,7 @@ def load_split(dataset: Any, split: str, data_name: str) -> ClipList:
 
 
 def load_trained(
-    run_dir: str | Path, *, recipe: Any = None, device: str | None = None, model: str = "student"
+    run_dir: str | Path, *, recipe: Recipe | None = None, device: str | None = None, model: str = "student"
 ) -> tuple[Any, Pipeline, Labels]:
     """A run's recipe, its best model (``last.pt`` if no best was written) on ``device``, and its labels.
 
@@ -163,7 +164,7 @@ def load_trained(
 
 
 def score_split(
-    run_dir: str | Path, split: str, *, recipe: Any = None, device: str | None = None, model: str = "student"
+    run_dir: str | Path, split: str, *, recipe: Recipe | None = None, device: str | None = None, model: str = "student"
 ) -> tuple[SplitScores, tuple[Any, Pipeline, Labels, ClipList]]:
     """``SplitScores`` of a split plus what produced them (recipe, pipeline, labels, clip list)."""
     recipe, pipeline, labels = load_trained(run_dir, recipe=recipe, device=device, model=model)
@@ -180,7 +181,7 @@ def score_split(
 
 
 def predict_scores(
-    run_dir: str | Path, split: str, *, recipe: Any = None, device: str | None = None
+    run_dir: str | Path, split: str, *, recipe: Recipe | None = None, device: str | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str], float]:
     """Probabilities and targets of a split from a run's best model.
 

@@ -6,14 +6,14 @@ In order: the head block's own ``n_classes``; the dataset config's ``<task>_labe
 
 from __future__ import annotations
 
-from typing import Any
+from jasc_core.recipes.types import Recipe
 
 #: Class counts used when a recipe states none: 001's joint TUT dataset (4 scenes, 25 events).
 DEFAULT_N_CLASSES = {"scene": 4, "event": 25}
 
 
 def class_counts(
-    recipe: Any, tasks: list[str], default_source: str = "placeholder"
+    recipe: Recipe, tasks: list[str], default_source: str = "placeholder"
 ) -> tuple[dict[str, int], dict[str, str]]:
     """The class count of each task in ``tasks`` and where it came from (see the module docstring); a placeholder
     count is labelled ``default_source``."""

@@ -24,6 +24,7 @@ from jasc_core.errors import ConfigError
 from jasc_core.model.class_counts import class_counts
 from jasc_core.model.pipeline import Labels, build_model, check_classes, head_outputs
 from jasc_core.recipes.model import block_name_and_config, build
+from jasc_core.recipes.types import Recipe
 
 #: Length of the silent clip when the dataset config states no ``clip_seconds``: long enough for the built-in
 #: encoders' pooling, short enough that validation stays well under a second.
@@ -50,7 +51,7 @@ class DryRun:
         return f"dry run on {self.seconds:g} s of silence: {shapes}; classes: {classes}"
 
 
-def dry_run(recipe: Any) -> DryRun:
+def dry_run(recipe: Recipe) -> DryRun:
     """Build the recipe's features and model and run one silent clip through them; ``ConfigError`` on failure."""
 
     tasks = [task for task, block in recipe.model.heads if block is not None]

@@ -22,6 +22,7 @@ from jasc_core.contract.registry import component
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import ConfigError
 from jasc_core.recipes.model import block_name_and_config, build
+from jasc_core.recipes.types import Recipe
 
 
 class JointModel(nn.Module):
@@ -174,7 +175,7 @@ class Pipeline(nn.Module):
         return (features, outputs) if with_features else outputs
 
 
-def build_pipeline(recipe: Any, labels: Labels, tasks: Sequence[str]) -> Pipeline:
+def build_pipeline(recipe: Recipe, labels: Labels, tasks: Sequence[str]) -> Pipeline:
     """Features + model of a recipe, sized for ``labels``; checks the heads' output sizes with a dry run."""
     features = build("features", recipe.features)
     model = build_model(recipe.model, n_features=features.n_features, n_classes=labels.n_classes(tasks))

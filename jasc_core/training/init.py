@@ -22,6 +22,7 @@ from typing import Any
 from jasc_core.console import output_console
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.model.pipeline import Labels, Pipeline
+from jasc_core.recipes.blocks import InitConfig
 from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.runs.folder import open_run
 
@@ -29,7 +30,7 @@ from jasc_core.runs.folder import open_run
 MODEL_PREFIX = "model."
 
 
-def init_source(config: Any) -> Path:
+def init_source(config: InitConfig) -> Path:
     """The checkpoint file ``model.init`` names (a run folder's ``checkpoints/best.pt``)."""
     if config.run is not None:
         run = open_run(config.run)
@@ -53,7 +54,7 @@ def _label_mismatch(part: str, source_labels: dict[str, Any], labels: Labels) ->
     return f"label list differs (source: {', '.join(theirs)}; here: {', '.join(ours)})"
 
 
-def load_init(config: Any, pipeline: Pipeline, labels: Labels) -> dict[str, Any]:
+def load_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> dict[str, Any]:
     """Copy the matching tensors of ``config``'s source into ``pipeline``'s chosen parts; returns the report."""
     source = init_source(config)
     try:
@@ -108,7 +109,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def apply_init(config: Any, pipeline: Pipeline, labels: Labels) -> dict[str, Any]:
+def apply_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> dict[str, Any]:
     """``load_init`` and print its report; returns the report (``run.json`` keeps it under ``init``)."""
     report = load_init(config, pipeline, labels)
     console = output_console(highlight=False)

@@ -29,6 +29,7 @@ from jasc_core.evaluation.validation import task_metrics, validation_summary
 from jasc_core.inference.scoring import collect_scores
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.model import resolved_dict
+from jasc_core.recipes.types import Recipe
 from jasc_core.runs.checkpoints import Checkpoint, TrainingState, load_checkpoint
 from jasc_core.runs.folder import RunFolder, write_json
 from jasc_core.runs.rng import restore_rng_state, rng_state
@@ -44,7 +45,7 @@ from jasc_core.training.streams import StreamReader
 class TrainingParts:
     """What the loop is given; ``jasc_core.training.run.build_parts`` makes it from a recipe."""
 
-    recipe: Any
+    recipe: Recipe
     runtime: Runtime
     pipeline: Pipeline
     weighting: Weighting

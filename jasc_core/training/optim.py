@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from jasc_core.errors import ConfigError
+from jasc_core.recipes.blocks import TrainConfig
 
 
-def lr_lambda(config: Any, steps_per_epoch: int, epochs: int) -> Any:
+def lr_lambda(config: TrainConfig, steps_per_epoch: int, epochs: int) -> Any:
     """Multiplier of the peak LR per optimiser step: linear warmup, then constant or cosine to ``min_lr``."""
     warmup = int(round(config.lr_schedule.warmup_epochs * steps_per_epoch))
     total = max(1, epochs * steps_per_epoch)
@@ -29,7 +30,7 @@ def lr_lambda(config: Any, steps_per_epoch: int, epochs: int) -> Any:
     return factor
 
 
-def build_optimizer(config: Any, model_params: list[nn.Parameter], scheme_params: list[nn.Parameter]) -> Any:
+def build_optimizer(config: TrainConfig, model_params: list[nn.Parameter], scheme_params: list[nn.Parameter]) -> Any:
     groups: list[dict[str, Any]] = [{"params": model_params, "weight_decay": config.optimizer.weight_decay}]
     if scheme_params:
         # The scheme's own parameters (e.g. uncertainty log-variances) must not be pulled towards 0 by weight decay.

@@ -8,18 +8,20 @@ for), and the user is told which one was used. A recipe given on the command lin
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from jasc_core.errors import RunError
 from jasc_core.recipes.model import identity_dict, load_recipe, resolved_dict, validate_recipe
+from jasc_core.recipes.types import Recipe
 from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.runs.folder import RunFolder, open_run
 
 log = logging.getLogger("jasc")
 
-def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:
+def open_for_resume(path: str | Path, recipe: Recipe | None = None) -> tuple[RunFolder, Recipe]:
     """The run folder and the recipe to continue it with; RunError when there is nothing to resume."""
     run = open_run(path)
     meta = run.read_meta()
@@ -35,7 +37,7 @@ def open_for_resume(path: Any, recipe: Any = None) -> tuple[RunFolder, Any]:
     return run, recipe
 
 
-def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Any:
+def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Recipe:
     written = load_recipe(run.recipe)
     if run.recipe_hash(identity_dict(written)) == meta.get("recipe_hash"):
         return written
@@ -49,7 +51,7 @@ def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Any:
     return recipe
 
 
-def check_same_recipe(run: RunFolder, recipe: Any, meta: dict[str, Any]) -> None:
+def check_same_recipe(run: RunFolder, recipe: Recipe, meta: dict[str, Any]) -> None:
     if meta.get("recipe_hash") == run.recipe_hash(identity_dict(recipe)):
         return
     resolved = resolved_dict(recipe)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from jasc_core import __version__
+from jasc_core.contract.components import Dataset, FeatureExtractor
+from jasc_core.contract.data import ClipList
 from jasc_core.contract.registry import get_registry
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
 from jasc_core.data.audio_cache import build_audio_cache, default_audio_cache_dir
@@ -28,7 +30,9 @@ from jasc_core.evaluation.validation import selectable_metrics
 from jasc_core.inference.scoring import load_split
 from jasc_core.model.device import resolve_device
 from jasc_core.model.pipeline import Labels, build_pipeline
+from jasc_core.recipes.blocks import TrainConfig
 from jasc_core.recipes.model import build, dump_yaml, identity_dict
+from jasc_core.recipes.types import Recipe
 from jasc_core.runs.folder import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
 from jasc_core.runs.rng import seed_everything
 from jasc_core.training.compile import compile_settings
@@ -42,13 +46,13 @@ from jasc_core.training.runtime import Runtime, deterministic_mode
 from jasc_core.training.streams import build_streams
 
 
-def model_tasks(recipe: Any) -> tuple[str, ...]:
+def model_tasks(recipe: Recipe) -> tuple[str, ...]:
     """Tasks the recipe's model has a head for, in ``TASKS`` order (the recipe loader checked there is one)."""
     heads = recipe.model.heads
     return tuple(task for task in TASKS if getattr(heads, task, None) is not None)
 
 
-def check_before_training(recipe: Any) -> tuple[str, ...]:
+def check_before_training(recipe: Recipe) -> tuple[str, ...]:
     """Checks that need no data: a computable selection metric, a usable device. Returns the model's tasks."""
     tasks = model_tasks(recipe)
     names = selectable_metrics(tasks)
@@ -77,13 +81,13 @@ def labels_for(train: Any, tasks: tuple[str, ...], data_name: str, split: str) -
     return labels
 
 
-def runtime_for(recipe: Any) -> Runtime:
+def runtime_for(recipe: Recipe) -> Runtime:
     """The recipe's runtime: distributed under torchrun, else one process."""
     config = recipe.train
     return make_runtime(config.device, config.precision, config.sync_batchnorm)
 
 
-def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | None = None,
+def build_parts(recipe: Recipe, *, init_weights: bool = True, runtime: Runtime | None = None,
                 run: RunFolder | None = None) -> TrainingParts:
     """Everything the loop needs, built from a recipe (data prepared, normalisation fitted on the training split).
 
@@ -128,8 +132,8 @@ def build_parts(recipe: Any, *, init_weights: bool = True, runtime: Runtime | No
                          augmentations=[build("augment", block).to(runtime.device) for block in recipe.augment])
 
 
-def split_datasets(config: Any, dataset: Any, features: Any, labels: Labels, train_clips: Any,
-                   val_clips: Any) -> tuple[ClipDataset, ClipDataset]:
+def split_datasets(config: TrainConfig, dataset: Dataset, features: FeatureExtractor, labels: Labels,
+                   train_clips: ClipList, val_clips: ClipList) -> tuple[ClipDataset, ClipDataset]:
     """Training and validation ``ClipDataset``s with the recipe's caches: the memory budget shared in proportion to
     each split's audio, and the disk cache filled before training (a progress bar on a terminal)."""
     seconds = [sum(clip.duration for clip in clips) for clips in (train_clips, val_clips)]
@@ -143,7 +147,7 @@ def split_datasets(config: Any, dataset: Any, features: Any, labels: Labels, tra
     return made[0], made[1]
 
 
-def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:
+def _new_run(recipe: Recipe, recipe_path: str | Path | None, out_dir: str | Path | None) -> RunFolder:
     if out_dir is not None:
         root = Path(out_dir)
         if root.exists() and any(root.iterdir()):
@@ -155,7 +159,7 @@ def _new_run(recipe: Any, recipe_path: str | Path | None, out_dir: str | Path | 
 
 
 def run_recipe(
-    recipe: Any, *, recipe_path: str | Path | None, out_dir: str | Path | None = None,
+    recipe: Recipe | None, *, recipe_path: str | Path | None, out_dir: str | Path | None = None,
     resume: str | Path | None = None, evaluate: bool = True,
 ) -> Path:
     """Train a recipe into a run folder (new, or ``resume``d), then evaluate it; returns the run folder."""
@@ -214,7 +218,7 @@ def run_recipe(
     return run.root
 
 
-def _evaluate(run: RunFolder, recipe: Any) -> dict[str, Any]:
+def _evaluate(run: RunFolder, recipe: Recipe) -> dict[str, Any]:
     if recipe.evaluate.tune_thresholds is not None:
         tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split,
                         recipe=recipe, level=recipe.evaluate.tune_level)
