@@ -23,13 +23,21 @@ class EqualWeights(Weighting):
         return self.config.scale * sum(losses.values())
 
 
-def plugin_module(*classes: type) -> types.SimpleNamespace:
+def plugin_module(*classes: type) -> types.ModuleType:
     @hookimpl
     def jasc_register_components(register):
         for cls in classes:
             register(cls)
 
-    return types.SimpleNamespace(jasc_register_components=jasc_register_components)
+    return _module(jasc_register_components=jasc_register_components)
+
+
+def _module(**hooks: object) -> types.ModuleType:
+    """A plugin module made in memory (plugins are modules: hashable, which pluggy's callers of one plugin need)."""
+    module = types.ModuleType("test_plugin")
+    for name, function in hooks.items():
+        setattr(module, name, function)
+    return module
 
 
 def test_design_example_builds_from_block_with_defaults():
@@ -90,7 +98,7 @@ def test_hook_with_fewer_arguments_is_called():
     def jasc_register_commands():
         calls.append(True)
 
-    registry.add_plugin(types.SimpleNamespace(jasc_register_commands=jasc_register_commands), "quiet")
+    registry.add_plugin(_module(jasc_register_commands=jasc_register_commands), "quiet")
     registry.register_commands(app=object())
     assert calls == [True]
 

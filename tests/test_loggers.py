@@ -9,7 +9,9 @@ import engine_fakes
 import pytest
 
 from jasc_core import hookimpl
+from jasc_core.contract.registry import Registry
 from jasc_core.errors import ConfigError
+from jasc_core.training.hooks import RunHooks
 
 
 def _run(tmp_path, log, **overrides):
@@ -66,8 +68,9 @@ def test_a_logger_that_raises_is_switched_off_and_training_goes_on(fakes, tmp_pa
         calls.append(epoch)
         raise OSError("disk full")
 
-    broken = types.SimpleNamespace(jasc_epoch_end=hookimpl(jasc_epoch_end),
-                                   jasc_run_end=hookimpl(lambda run_dir, metrics: calls.append("end")))
+    broken = types.ModuleType("broken_logger")
+    broken.jasc_epoch_end = hookimpl(jasc_epoch_end)
+    broken.jasc_run_end = hookimpl(lambda run_dir, metrics: calls.append("end"))
     fakes.add_plugin(broken, "broken_logger")
     run_dir = _run(tmp_path, [])
     meta = json.loads((run_dir / "run.json").read_text())
@@ -76,6 +79,37 @@ def test_a_logger_that_raises_is_switched_off_and_training_goes_on(fakes, tmp_pa
     assert "broken_logger" in meta["hook_failures"] and "disk full" in meta["hook_failures"]["broken_logger"]
     err = capsys.readouterr().err
     assert err.count("plugin 'broken_logger' failed in jasc_epoch_end (OSError: disk full)") == 1
+
+
+def test_run_hooks_go_through_pluggy_so_ordering_and_wrappers_apply():
+    relay = Registry()
+    order = []
+
+    @hookimpl(tryfirst=True)
+    def first(run_dir, epoch, metrics):
+        order.append("tryfirst")
+
+    @hookimpl(wrapper=True)
+    def around(run_dir, epoch, metrics):
+        order.append("wrapper before")
+        result = yield
+        order.append("wrapper after")
+        return result
+
+    @hookimpl
+    def failing(run_dir, epoch, metrics):
+        raise ValueError("boom")
+
+    for name, function in (("a_first", first), ("b_wrapper", around), ("c_failing", failing)):
+        module = types.ModuleType(name)
+        module.jasc_epoch_end = function
+        relay.add_plugin(module, name)
+    warnings = []
+    hooks = RunHooks(relay.hook, warn=warnings.append)
+    hooks.jasc_epoch_end(run_dir="r", epoch=1, metrics={})
+    hooks.jasc_epoch_end(run_dir="r", epoch=2, metrics={})
+    assert order == ["wrapper before", "tryfirst", "wrapper after"] * 2
+    assert list(hooks.failed) == ["c_failing"] and len(warnings) == 1  # switched off after its first failure
 
 
 def test_log_names_are_checked_when_the_recipe_loads(fakes, monkeypatch):

@@ -118,6 +118,11 @@ class Registry:
             info = PluginInfo(name=info, module=getattr(module, "__name__", repr(module)))
         if info.name in self.plugins:
             raise PluginError(f"a plugin named '{info.name}' is already loaded")
+        try:
+            hash(module)
+        except TypeError:  # pluggy's callers of one plugin keep plugins in sets
+            raise PluginError(f"plugin '{info.name}': a plugin is a module (or a hashable object), not a "
+                              f"{type(module).__name__}") from None
         self.plugins[info.name] = info
         self.plugin_manager.register(module, name=info.name)
         guard_observers(self.plugin_manager, info.name)
