@@ -110,7 +110,7 @@ def test_nan_loss_stops_with_task_and_step_and_keeps_the_last_checkpoint(fakes, 
 @pytest.mark.parametrize(
     ("overrides", "error", "match"),
     [
-        ({"model.heads.scene": {"name": "fake_scene_5"}}, ConfigError, "outputs 5 classes, expected 2 (the data has 2 scene labels)"),
+        ({"model.heads.scene": {"name": "fake_scene_5"}}, ConfigError, r"outputs 5 classes, expected 2 \(the data has 2 scene labels\)"),
         ({"model.heads.event.n_classes": 3}, ConfigError, "n_classes is 3 but the data has 2"),
         ({"data.n_val": 0}, DataError, "split 'val' is empty"),
         ({"train.select_metric": "val/nope"}, ConfigError, "select_metric"),
