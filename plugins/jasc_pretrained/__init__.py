@@ -1,0 +1,22 @@
+"""jasc_pretrained: audio encoders pretrained on AudioSet that load their official checkpoints.
+
+Encoders ``beats`` (BEATs iter3 / iter3+, Chen et al. 2023) and ``efficientat`` (EfficientAT MobileNetV3 ``mn``
+models, Schmid et al. 2023) with their front ends ``beats_fbank`` and ``efficientat_mel``. docs/pretrained.md
+says how the implementations are proven equal to the official code (tools/pretrained_equivalence.py).
+"""
+
+from __future__ import annotations
+
+from jasc_core import hookimpl
+from jasc_pretrained.beats import BEATs, BeatsEncoder, BeatsFbank
+from jasc_pretrained.efficientat import MN, EfficientATEncoder, EfficientATMel
+
+__all__ = ["BEATs", "MN", "BeatsEncoder", "BeatsFbank", "EfficientATEncoder", "EfficientATMel"]
+
+
+@hookimpl
+def jasc_register_components(register) -> None:
+    register(BeatsFbank)
+    register(BeatsEncoder)
+    register(EfficientATMel)
+    register(EfficientATEncoder)
