@@ -10,14 +10,14 @@ from jasc_pretrained.beats import BeatsEncoder, BeatsFbank
 from jasc_pretrained.efficientat import EfficientATEncoder, EfficientATMel
 from jasc_pretrained.kaldi import kaldi_mel_banks
 
-SMALL_BEATS = {"layers": 1, "dim": 32, "ffn_dim": 64, "heads": 4, "embed_dim": 32}
+SMALL_BEATS = {"allow_random_init": True, "layers": 1, "dim": 32, "ffn_dim": 64, "heads": 4, "embed_dim": 32}
 
 
 @pytest.mark.parametrize(("cls", "block", "kwargs"), [
     (BeatsFbank, None, {}),
     (EfficientATMel, None, {}),
     (BeatsEncoder, SMALL_BEATS, {"n_features": 128}),
-    (EfficientATEncoder, {"width_mult": 0.1}, {"n_features": 64}),
+    (EfficientATEncoder, {"width_mult": 0.1, "allow_random_init": True}, {"n_features": 64}),
 ])
 def test_conforms(jasc_conformance, cls, block, kwargs):
     jasc_conformance(cls, block, **kwargs)
@@ -37,7 +37,7 @@ def test_efficientat_mel_frames_match_num_frames(samples):
 
 @pytest.mark.parametrize(("frames", "n_features"), [(100, 128), (37, 64), (64, 40)])
 def test_efficientat_map_has_the_announced_sizes(frames, n_features):
-    encoder = EfficientATEncoder({"width_mult": 0.1}, n_features=n_features).eval()
+    encoder = EfficientATEncoder({"width_mult": 0.1, "allow_random_init": True}, n_features=n_features).eval()
     with torch.no_grad():
         feature_map = encoder(torch.randn(2, frames, n_features))
     assert feature_map.shape[1] == encoder.out_channels

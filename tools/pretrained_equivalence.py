@@ -129,7 +129,7 @@ def record_beats(scratch: Path, jasc_config: dict, official_config: dict) -> tup
         sys.path.insert(0, str(scratch / "unilm" / "beats"))
     from BEATs import BEATs, BEATsConfig  # the official module
 
-    jasc = BeatsEncoder({**jasc_config, "predictor_classes": 527}).eval()
+    jasc = BeatsEncoder({**jasc_config, "predictor_classes": 527, "allow_random_init": True}).eval()
     state = seeded_state_dict(jasc.beats, SEED)
     config = {**BEATS_ITER3_PLUS_CFG, **official_config}
     tuned = BEATs(BEATsConfig({**config, "finetuned_model": True, "predictor_class": 527})).eval()
@@ -143,7 +143,7 @@ def record_beats(scratch: Path, jasc_config: dict, official_config: dict) -> tup
         probs, _ = tuned.extract_features(wave)
         logits = tuned.predictor(tokens).mean(dim=1)  # what extract_features passes to its sigmoid
     counts = {"official_pretrained": n_params(plain), "official_finetuned": n_params(tuned),
-              "jasc_pretrained": n_params(BeatsEncoder(jasc_config)), "jasc_finetuned": n_params(jasc)}
+              "jasc_pretrained": n_params(BeatsEncoder({**jasc_config, "allow_random_init": True})), "jasc_finetuned": n_params(jasc)}
     outputs = {"fbank_head": fbank[:, :20].numpy(), "tokens_head": tokens[:, :, :32].numpy(),
                "token_mean": tokens.mean(dim=1).numpy(), "logits": logits.numpy(), "probs": probs.numpy(),
                "tokens_shape": np.array(tokens.shape)}
@@ -161,7 +161,7 @@ def record_efficientat(scratch: Path, width: float) -> tuple[dict[str, np.ndarra
 
         official = get_model(width_mult=width, pretrained_name=None, head_type="mlp").eval()
         mel_module = AugmentMelSTFT(n_mels=128, sr=32000, win_length=800, hopsize=320, freqm=0, timem=0).eval()
-    jasc = EfficientATEncoder({"width_mult": width}).eval()
+    jasc = EfficientATEncoder({"width_mult": width, "allow_random_init": True}).eval()
     official.load_state_dict(seeded_state_dict(jasc.mn, SEED), strict=True)
     wave = torch.from_numpy(fixed_signal(*EFFICIENTAT_SIGNAL, 32000))
     with torch.no_grad():

@@ -1,11 +1,14 @@
 """jasc_pretrained: audio encoders pretrained on AudioSet that load their official checkpoints.
 
 Encoders ``beats`` (BEATs iter3 / iter3+, Chen et al. 2023) and ``efficientat`` (EfficientAT MobileNetV3 ``mn``
-models, Schmid et al. 2023) with their front ends ``beats_fbank`` and ``efficientat_mel``. docs/pretrained.md
+models, Schmid et al. 2023) with their front ends ``beats_fbank`` and ``efficientat_mel``; ``jasc weights``
+lists and downloads the published checkpoints. docs/pretrained.md
 says how the implementations are proven equal to the official code (tools/pretrained_equivalence.py).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from jasc_core import hookimpl
 from jasc_pretrained.beats import BEATs, BeatsEncoder, BeatsFbank
@@ -20,3 +23,10 @@ def jasc_register_components(register) -> None:
     register(BeatsEncoder)
     register(EfficientATMel)
     register(EfficientATEncoder)
+
+
+@hookimpl
+def jasc_register_commands(app: Any) -> None:
+    from jasc_pretrained.cli import weights_app
+
+    app.add_typer(weights_app, name="weights", help="Pretrained encoder weights: list and download checkpoints.")

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from jasc_core import ConfigError, Encoder, FeatureExtractor
 from jasc_pretrained.kaldi import kaldi_fbank, kaldi_num_frames
+from jasc_pretrained.weights import load_into, random_init_phrase
 
 #: AudioSet fbank statistics the BEATs checkpoints were trained with (BEATs.extract_features' defaults).
 FBANK_MEAN, FBANK_STD = 15.41663, 6.55582
@@ -231,6 +232,25 @@ class BeatsFbank(FeatureExtractor):
         return kaldi_num_frames(num_samples, sample_rate=self.sample_rate)
 
 
+#: Checkpoint ``cfg`` values that this implementation assumes (iter3 / iter3+ layout); the others are sizes the
+#: strict load checks, or training-only settings.
+LAYOUT = {"layer_norm_first": False, "deep_norm": True, "relative_position_embedding": True, "gru_rel_pos": True,
+          "conv_pos": 128, "conv_pos_groups": 16, "num_buckets": 320, "max_distance": 800, "input_patch_size": 16,
+          "activation_fn": "gelu", "conv_bias": False}
+
+
+def check_checkpoint_layout(cfg: dict | None, source: str) -> None:
+    """Refuse a BEATs checkpoint whose ``cfg`` asks for a layout this module does not implement (a strict load
+    cannot see it: DeepNorm or the bucket range change no tensor shape)."""
+    if cfg is None:
+        return
+    wrong = {key: cfg[key] for key, value in LAYOUT.items() if key in cfg and cfg[key] != value}
+    if wrong:
+        raise ConfigError(f"model.encoder.weights: {source} is a BEATs checkpoint with "
+                          f"{', '.join(f'{k}={v!r}' for k, v in wrong.items())}; encoder 'beats' implements the "
+                          f"iter3 / iter3+ layout ({', '.join(f'{k}={LAYOUT[k]!r}' for k in wrong)})")
+
+
 class BeatsEncoder(Encoder):
     """BEATs transformer (iter3/iter3+ layout, official checkpoint names); map [B, 768, T/16, F/16]."""
 
@@ -248,6 +268,10 @@ class BeatsEncoder(Encoder):
                                                                "(the checkpoint config's encoder_layerdrop)")
         layer_grad_decay: float = Field(0.6, gt=0, le=1, description="gradient factor at each layer's input while "
                                         "training (the checkpoint config's layer_wise_gradient_decay_ratio)")
+        weights: str | None = Field(None, description="pretrained weights: a name of `jasc weights list` (fetched "
+                                                      "by `jasc weights download NAME`) or a checkpoint file")
+        allow_random_init: bool = Field(False, description="train without pretrained weights (random initial "
+                                                           "weights); the run's outputs then say so")
 
     def __init__(self, config=None, *, n_features: int = 128) -> None:
         super().__init__(config, n_features=n_features)
@@ -259,6 +283,16 @@ class BeatsEncoder(Encoder):
                            predictor_classes=c.predictor_classes, layerdrop=c.layerdrop,
                            layer_grad_decay=c.layer_grad_decay)
         self.out_channels, self.out_features, self.time_stride = c.dim, n_features // 16, 16
+        #: Said wherever the run names a stand-in (tables, run.json) when the encoder is not the pretrained one.
+        self.stand_in: str | None = None
+        if c.weights is not None:
+            check_checkpoint_layout(load_into(self.beats, c.weights, self.name, c.model_dump()), c.weights)
+        elif c.allow_random_init:
+            self.stand_in = random_init_phrase(self.name)
+        else:
+            raise ConfigError("model.encoder: encoder 'beats' expects pretrained weights: set weights: NAME (see "
+                              "`jasc weights list`) or a checkpoint path, or allow_random_init: true to train "
+                              "from random weights")
 
     def forward(self, features: Tensor) -> Tensor:
         time_patches, mel_patches = self.beats.patch_grid(features)

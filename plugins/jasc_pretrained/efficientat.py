@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
-from jasc_core import Encoder, FeatureExtractor
+from jasc_core import ConfigError, Encoder, FeatureExtractor
 from jasc_pretrained.kaldi import kaldi_mel_banks
+from jasc_pretrained.weights import load_into, random_init_phrase
 
 #: MobileNetV3-Large's inverted residual blocks (Howard et al. 2019, Table 1) at width 1:
 #: (input channels, kernel, expanded channels, output channels, squeeze-excitation, hardswish, stride).
@@ -221,6 +222,10 @@ class EfficientATEncoder(Encoder):
         num_classes: int = Field(527, ge=1, description="outputs of the AudioSet classifier kept for clip outputs "
                                                         "and for loading the released checkpoints (527)")
         dropout: float = Field(0.2, ge=0, lt=1, description="dropout before the classifier's last layer")
+        weights: str | None = Field(None, description="pretrained weights: a name of `jasc weights list` (fetched "
+                                                      "by `jasc weights download NAME`) or a state dict file")
+        allow_random_init: bool = Field(False, description="train without pretrained weights (random initial "
+                                                           "weights); the run's outputs then say so")
 
     def __init__(self, config=None, *, n_features: int = 128) -> None:
         super().__init__(config, n_features=n_features)
@@ -230,6 +235,17 @@ class EfficientATEncoder(Encoder):
         self.out_channels = self.mn.out_channels
         self.out_features = _strided_size(n_features, strided_kernels)
         self.time_stride = 2 ** len(strided_kernels)
+        #: Said wherever the run names a stand-in (tables, run.json) when the encoder is not the pretrained one.
+        self.stand_in: str | None = None
+        c = self.config
+        if c.weights is not None:
+            load_into(self.mn, c.weights, self.name, c.model_dump())
+        elif c.allow_random_init:
+            self.stand_in = random_init_phrase(self.name)
+        else:
+            raise ConfigError("model.encoder: encoder 'efficientat' expects pretrained weights: set weights: NAME "
+                              "(see `jasc weights list`) or a state dict path, or allow_random_init: true to train "
+                              "from random weights")
 
     def forward(self, features: Tensor) -> Tensor:
         feature_map = self.mn.forward_features(features.transpose(1, 2).unsqueeze(1))  # [B, C, mel', time']
