@@ -145,3 +145,20 @@ def test_beats_checkpoint_file_loads_and_its_layout_is_checked(tmp_path):
         BeatsEncoder({**SMALL_BEATS, "weights": str(tmp_path / "other.pt")})
     with pytest.raises(ConfigError, match="does not fit encoder 'beats'"):
         BeatsEncoder({**SMALL_BEATS, "dim": 64, "weights": str(tmp_path / "beats.pt")})
+
+
+def test_a_run_from_random_weights_says_so_in_every_output(fakes, tmp_path):
+    """allow_random_init: the phrase joins the data stand-in in run.json, metrics.json and the tables."""
+    import engine_fakes
+
+    from jasc_core.training import run_recipe
+
+    recipe = engine_fakes.make_recipe(**{
+        "data": {"name": "fake_data", "n_train": 8, "n_val": 4, "n_eval": 4},
+        "features": {"name": "beats_fbank"}, "train.epochs": 1, "evaluate.plots": False,
+        "model.encoder": {"name": "beats", **SMALL_BEATS, "allow_random_init": True}})
+    run_dir = run_recipe(recipe, recipe_path="fake.yaml", out_dir=tmp_path / "run")
+    phrase = "encoder 'beats' from random weights (allow_random_init), not the pretrained checkpoint"
+    assert json.loads((run_dir / "run.json").read_text())["data_stand_in"] == phrase
+    assert json.loads((run_dir / "metrics.json").read_text())["eval"]["data_stand_in"] == phrase
+    assert phrase in (run_dir / "tables_eval.md").read_text()
