@@ -77,3 +77,37 @@ def test_beats_training_skips_layers_and_scales_gradients():
     encoder(features).sum().backward()
     # Two layers, each input's gradient times 0.5: the patch input gets 0.25 of the undecayed gradient.
     assert torch.allclose(decayed, 0.25 * features.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_layer_wise_lr_decay_gives_each_layer_its_own_optimiser_group():
+    from types import SimpleNamespace
+
+    from jasc_core.training.optim import build_optimizer
+
+    encoder = BeatsEncoder({**SMALL_BEATS, "layers": 2, "lr_decay": 0.5, "predictor_classes": 3})
+    beats = encoder.beats
+    scales = {name: getattr(p, "lr_scale", None) for name, p in beats.named_parameters()}
+    assert scales["predictor.weight"] == 1.0
+    assert scales["encoder.layers.1.fc1.weight"] == 0.5 and scales["encoder.layers.0.fc1.weight"] == 0.25
+    assert scales["patch_embedding.weight"] == scales["encoder.pos_conv.0.weight_g"] == 0.125
+    assert scales["encoder.layers.0.self_attn.relative_attention_bias.weight"] == 0.125  # shared: the stem's
+    head = torch.nn.Linear(4, 2)
+    config = SimpleNamespace(optimizer=SimpleNamespace(name="adamw", lr=0.01, weight_decay=0.1))
+    optimizer = build_optimizer(config, [*head.parameters(), *encoder.parameters()], [])
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    assert lrs == pytest.approx([0.01, 0.005, 0.0025, 0.00125])  # unscaled first: the LR the loop logs
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 2 + len(list(encoder.parameters()))
+    mn = EfficientATEncoder({"width_mult": 0.1, "allow_random_init": True, "lr_decay": 0.9})
+    assert mn.mn.features[0][0].weight.lr_scale == pytest.approx(0.9 ** 17)
+    assert mn.mn.features[16][0].weight.lr_scale == pytest.approx(0.9) and mn.mn.classifier[2].weight.lr_scale == 1.0
+
+
+def test_without_lr_scales_the_optimiser_has_one_model_group():
+    from types import SimpleNamespace
+
+    from jasc_core.training.optim import build_optimizer
+
+    config = SimpleNamespace(optimizer=SimpleNamespace(name="adam", lr=0.01, weight_decay=0.0))
+    optimizer = build_optimizer(config, list(torch.nn.Linear(3, 2).parameters()), [torch.nn.Parameter(torch.zeros(2))])
+    assert [g["lr"] for g in optimizer.param_groups] == [0.01, 0.01]
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.0, 0.0]

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from jasc_core import ConfigError, Encoder, FeatureExtractor
 from jasc_pretrained.kaldi import kaldi_fbank, kaldi_num_frames
+from jasc_pretrained.layer_decay import assign_lr_scales
 from jasc_pretrained.weights import load_into, random_init_phrase
 
 #: AudioSet fbank statistics the BEATs checkpoints were trained with (BEATs.extract_features' defaults).
@@ -268,6 +269,9 @@ class BeatsEncoder(Encoder):
                                                                "(the checkpoint config's encoder_layerdrop)")
         layer_grad_decay: float = Field(0.6, gt=0, le=1, description="gradient factor at each layer's input while "
                                         "training (the checkpoint config's layer_wise_gradient_decay_ratio)")
+        lr_decay: float = Field(1.0, gt=0, le=1, description="layer-wise learning-rate decay: the last layer trains "
+                                "at lr * lr_decay, each earlier one lr_decay times slower, the patch embedding and "
+                                "position stage at lr * lr_decay ** 13; predictor and heads at lr (1: none)")
         weights: str | None = Field(None, description="pretrained weights: a name of `jasc weights list` (fetched "
                                                       "by `jasc weights download NAME`) or a checkpoint file")
         allow_random_init: bool = Field(False, description="train without pretrained weights (random initial "
@@ -283,6 +287,14 @@ class BeatsEncoder(Encoder):
                            predictor_classes=c.predictor_classes, layerdrop=c.layerdrop,
                            layer_grad_decay=c.layer_grad_decay)
         self.out_channels, self.out_features, self.time_stride = c.dim, n_features // 16, 16
+        if c.lr_decay != 1.0:
+            b = self.beats
+            stem = [b.patch_embedding, b.layer_norm, b.encoder.pos_conv, b.encoder.layer_norm,
+                    b.encoder.layers[0].self_attn.relative_attention_bias]
+            if b.post_extract_proj is not None:
+                stem.append(b.post_extract_proj)
+            top = [b.predictor] if b.predictor is not None else []
+            assign_lr_scales([stem, *([layer] for layer in b.encoder.layers), top], c.lr_decay)
         #: Said wherever the run names a stand-in (tables, run.json) when the encoder is not the pretrained one.
         self.stand_in: str | None = None
         if c.weights is not None:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from jasc_core import ConfigError, Encoder, FeatureExtractor
 from jasc_pretrained.kaldi import kaldi_mel_banks
+from jasc_pretrained.layer_decay import assign_lr_scales
 from jasc_pretrained.weights import load_into, random_init_phrase
 
 #: MobileNetV3-Large's inverted residual blocks (Howard et al. 2019, Table 1) at width 1:
@@ -222,6 +223,8 @@ class EfficientATEncoder(Encoder):
         num_classes: int = Field(527, ge=1, description="outputs of the AudioSet classifier kept for clip outputs "
                                                         "and for loading the released checkpoints (527)")
         dropout: float = Field(0.2, ge=0, lt=1, description="dropout before the classifier's last layer")
+        lr_decay: float = Field(1.0, gt=0, le=1, description="layer-wise learning-rate decay over the 17 blocks of "
+                                "features: features.k trains at lr * lr_decay ** (17 - k), the classifier and heads at lr (1: none)")
         weights: str | None = Field(None, description="pretrained weights: a name of `jasc weights list` (fetched "
                                                       "by `jasc weights download NAME`) or a state dict file")
         allow_random_init: bool = Field(False, description="train without pretrained weights (random initial "
@@ -235,9 +238,11 @@ class EfficientATEncoder(Encoder):
         self.out_channels = self.mn.out_channels
         self.out_features = _strided_size(n_features, strided_kernels)
         self.time_stride = 2 ** len(strided_kernels)
+        c = self.config
+        if c.lr_decay != 1.0:
+            assign_lr_scales([*([block] for block in self.mn.features), [self.mn.classifier]], c.lr_decay)
         #: Said wherever the run names a stand-in (tables, run.json) when the encoder is not the pretrained one.
         self.stand_in: str | None = None
-        c = self.config
         if c.weights is not None:
             load_into(self.mn, c.weights, self.name, c.model_dump())
         elif c.allow_random_init:
