@@ -21,7 +21,8 @@ names and shapes this module keeps, so that ``BEATs_iter3_plus_AS2M.pt``'s ``che
 The reference scales queries by 1/32 and multiplies the max-subtracted scores by 32 (a float16 guard); in float32
 that equals plain scaled dot-product attention, which is what runs here. Padding masks are not supported: jasc
 batches clips of one length. ``layerdrop`` and ``layer_grad_decay`` (the checkpoint config's
-``encoder_layerdrop: 0.05`` and ``layer_wise_gradient_decay_ratio: 0.6``) act only while training.
+``encoder_layerdrop: 0.05``, off by default here, and ``layer_wise_gradient_decay_ratio: 0.6``) act only while
+training.
 """
 
 from __future__ import annotations
@@ -265,8 +266,8 @@ class BeatsEncoder(Encoder):
         embed_dim: int = Field(512, ge=8, description="patch embedding width before the projection to dim")
         predictor_classes: int = Field(0, ge=0, description="AudioSet predictor outputs: 527 for the fine-tuned "
                                                             "checkpoints (..._finetuned_on_AS2M_cpt*.pt), 0 for none")
-        layerdrop: float = Field(0.05, ge=0, lt=1, description="probability of skipping a layer in a training step "
-                                                               "(the checkpoint config's encoder_layerdrop)")
+        layerdrop: float = Field(0.0, ge=0, lt=1, description="probability of skipping a layer in a training step "
+                                 "(the checkpoints' pre-training used 0.05; under DDP every rank must skip alike)")
         layer_grad_decay: float = Field(0.6, gt=0, le=1, description="gradient factor at each layer's input while "
                                         "training (the checkpoint config's layer_wise_gradient_decay_ratio)")
         lr_decay: float = Field(1.0, gt=0, le=1, description="layer-wise learning-rate decay: the last layer trains "
