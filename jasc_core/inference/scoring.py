@@ -176,7 +176,7 @@ def score_split(
     device_ = next(iter(pipeline.parameters())).device
     precision = resolve_precision(recipe.train.precision, device_)
     scores = collect_scores(pipeline, loaders, device_, pipeline.tasks, precision=precision)
-    scores.stand_in = dataset.stand_in
+    scores.stand_in = pipeline.stand_in(dataset.stand_in)
     return scores, (recipe, pipeline, labels, clips)
 
 

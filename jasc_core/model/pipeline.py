@@ -161,6 +161,12 @@ class Pipeline(nn.Module):
     def tasks(self) -> tuple[str, ...]:
         return self.model.tasks
 
+    def stand_in(self, data_stand_in: str | None = None) -> str | None:
+        """The run's stand-in phrase: the dataset's joined with those of modules that stand in for something real
+        (a module's ``stand_in`` string attribute, e.g. a pretrained encoder left at random weights); None if none."""
+        phrases = [data_stand_in] + [getattr(module, "stand_in", None) for module in self.modules()]
+        return "; ".join(p for p in phrases if isinstance(p, str) and p) or None
+
     def forward(self, waveform: Tensor, with_features: bool = False, augment: Any = None) -> Any:
         """Logits by output name; with ``with_features``, ``(features, outputs)`` (schedules' extra losses).
 

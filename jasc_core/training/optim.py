@@ -31,7 +31,14 @@ def lr_lambda(config: TrainConfig, steps_per_epoch: int, epochs: int) -> Any:
 
 
 def build_optimizer(config: TrainConfig, model_params: list[nn.Parameter], scheme_params: list[nn.Parameter]) -> Any:
-    groups: list[dict[str, Any]] = [{"params": model_params, "weight_decay": config.optimizer.weight_decay}]
+    # A parameter may carry ``lr_scale`` (set by its component: layer-wise learning-rate decay of a pretrained
+    # encoder); it trains at lr * lr_scale. One group per scale, the unscaled one first (it is the logged LR).
+    by_scale: dict[float, list[nn.Parameter]] = {}
+    for param in model_params:
+        by_scale.setdefault(float(getattr(param, "lr_scale", 1.0)), []).append(param)
+    scales = sorted(by_scale, key=lambda scale: (scale != 1.0, -scale)) or [1.0]
+    groups: list[dict[str, Any]] = [{"params": by_scale.get(scale, []), "weight_decay": config.optimizer.weight_decay,
+                                     "lr": config.optimizer.lr * scale} for scale in scales]
     if scheme_params:
         # The scheme's own parameters (e.g. uncertainty log-variances) must not be pulled towards 0 by weight decay.
         groups.append({"params": scheme_params, "weight_decay": 0.0})

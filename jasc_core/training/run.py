@@ -128,7 +128,7 @@ def build_parts(recipe: Recipe, *, init_weights: bool = True, runtime: Runtime |
         param.data = param.data.to(runtime.device)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
                          (run.recipe_hash if run is not None else recipe_hash)(identity_dict(recipe)),
-                         stand_in=dataset.stand_in, init=init,
+                         stand_in=pipeline.stand_in(dataset.stand_in), init=init,
                          augmentations=[build("augment", block).to(runtime.device) for block in recipe.augment])
 
 
