@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.data.audio import prepare_waveform
 from jasc_core.inference.postprocess import scores_to_events
 from jasc_core.inference.windows import FrameGrid, file_result, score_windows, stitch_frames, window_starts
@@ -25,6 +26,10 @@ def loudness_scorer(batch: np.ndarray) -> dict[str, np.ndarray]:
     loud = np.clip(np.abs(frames).mean(-1) * 2, 0, 1)[..., None].astype(np.float32)
     scene = np.stack([loud.mean((1, 2)), 1 - loud.mean((1, 2))], axis=1)
     return {"scene": scene, "event": loud}
+
+
+#: Scene and event as inference sees them (their output kinds).
+TASKS = {task: TASK_DESCRIPTIONS[task].outputs() for task in ("scene", "event")}
 
 
 def to_events(scores, labels, hop, thresholds):
@@ -70,7 +75,7 @@ def test_events_crossing_window_edges_come_out_whole_over_95_seconds():
     waveform = prepare_waveform(stereo, rate, RATE)
     assert abs(len(waveform) - 95 * RATE) <= 1
 
-    scores = score_windows(waveform, loudness_scorer, grid(), window_seconds=10.0, hop_seconds=5.0)
+    scores = score_windows(waveform, loudness_scorer, grid(), window_seconds=10.0, hop_seconds=5.0, tasks=TASKS)
     assert scores.windows[0] == 0.0 and scores.windows[-1] == 85.0 and len(scores.windows) == 18
     result = file_result("long.wav", scores, {"scene": ["loud", "quiet"], "event": ["burst"]}, 0.5, to_events)
     assert result["scene"] == "quiet" and result["duration"] == pytest.approx(95.0, abs=1e-3)
@@ -91,12 +96,12 @@ def test_stitched_scores_differ_from_concatenated_window_events_at_an_edge():
         per_window += [(e.onset + start / RATE, e.offset + start / RATE)
                        for e in scores_to_events(part, ["burst"], FRAME_HOP / RATE, 0.5)]
     assert len(per_window) == 2
-    scores = score_windows(waveform, loudness_scorer, grid(), window_seconds=10.0, hop_seconds=10.0)
+    scores = score_windows(waveform, loudness_scorer, grid(), window_seconds=10.0, hop_seconds=10.0, tasks=TASKS)
     result = file_result("x", scores, {"scene": ["loud", "quiet"], "event": ["burst"]}, 0.5, to_events)
     assert [(e["onset"], e["offset"]) for e in result["events"]] == [(9.0, 11.0)]
 
 
 def test_a_file_shorter_than_a_window_is_one_window():
     waveform = np.zeros(3 * RATE, dtype=np.float32)
-    scores = score_windows(waveform, loudness_scorer, grid(), window_seconds=10.0, hop_seconds=5.0)
+    scores = score_windows(waveform, loudness_scorer, grid(), window_seconds=10.0, hop_seconds=5.0, tasks=TASKS)
     assert scores.windows == [0.0] and scores.event.shape == (60, 1)

@@ -49,7 +49,7 @@ def predict_command(
         raise RunError(f"no audio files in {' '.join(audio)}")
     results, skipped = predict_many(predictor.predict, paths,
                                     lambda line: err_console.print(line, markup=False, soft_wrap=True))
-    written = write_results(results, out, as_json, typer.echo)
+    written = write_results(results, out, as_json, typer.echo, predictor.tasks)
     for path in written:
         err_console.print(f"wrote {path}", markup=False)
     if skipped:

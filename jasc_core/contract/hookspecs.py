@@ -49,6 +49,11 @@ def jasc_register_components(register: Callable[[type], None]) -> None:
     The class derives from one kind's base class (``FeatureExtractor``, ``Encoder``, ``Head``, ``Weighting``,
     ``Schedule``, ``Dataset``, ``ThresholdOptimizer``), has a ``name`` unique within its kind and a nested pydantic
     ``Config``. Registering a ``(kind, name)`` another plugin already registered is an error naming both plugins.
+
+    A ``TaskDescription`` subclass (``jasc_core.TaskDescription``: a third task such as clip-level tagging) is
+    registered the same way: its ``name`` joins ``TASK_DESCRIPTIONS`` and becomes a key of ``model.heads``;
+    predicting, exporting and ONNX prediction then follow its ``output_kind`` (``jasc_core.contract.task_outputs``).
+    A task name that is already known is an error.
     """
 
 

@@ -23,6 +23,7 @@ from jasc_core.contract.components import Component
 from jasc_core.contract.config_errors import did_you_mean
 from jasc_core.contract.kinds import KINDS, kind_of
 from jasc_core.contract.observers import guard_observers
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TaskDescription, install_tasks
 from jasc_core.errors import PluginError
 
 ENTRY_POINT_GROUP = "jasc"
@@ -84,6 +85,9 @@ class Registry:
         self.plugin_manager.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._components: dict[tuple[str, str], ComponentInfo] = {}
+        #: Task descriptions plugins registered (``register(MyTask)``); installed in ``TASK_DESCRIPTIONS`` while
+        #: this is the process-wide registry.
+        self.tasks: dict[str, TaskDescription] = {}
 
     # -- discovery ---------------------------------------------------------------------------------------------
 
@@ -148,6 +152,9 @@ class Registry:
         return register
 
     def register_component(self, cls: type, plugin: PluginInfo) -> None:
+        if isinstance(cls, type) and issubclass(cls, TaskDescription):
+            self.register_task(cls, plugin)
+            return
         kind = kind_of(cls)
         name = getattr(cls, "name", "")
         if not isinstance(name, str) or not name:
@@ -161,6 +168,20 @@ class Registry:
             existing.conflicts.append(plugin.name)
             return
         self._components[key] = ComponentInfo(kind=kind, name=name, cls=cls, plugin=plugin)
+
+    def register_task(self, cls: type[TaskDescription], plugin: PluginInfo) -> None:
+        """A plugin's task description; a name a built-in or another plugin's task has is an error."""
+        name = getattr(cls, "name", "")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise PluginError(f"plugin '{plugin.name}': task {cls.__qualname__} needs a 'name' without '/'")
+        owner = self.tasks.get(name)
+        if (owner is not None and type(owner) is not cls) or (owner is None and name in TASK_DESCRIPTIONS
+                                                               and type(TASK_DESCRIPTIONS[name]) is not cls):
+            raise PluginError(f"plugin '{plugin.name}': task '{name}' is already known")
+        self.tasks[name] = cls()
+        self.tasks[name].outputs()  # its output kind is checked now, not when a file is predicted
+        if _registry is self:
+            install_tasks(list(self.tasks.values()))
 
     def register_commands(self, app: Any) -> None:
         """Let every plugin add its commands; a plugin whose hook raises is marked broken, the CLI keeps working."""
@@ -232,6 +253,7 @@ def get_registry() -> Registry:
         registry = Registry()
         registry.load_entry_points()
         _registry = registry
+        install_tasks(list(registry.tasks.values()))
     return _registry
 
 
@@ -239,6 +261,7 @@ def reset_registry(registry: Registry | None = None) -> None:
     """Forget the process-wide registry (tests), or install a given one."""
     global _registry
     _registry = registry
+    install_tasks(list(registry.tasks.values()) if registry is not None else [])
 
 
 def component(kind: str, name: str) -> type[Component]:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from jasc_core.contract.batch import Batch
 from jasc_core.contract.data import Clip, ClipList
 from jasc_core.contract.metrics import event_frame_metrics, scene_metrics
+from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import DataError
 
 
@@ -68,6 +69,32 @@ class TaskDescription(ABC):
     @abstractmethod
     def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: Any) -> dict[str, Any]:
         """Frame- or clip-level metrics of labelled clips (``probs`` and ``targets`` as ``SplitScores`` holds them)."""
+
+    # -- what predicting and exporting ask (jasc_core.inference; plain data in jasc_core.contract.task_outputs) ----
+    #: ``"class"``, ``"multilabel"`` or ``"frames"`` (``task_outputs``); None: ``"frames"`` when ``frame_level``,
+    #: else ``"class"``.
+    output_kind: ClassVar[str | None] = None
+    #: Key of the task in a file's prediction (None: the task's name) and file name of its TSV (None: ``<name>.tsv``).
+    result_key: ClassVar[str | None] = None
+    table: ClassVar[str | None] = None
+
+    @property
+    def selection_metric(self) -> str:
+        """The metric that ranks models of this task: the first validation metric."""
+        return self.validation_metrics[0]
+
+    def outputs(self) -> TaskOutputs:
+        """This task as inference sees it (torch-free, stored in ONNX export folders)."""
+        kind = self.output_kind or ("frames" if self.frame_level else "class")
+        if (kind == "frames") != self.frame_level:
+            raise TypeError(f"task '{self.name}': output_kind {kind!r} disagrees with frame_level={self.frame_level}")
+        return TaskOutputs(task=self.name, kind=kind, result_key=self.result_key or self.name,
+                           table=self.table or f"{self.name}.tsv", selection_metric=self.selection_metric)
+
+    def output_probabilities(self, output_name: str, logits: Tensor) -> Tensor:
+        """Logits of one of this task's outputs -> probabilities: the main output through ``probabilities``; a
+        frame-level task's clip output is logits of independent classes, like its frames (sigmoid)."""
+        return self.probabilities(logits) if output_name == self.name else torch.sigmoid(logits.float())
 
     def output_names(self) -> tuple[str, ...]:
         """Every output name this task may produce or be trained on."""
@@ -129,6 +156,8 @@ class SceneTask(TaskDescription):
     name = "scene"
     frame_level = False
     validation_metrics = ("accuracy", "macro_f1")
+    output_kind = "class"
+    table = "scenes.tsv"
 
     def label_kind(self, clip: Clip) -> str | None:
         return "scene" if clip.scene is not None else None
@@ -166,6 +195,9 @@ class EventTask(TaskDescription):
     name = "event"
     frame_level = True
     validation_metrics = ("frame_micro_f1", "frame_macro_f1")
+    output_kind = "frames"
+    result_key = "events"
+    table = "events.tsv"
 
     def label_kind(self, clip: Clip) -> str | None:
         if clip.events is not None:
@@ -236,9 +268,38 @@ def event_roll(clip: Clip, labels: Sequence[str], n_frames: int, hop_seconds: fl
     return roll
 
 
-#: The tasks the toolkit knows, in the order listings and recipes show them.
-TASK_DESCRIPTIONS: dict[str, TaskDescription] = {task.name: task for task in (SceneTask(), EventTask())}
-TASKS: tuple[str, ...] = tuple(TASK_DESCRIPTIONS)
+#: The tasks the toolkit knows, in the order listings and recipes show them: the built-ins, then those plugins
+#: registered (``register(MyTask)`` in ``jasc_register_components``; the process-wide registry installs them).
+BUILTIN_TASKS: tuple[TaskDescription, ...] = (SceneTask(), EventTask())
+TASK_DESCRIPTIONS: dict[str, TaskDescription] = {task.name: task for task in BUILTIN_TASKS}
+
+
+class _TaskNames(Sequence[str]):
+    """The names of ``TASK_DESCRIPTIONS`` now (a live view: a task a plugin registers appears in it)."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return tuple(TASK_DESCRIPTIONS)[index]
+
+    def __len__(self) -> int:
+        return len(TASK_DESCRIPTIONS)
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, (tuple, _TaskNames)) else other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+TASKS: Sequence[str] = _TaskNames()
+
+
+def install_tasks(registered: Sequence[TaskDescription]) -> None:
+    """Make ``TASK_DESCRIPTIONS`` the built-ins plus ``registered`` (the process-wide registry's plugin tasks)."""
+    TASK_DESCRIPTIONS.clear()
+    TASK_DESCRIPTIONS.update({task.name: task for task in (*BUILTIN_TASKS, *registered)})
 
 
 def frame_level_task(tasks: Iterable[str]) -> str | None:

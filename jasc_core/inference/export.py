@@ -28,18 +28,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.contract.task_outputs import onnx_output_name
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, task_of
 from jasc_core.data.clips import clip_dataset
 from jasc_core.data.loaders import split_loaders
 from jasc_core.errors import ConfigError, DataError
-from jasc_core.inference.onnx_files import (
-    EXPORT_README,
-    OUTPUT_NAMES,
-    onnx_session,
-    require_onnx,
-)
-from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, event_task, frame_hop_samples, run_thresholds
+from jasc_core.inference.onnx_files import EXPORT_README, onnx_session, require_onnx
+from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, frame_hop_samples, task_thresholds
 from jasc_core.inference.scoring import load_split, load_trained
+from jasc_core.inference.windows import threshold_of
 from jasc_core.model.pipeline import Pipeline
 from jasc_core.recipes.model import build
 
@@ -50,7 +47,7 @@ ROUND_TRIP_TOLERANCE = 1e-4
 
 
 class ProbabilityGraph(nn.Module):
-    """Pipeline -> probabilities in a fixed order (``OUTPUT_NAMES`` present in the model), for tracing."""
+    """Pipeline -> probabilities of the outputs ``names`` in that order, for tracing."""
 
     def __init__(self, pipeline: Pipeline, names: Sequence[str]) -> None:
         super().__init__()
@@ -59,20 +56,16 @@ class ProbabilityGraph(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.pipeline(waveform)
-        probs = []
-        for name in self.names:
-            task = name.split("/")[0]
-            logits = outputs[name]
-            probs.append(TASK_DESCRIPTIONS[task].probabilities(logits) if name == task else torch.sigmoid(logits))
-        return tuple(probs)
+        return tuple(TASK_DESCRIPTIONS[task_of(name)].output_probabilities(name, outputs[name]) for name in self.names)
 
 
 def trace_to_onnx(pipeline: Pipeline, samples: int, path: Path, opset: int = 17) -> list[str]:
     """Write ``pipeline`` (waveforms of ``samples`` samples, any batch size) as ONNX; returns its output names."""
     with torch.no_grad():
-        names = [n for n in OUTPUT_NAMES if n in pipeline(torch.zeros(1, samples))]
+        produced = pipeline(torch.zeros(1, samples))
+    names = [n for task in pipeline.tasks for n in TASK_DESCRIPTIONS[task].output_names() if n in produced]
     graph = ProbabilityGraph(pipeline, names).eval()
-    onnx_names = [OUTPUT_NAMES[n] for n in names]
+    onnx_names = [onnx_output_name(n) for n in names]
     with warnings.catch_warnings():  # the tracer warns about every shape it turns into a constant
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, (torch.zeros(2, samples),), str(path), input_names=["waveform"],
@@ -125,18 +118,17 @@ def in_chunks(run: Any, waveforms: torch.Tensor, names: Sequence[str], size: int
 
 
 def split_metrics(probs: dict[str, np.ndarray], batches: list[dict[str, Any]], labels: Any,
-                  threshold: Any) -> dict[str, float]:
-    """Scene accuracy and event frame micro-F1 (001's metrics) of probabilities over ``batches``."""
+                  thresholds: Any) -> dict[str, float]:
+    """Each task's selection metric (scene accuracy, event frame micro-F1, ...) of probabilities over ``batches``."""
     metrics = {}
-    for task in ("scene", "event"):
+    for task in labels.as_dict():
         if task not in probs:
             continue
         description = TASK_DESCRIPTIONS[task]
-        targets = np.concatenate([b["targets"][task].numpy() for b in batches if task in b["targets"]])
-        masks = np.concatenate([b["masks"][task].numpy() for b in batches if task in b["masks"]])
-        values = description.metrics(probs[task][masks], targets[masks], labels[task], threshold)
-        key = "accuracy" if task == "scene" else "frame_micro_f1"
-        metrics[f"{task}/{key}"] = float(values[key])
+        targets = np.concatenate([b.targets[task].numpy() for b in batches if task in b.targets])
+        masks = np.concatenate([b.masks[task].numpy() for b in batches if task in b.masks])
+        values = description.metrics(probs[task][masks], targets[masks], labels[task], threshold_of(thresholds, task))
+        metrics[f"{task}/{description.selection_metric}"] = float(values[description.selection_metric])
     return metrics
 
 
@@ -161,10 +153,8 @@ def export_onnx(
     path = out / "model.onnx"
     names = trace_to_onnx(pipeline, samples, path, opset)
     batches = eval_batches(recipe, pipeline, labels, split, samples)
-    waveforms = torch.cat([b["waveform"] for b in batches])
-    task = event_task(pipeline.tasks)
-    thresholds, source = (run_thresholds(run_dir, labels[task], recipe.evaluate.threshold) if task
-                          else (float(recipe.evaluate.threshold), "evaluate.threshold"))
+    waveforms = torch.cat([b.waveform for b in batches])
+    thresholds, source = task_thresholds(run_dir, pipeline.tasks, labels, recipe.evaluate.threshold)
     reference = ProbabilityGraph(original, names).eval()
     with torch.no_grad():
         torch_probs = in_chunks(lambda x: [p.numpy() for p in reference(torch.from_numpy(x))], waveforms, names)
@@ -190,29 +180,41 @@ def export_onnx(
         report["int8"] = {"bytes": int8_path.stat().st_size, "metrics": int8_metrics,
                           "change_points": {k: round(100 * (v - report["fp32"]["metrics"][k]), 3)
                                             for k, v in int8_metrics.items()}}
-    write_export_files(out, recipe, labels, names, rate, frame_hop, samples, thresholds, source, report)
+    write_export_files(out, recipe, pipeline, labels, names, (rate, frame_hop, samples), (thresholds, source), report)
     return report
 
 
-def write_export_files(out: Path, recipe: Any, labels: Any, names: Sequence[str], rate: int, frame_hop: int,
-                       samples: int, thresholds: Any, source: str, report: dict[str, Any]) -> None:
+def write_export_files(out: Path, recipe: Any, pipeline: Pipeline, labels: Any, names: Sequence[str],
+                       grid: tuple[int, int, int], thresholds: tuple[dict[str, Any], str],
+                       report: dict[str, Any]) -> None:
+    """labels.json, frontend.json (with the tasks' output kinds), thresholds.json, export.json and README.md."""
+    rate, frame_hop, samples = grid
+    by_task, source = thresholds
+
     def dump(name: str, data: Any) -> None:
         (out / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    def plain(value: Any) -> Any:
+        return value.tolist() if isinstance(value, np.ndarray) else value
 
     dump("labels.json", labels.as_dict())
     dump("frontend.json", {
         "sample_rate": rate, "window_samples": samples, "frame_hop_samples": frame_hop,
         "hop_seconds": frame_hop / rate, "frames_per_window": report["frames_per_window"],
-        "outputs": {OUTPUT_NAMES[n]: n for n in names}, "in_graph": True,
+        "outputs": {onnx_output_name(n): n for n in names}, "in_graph": True,
+        "tasks": [TASK_DESCRIPTIONS[task].outputs().as_dict() for task in pipeline.tasks],
         "features": recipe.features.model_dump(), "mono": "mean of channels", "resampler": "soxr (HQ)",
     })
+    tuned = next((task for task in pipeline.tasks if TASK_DESCRIPTIONS[task].frame_level), None)
     dump("thresholds.json", {
-        "thresholds": thresholds.tolist() if isinstance(thresholds, np.ndarray) else thresholds,
+        # "thresholds": the frame-level task's, as exports before per-task thresholds wrote them.
+        "thresholds": plain(by_task[tuned]) if tuned else float(recipe.evaluate.threshold),
+        "by_task": {task: plain(value) for task, value in by_task.items()},
         "source": source, "postprocess": recipe.evaluate.postprocess.model_dump(),
     })
     dump("export.json", report)
     (out / "README.md").write_text(EXPORT_README.format(**{
         "run": report["run"], "model": report["model"], "rate": rate, "samples": samples,
-        "seconds": samples / rate, "outputs": ", ".join(OUTPUT_NAMES[n] for n in names),
+        "seconds": samples / rate, "outputs": ", ".join(onnx_output_name(n) for n in names),
         "diff": report["round_trip"]["max_abs_diff"], "clips": report["round_trip"]["clips"],
     }), encoding="utf-8")

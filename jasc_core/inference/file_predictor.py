@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.data.audio import prepare_waveform, read_audio
 from jasc_core.errors import ConfigError, DataError
 from jasc_core.inference.postprocess import scores_to_events
@@ -23,12 +24,14 @@ from jasc_core.inference.windows import FileScores, FrameGrid, file_result, scor
 class FilePredictor(ABC):
     """``predict`` (scene label, events) and ``scores`` (raw) of files or waveforms of any length."""
 
-    def __init__(self, *, grid: FrameGrid, labels: Mapping[str, Sequence[str]], thresholds: np.ndarray | float,
-                 postprocess: Any, window_seconds: float, hop_seconds: float | None = None,
-                 batch_size: int = 16) -> None:
+    def __init__(self, *, grid: FrameGrid, tasks: Mapping[str, TaskOutputs], labels: Mapping[str, Sequence[str]],
+                 thresholds: Mapping[str, Any] | np.ndarray | float, postprocess: Any, window_seconds: float,
+                 hop_seconds: float | None = None, batch_size: int = 16) -> None:
+        """``tasks``: the model's tasks as inference sees them; ``thresholds``: by task, or one value for all."""
         if window_seconds <= 0 or (hop_seconds is not None and hop_seconds <= 0):
             raise ConfigError(f"window {window_seconds} s and hop {hop_seconds} s must be positive")
         self.grid = grid
+        self.tasks = dict(tasks)
         self.sample_rate = grid.sample_rate
         self.labels = labels
         self.thresholds = thresholds
@@ -59,12 +62,12 @@ class FilePredictor(ABC):
     def scores(self, source: str | Path | Any, sample_rate: int | None = None) -> FileScores:
         """Raw scores: scene probabilities averaged over windows, stitched frame probabilities, clip scores."""
         return score_windows(self.waveform(source, sample_rate), self.score_batch, self.grid, self.window_seconds,
-                             self.hop_seconds, self.batch_size)
+                             self.hop_seconds, tasks=self.tasks, batch_size=self.batch_size)
 
     def to_events(self, frame_scores: np.ndarray, labels: Sequence[str], hop: float, thresholds: Any) -> list:
         return scores_to_events(frame_scores, labels, hop, thresholds, self.postprocess)
 
     def predict(self, source: str | Path | Any, sample_rate: int | None = None) -> dict[str, Any]:
-        """Scene label and probabilities, and events (onset, offset, label, peak score) of one file or waveform."""
+        """Each task's result (scene label and probabilities, events with peak scores, ...) of a file or waveform."""
         name = str(source) if isinstance(source, (str, Path)) else "waveform"
         return file_result(name, self.scores(source, sample_rate), self.labels, self.thresholds, self.to_events)

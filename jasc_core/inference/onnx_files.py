@@ -10,9 +10,6 @@ from typing import Any
 
 from jasc_core.errors import ConfigError
 
-#: ONNX output names by jasc output name (ONNX names avoid the slash).
-OUTPUT_NAMES = {"scene": "scene", "event": "event", "event/clip": "event_clip"}
-
 
 def require_onnx() -> Any:
     """``onnxruntime`` (and ``onnx`` for export), or a ConfigError naming the extra to install."""

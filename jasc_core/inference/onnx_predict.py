@@ -13,11 +13,29 @@ from typing import Any
 
 import numpy as np
 
+from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import RunError
 from jasc_core.inference.file_predictor import FilePredictor
 from jasc_core.inference.onnx_files import onnx_session, require_onnx
 from jasc_core.inference.windows import FrameGrid
 from jasc_core.recipes.blocks import PostprocessConfig
+
+
+def export_tasks(frontend: dict[str, Any], session: Any) -> dict[str, TaskOutputs]:
+    """The exported model's tasks (``frontend.json``); a folder from before they were stored: told by output rank
+    (frame-wise ``[B, T, M]`` outputs are frame-level, ``<task>_clip`` their clip outputs, the rest one class)."""
+    if "tasks" in frontend:
+        return {spec["task"]: TaskOutputs.from_dict(spec) for spec in frontend["tasks"]}
+    names = {o.name: o for o in session.get_outputs()}
+    tasks = {}
+    for onnx_name, name in frontend["outputs"].items():
+        if "/" in name:
+            continue
+        frames = len(names[onnx_name].shape) == 3
+        tasks[name] = TaskOutputs(task=name, kind="frames" if frames else "class",
+                                  result_key=f"{name}s" if frames else name, table=f"{name}s.tsv",
+                                  selection_metric="frame_micro_f1" if frames else "accuracy")
+    return tasks
 
 
 def read_export_json(folder: Path, name: str) -> Any:
@@ -52,10 +70,15 @@ class OnnxPredictor(FilePredictor):
         if abs(window * rate - self.window_samples) >= frame_hop:
             raise RunError(f"--window {window_seconds}: the exported model takes {self.window_samples} samples "
                            f"({self.window_samples / rate:g} s) only")
-        thresholds = threshold_data["thresholds"]
+        thresholds = threshold_data.get("by_task", threshold_data["thresholds"])
+
+        def value(v: Any) -> np.ndarray | float:
+            return np.asarray(v, dtype=float) if isinstance(v, list) else float(v)
+
         super().__init__(
-            grid=grid, labels=labels, postprocess=PostprocessConfig(**threshold_data["postprocess"]),
-            thresholds=np.asarray(thresholds, dtype=float) if isinstance(thresholds, list) else float(thresholds),
+            grid=grid, tasks=export_tasks(frontend, self.session), labels=labels,
+            postprocess=PostprocessConfig(**threshold_data["postprocess"]),
+            thresholds={k: value(v) for k, v in thresholds.items()} if isinstance(thresholds, dict) else value(thresholds),
             window_seconds=window, hop_seconds=hop_seconds,
         )
 
@@ -65,6 +88,8 @@ class OnnxPredictor(FilePredictor):
         if samples < self.window_samples:
             batch = np.pad(batch, ((0, 0), (0, self.window_samples - samples)))
         probs = dict(zip(self.outputs, self.session.run(None, {"waveform": batch.astype(np.float32)}), strict=True))
-        if samples < self.window_samples and "event" in probs:
-            probs["event"] = probs["event"][:, : self.grid.num_frames(samples)]
+        if samples < self.window_samples:
+            for name in probs:
+                if self.tasks[name.split("/", 1)[0]].is_frame_track(name):
+                    probs[name] = probs[name][:, : self.grid.num_frames(samples)]
         return probs

@@ -1,8 +1,10 @@
-"""Predicting many files and writing what came out: DCASE event TSV, scene TSV or JSON (no torch needed).
+"""Predicting many files and writing what came out: one TSV per task, or JSON (no torch needed).
 
-Events TSV (DCASE: ``filename onset offset event_label``, plus the event's peak ``score``); scenes TSV (``filename
-scene_label`` plus one probability column per scene class). A file that cannot be read or scored is named on stderr
-and skipped; the others finish.
+Each task's table is written as its output kind says (``jasc_core.contract.task_outputs``), under its ``table``
+name: ``frames`` as DCASE events (``filename onset offset event_label``, plus the event's peak ``score``:
+``events.tsv``); ``class`` as ``filename <task>_label`` plus one probability column per class (``scenes.tsv``);
+``multilabel`` as ``filename <task>_labels`` (comma-separated) plus one probability column per class. A file that
+cannot be read or scored is named on stderr and skipped; the others finish.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import glob
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import DataError
 
 EVENT_COLUMNS = ("filename", "onset", "offset", "event_label", "score")
@@ -54,38 +57,44 @@ def predict_many(
     return results, skipped
 
 
-def events_tsv(results: Sequence[dict[str, Any]]) -> str:
+def events_tsv(results: Sequence[dict[str, Any]], key: str = "events") -> str:
+    """DCASE event TSV of the event lists under ``key`` (a frame-level task's ``result_key``)."""
     lines = ["\t".join(EVENT_COLUMNS)]
     for result in results:
-        for event in result.get("events", []):
+        for event in result.get(key, []):
             lines.append(f"{result['filename']}\t{event['onset']:g}\t{event['offset']:g}\t{event['event_label']}\t"
                          f"{event['score']:.6f}")
     return "\n".join(lines) + "\n"
 
 
-def scenes_tsv(results: Sequence[dict[str, Any]]) -> str:
-    with_scene = [r for r in results if "scene" in r]
-    labels = list(with_scene[0]["scene_probabilities"]) if with_scene else []
-    lines = ["\t".join(["filename", "scene_label", *labels])]
-    for result in with_scene:
-        probs = [f"{result['scene_probabilities'][label]:.6f}" for label in labels]
-        lines.append("\t".join([result["filename"], result["scene"], *probs]))
+def clips_tsv(results: Sequence[dict[str, Any]], spec: TaskOutputs) -> str:
+    """One row per file of a clip-level task: its label (``class``) or labels (``multilabel``) and probabilities."""
+    key = spec.result_key
+    rows = [r for r in results if key in r]
+    labels = list(rows[0][f"{key}_probabilities"]) if rows else []
+    column = f"{spec.task}_label" if spec.kind == "class" else f"{spec.task}_labels"
+    lines = ["\t".join(["filename", column, *labels])]
+    for result in rows:
+        probs = [f"{result[f'{key}_probabilities'][label]:.6f}" for label in labels]
+        value = result[key] if spec.kind == "class" else ",".join(result[key])
+        lines.append("\t".join([result["filename"], value, *probs]))
     return "\n".join(lines) + "\n"
 
 
+def task_tables(results: Sequence[dict[str, Any]], tasks: Mapping[str, TaskOutputs]) -> dict[str, str]:
+    """Each task's TSV by file name, for the tasks some result has."""
+    tables = {}
+    for spec in tasks.values():
+        if any(spec.result_key in r for r in results):
+            tables[spec.table] = events_tsv(results, spec.result_key) if spec.frame_level else clips_tsv(results, spec)
+    return tables
+
+
 def write_results(results: Sequence[dict[str, Any]], out: Path | None, as_json: bool,
-                  echo: Callable[[str], None]) -> list[Path]:
-    """Write to ``out`` (``predictions.json`` or ``events.tsv`` + ``scenes.tsv``) or ``echo`` to stdout."""
-    has_scene = any("scene" in r for r in results)
-    has_events = any("events" in r for r in results)
-    texts: dict[str, str] = {}
-    if as_json:
-        texts["predictions.json"] = json.dumps(list(results), indent=2) + "\n"
-    else:
-        if has_events:
-            texts["events.tsv"] = events_tsv(results)
-        if has_scene:
-            texts["scenes.tsv"] = scenes_tsv(results)
+                  echo: Callable[[str], None], tasks: Mapping[str, TaskOutputs]) -> list[Path]:
+    """Write to ``out`` (``predictions.json`` or one TSV per task) or ``echo`` to stdout."""
+    json_text = {"predictions.json": json.dumps(list(results), indent=2) + "\n"}
+    texts = json_text if as_json else task_tables(results, tasks)
     if out is None:
         if results:  # every file skipped: nothing on stdout
             echo("\n".join(texts.values()).rstrip("\n"))

@@ -11,14 +11,14 @@ convention of ``jasc profile``); ``window_seconds`` overrides it. The default ho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task
+from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task, task_of
 from jasc_core.inference.file_predictor import FilePredictor
 from jasc_core.inference.scoring import load_trained
 from jasc_core.inference.windows import FrameGrid
@@ -39,6 +39,17 @@ def run_thresholds(run_dir: str | Path, labels: Sequence[str], default: float) -
 event_task = frame_level_task
 
 
+def task_thresholds(run_dir: str | Path, tasks: Sequence[str], labels: Labels,
+                    default: float) -> tuple[dict[str, np.ndarray | float], str]:
+    """Thresholds by task: the run's tuned ones for the first frame-level task, ``default`` for the others."""
+    thresholds: dict[str, np.ndarray | float] = {task: float(default) for task in tasks}
+    source = "evaluate.threshold"
+    tuned = frame_level_task(tasks)
+    if tuned is not None:
+        thresholds[tuned], source = run_thresholds(run_dir, labels[tuned], default)
+    return thresholds, source
+
+
 def frame_hop_samples(features: Any) -> int:
     """The features' frame hop in samples (``hop_length`` of log-mel, else from ``hop_seconds``)."""
     return int(getattr(features, "hop_length", 0) or round(features.hop_seconds * features.sample_rate))
@@ -47,11 +58,13 @@ def frame_hop_samples(features: Any) -> int:
 class Predictor(FilePredictor):
     """A run's trained pipeline ready for files and waveforms: ``predict`` (labels and events), ``scores`` (raw)."""
 
-    def __init__(self, pipeline: Pipeline, labels: Labels, *, thresholds: np.ndarray | float, postprocess: Any,
-                 window_seconds: float, hop_seconds: float | None = None, batch_size: int = 16) -> None:
+    def __init__(self, pipeline: Pipeline, labels: Labels, *, thresholds: Mapping[str, Any] | np.ndarray | float,
+                 postprocess: Any, window_seconds: float, hop_seconds: float | None = None,
+                 batch_size: int = 16) -> None:
         features = pipeline.features
         grid = FrameGrid(int(features.sample_rate), frame_hop_samples(features), features.num_frames)
-        super().__init__(grid=grid, labels=labels, thresholds=thresholds, postprocess=postprocess,
+        tasks = {task: TASK_DESCRIPTIONS[task].outputs() for task in pipeline.tasks}
+        super().__init__(grid=grid, tasks=tasks, labels=labels, thresholds=thresholds, postprocess=postprocess,
                          window_seconds=window_seconds, hop_seconds=hop_seconds, batch_size=batch_size)
         self.pipeline = pipeline.eval()
         self.device = next(iter(pipeline.parameters())).device
@@ -61,10 +74,7 @@ class Predictor(FilePredictor):
                  hop_seconds: float | None = None, device: str = "cpu") -> Predictor:
         """The run's model (``student`` or an extra model such as ``teacher``) with its thresholds."""
         recipe, pipeline, labels = load_trained(run_dir, device=device, model=model)
-        task = event_task(pipeline.tasks)
-        thresholds: np.ndarray | float = float(recipe.evaluate.threshold)
-        if task is not None:
-            thresholds, _ = run_thresholds(run_dir, labels[task], recipe.evaluate.threshold)
+        thresholds, _ = task_thresholds(run_dir, pipeline.tasks, labels, recipe.evaluate.threshold)
         window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
         return cls(pipeline, labels, thresholds=thresholds, postprocess=recipe.evaluate.postprocess,
                    window_seconds=window, hop_seconds=hop_seconds)
@@ -73,13 +83,8 @@ class Predictor(FilePredictor):
         """Windows ``[B, S]`` -> probabilities by output name (the ``Scorer`` of ``score_windows``)."""
         with torch.no_grad():
             outputs = self.pipeline(torch.from_numpy(batch).to(self.device))
-        probs = {}
-        for name, logits in outputs.items():
-            task = name.split("/")[0]
-            description = TASK_DESCRIPTIONS[task]
-            # Clip outputs of an event head are logits of independent classes, like its frames (sigmoid).
-            probs[name] = (description.probabilities(logits) if name == task else torch.sigmoid(logits)).float()
-        return {name: p.cpu().numpy() for name, p in probs.items()}
+        return {name: TASK_DESCRIPTIONS[task_of(name)].output_probabilities(name, logits).float().cpu().numpy()
+                for name, logits in outputs.items()}
 
     def waveform(self, source: str | Path | Any, sample_rate: int | None = None) -> np.ndarray:
         if isinstance(source, torch.Tensor):

@@ -67,9 +67,11 @@ def _task_rows(task: str, outputs: dict[str, torch.Tensor], batch: Batch) -> dic
         if description.frame_level:
             frames = min(probs.shape[1], target.shape[1])
             probs, target = probs[:, :frames], target[:, :frames]
-    else:
-        target = np.zeros_like(probs) if description.frame_level else np.zeros(n, dtype=np.int64)
-    if not description.frame_level:
+    # Class indices mark an unlabelled clip -1; multi-hot and frame targets rely on "labelled".
+    indices = description.outputs().kind == "class"
+    if task not in batch.targets:
+        target = np.zeros(n, dtype=np.int64) if indices else np.zeros_like(probs)
+    if indices:
         target = np.where(mask, target, -1)
     return {"probs": probs, "targets": target, "labelled": mask}
 
