@@ -1,15 +1,22 @@
-"""Inference speed on one CPU thread: PyTorch eager vs onnxruntime fp32 vs onnxruntime int8, and peak memory.
+"""Inference speed on one CPU thread: PyTorch eager vs onnxruntime fp32 vs int8, against the machine's limit.
 
     python benchmarks/inference.py                                  # quickstart, Table II Tonami, 003's MT model
-    python benchmarks/inference.py --recipes recipes/quickstart.yaml --seconds 10 --repeats 20
+    python benchmarks/inference.py --recipes recipes/mt003_soft.yaml --seconds 10 --repeats 20
 
 For each recipe the model is built with random weights (speed does not depend on their values; class counts as the
-recipe states them, else 001's 4 scenes / 25 events) and exported with ``jasc_core.inference.export`` (the log-mel
-front end in the graph). Every engine runs the whole pipeline, waveform -> probabilities, on one window of
-``--seconds`` (batch 1) in a fresh child process with one thread (``torch.set_num_threads(1)``; onnxruntime
-``intra_op_num_threads=1``): the real-time factor (RTF) is seconds of audio per second of wall time (higher is
-faster; the median of ``--repeats`` runs after two warm-up runs), and the peak memory is the child's peak resident
-set size (``VmHWM``), runtime imports included (the onnxruntime children never import torch).
+recipe states them, else 001's 4 scenes / 25 events) and exported as ``jasc export`` does (the log-mel front end in
+the graph, its STFT as ONNX's ``STFT``; int8: static QDQ calibrated on ``--calibration-clips`` random waveforms,
+which sets ranges no worse than real clips for speed purposes). Every engine runs the whole pipeline, waveform ->
+probabilities, on one window of ``--seconds`` (batch 1) in a fresh child process with one thread
+(``torch.set_num_threads(1)``; onnxruntime ``intra_op_num_threads=1``): the real-time factor (RTF) is seconds of
+audio per second of wall time (higher is faster; the median of ``--repeats`` runs after two warm-up runs), and the
+peak memory is the child's peak resident set size (``VmHWM``), runtime imports included (the onnxruntime children
+never import torch).
+
+**The limit**: the model's multiply-adds per second of audio (``jasc profile``'s convention: conv, linear and RNN
+matrix products, the front end not counted) against a single-thread fp32 matrix product timed here (``torch.mm`` of
+1024 x 1024, ``--matmul-seconds``): ``limit RTF = matmul FLOP/s / (2 x MACs per audio second)``. Each engine's
+share is its RTF over that limit (int8 can pass 100 %: its integer products are faster than the fp32 matmul).
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -51,11 +57,13 @@ def child(engine: str, recipe: str, model_dir: str, samples: int, repeats: int) 
         import torch
 
         torch.set_num_threads(1)
+        from jasc_core.contract.tasks import TASK_DESCRIPTIONS
         from jasc_core.inference.export import ProbabilityGraph
 
         pipeline = build(recipe, exportable=False)
-        graph = ProbabilityGraph(pipeline, [n for n in ("scene", "event", "event/clip")
-                                            if n in pipeline(torch.zeros(1, samples))]).eval()
+        produced = pipeline(torch.zeros(1, samples))
+        graph = ProbabilityGraph(pipeline, [n for t in pipeline.tasks for n in TASK_DESCRIPTIONS[t].output_names()
+                                            if n in produced]).eval()
         x = torch.from_numpy(waveform)
 
         def run():
@@ -88,7 +96,7 @@ def peak_rss_kib() -> int:
 def build(recipe_path: str, exportable: bool):
     """The recipe's pipeline with random weights, eval mode; ``exportable``: on the convolutional STFT backend."""
     from jasc_core.inference.export import exportable_recipe
-    from jasc_core.model.complexity import DEFAULT_N_CLASSES
+    from jasc_core.model.class_counts import DEFAULT_N_CLASSES
     from jasc_core.model.pipeline import Labels, build_pipeline
     from jasc_core.recipes.model import load_recipe
 
@@ -100,18 +108,52 @@ def build(recipe_path: str, exportable: bool):
     return build_pipeline(recipe, labels, list(heads)).eval()
 
 
-def export(recipe_path: str, folder: Path, seconds: float) -> tuple[int, dict]:
-    from jasc_core.inference.export import quantize_int8, trace_to_onnx
+def export(recipe_path: str, folder: Path, seconds: float, calibration_clips: int) -> tuple[int, dict]:
+    """fp32 and int8 ONNX files of the recipe's model; its parameters and MACs per second of audio."""
+    import numpy as np
+    import torch
+
+    from jasc_core.inference.export import trace_to_onnx
+    from jasc_core.inference.quantize import quantize_int8
+    from jasc_core.model.complexity import count_macs
 
     pipeline = build(recipe_path, exportable=True)
     frame_hop = int(pipeline.features.hop_length)
     samples = max(1, round(seconds * pipeline.features.sample_rate) // frame_hop) * frame_hop
     folder.mkdir(parents=True, exist_ok=True)
     trace_to_onnx(pipeline, samples, folder / "model.onnx")
-    quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
+    calibration = (np.random.default_rng(1).standard_normal((calibration_clips, samples)) * 0.1).astype(np.float32)
+    quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration)
+    with torch.no_grad():
+        macs, _ = count_macs(pipeline.model, pipeline.features(torch.zeros(1, samples)))
     params = sum(p.numel() for p in pipeline.model.parameters())
     sizes = {name: (folder / name).stat().st_size for name in ("model.onnx", "model.int8.onnx")}
-    return samples, {"params": params, "sample_rate": int(pipeline.features.sample_rate), "bytes": sizes}
+    return samples, {"params": params, "sample_rate": int(pipeline.features.sample_rate), "bytes": sizes,
+                     "macs_per_audio_second": macs * pipeline.features.sample_rate / samples}
+
+
+def matmul_gflops(seconds: float, size: int = 1024) -> float:
+    """Single-thread fp32 ``torch.mm`` GFLOP/s: the best of repeated products over ``seconds``."""
+    import torch
+
+    torch.set_num_threads(1)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end or best == float("inf"):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -119,6 +161,8 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", default=RECIPES)
     parser.add_argument("--seconds", type=float, default=10.0, help="window length (audio seconds per run)")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--matmul-seconds", type=float, default=3.0, help="time spent measuring the matmul limit")
+    parser.add_argument("--calibration-clips", type=int, default=8, help="random waveforms int8 is calibrated on")
     parser.add_argument("--child", nargs=4, metavar=("ENGINE", "RECIPE", "DIR", "SAMPLES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -127,11 +171,13 @@ def main() -> None:
         return
 
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    gflops = matmul_gflops(args.matmul_seconds)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in args.recipes:
             folder = Path(tmp) / Path(recipe).stem
-            samples, info = export(recipe, folder, args.seconds)
+            samples, info = export(recipe, folder, args.seconds, args.calibration_clips)
+            limit = gflops * 1e9 / (2 * info["macs_per_audio_second"])
             for engine in ENGINES:
                 done = subprocess.run(
                     [sys.executable, __file__, "--repeats", str(args.repeats), "--child", engine, recipe,
@@ -142,18 +188,22 @@ def main() -> None:
                 audio = samples / info["sample_rate"]
                 size = {"torch": None, "onnx-fp32": info["bytes"]["model.onnx"],
                         "onnx-int8": info["bytes"]["model.int8.onnx"]}[engine]
-                rows.append({"recipe": Path(recipe).stem, "params": info["params"], "engine": engine,
-                             "rtf": audio / result["seconds"], "ms_per_window": 1000 * result["seconds"],
-                             "peak_mib": result["peak_mib"], "file_mb": size / 1e6 if size else None,
-                             "torch_imported": result["torch_imported"]})
+                rtf = audio / result["seconds"]
+                rows.append({"recipe": Path(recipe).stem, "params": info["params"], "engine": engine, "rtf": rtf,
+                             "ms_per_window": 1000 * result["seconds"], "peak_mib": result["peak_mib"],
+                             "file_mb": size / 1e6 if size else None, "torch_imported": result["torch_imported"],
+                             "macs_per_audio_second": info["macs_per_audio_second"], "limit_rtf": limit,
+                             "share_of_limit": rtf / limit})
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(f"{platform.processor() or platform.machine()}, 1 thread, batch 1, {args.seconds:g}-s windows, "
-          f"median of {args.repeats}")
-    print("| recipe | params | engine | RTF (audio s / wall s) | ms per window | peak RSS (MiB) | model file (MB) |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print(f"{cpu_name()}, 1 thread, batch 1, {args.seconds:g}-s windows, median of {args.repeats}; "
+          f"single-thread fp32 matmul {gflops:.1f} GFLOP/s")
+    print("| recipe | params | M MACs / audio s | limit RTF | engine | RTF | share of limit | ms per window | "
+          "peak RSS (MiB) | model file (MB) |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for row in rows:
         size = f"{row['file_mb']:.2f}" if row["file_mb"] else "-"
-        print(f"| {row['recipe']} | {row['params']:,} | {row['engine']} | {row['rtf']:.1f} | "
+        print(f"| {row['recipe']} | {row['params']:,} | {row['macs_per_audio_second'] / 1e6:.1f} | "
+              f"{row['limit_rtf']:.0f} | {row['engine']} | {row['rtf']:.1f} | {100 * row['share_of_limit']:.1f} % | "
               f"{row['ms_per_window']:.1f} | {row['peak_mib']:.0f} | {size} |")
 
 

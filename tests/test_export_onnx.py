@@ -28,21 +28,36 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     with trained_fake_run(root / "run", **{"data.n_eval": 16, "features": LOGMEL}) as run_dir:
         with pytest.raises(SystemExit) as exit_info:
-            main(["export", str(run_dir), "--format", "onnx", "--quantize", "int8", "--window", "1", "--out",
-                  str(root / "onnx")])
+            main(["export", str(run_dir), "--format", "onnx", "--quantize", "int8,fp16", "--calibration-clips", "4",
+                  "--window", "1", "--out", str(root / "onnx")])
         assert exit_info.value.code in (0, None)
         yield run_dir, root / "onnx"
 
 
 def test_export_folder_round_trip_and_int8_report(exported):
     _, folder = exported
-    assert {p.name for p in folder.iterdir()} >= {"model.onnx", "model.int8.onnx", "labels.json", "frontend.json",
-                                                    "thresholds.json", "export.json", "README.md"}
+    assert {p.name for p in folder.iterdir()} >= {"model.onnx", "model.int8.onnx", "model.fp16.onnx", "labels.json",
+                                                    "frontend.json", "thresholds.json", "export.json", "README.md"}
     report = json.loads((folder / "export.json").read_text())
     assert report["round_trip"]["clips"] == 10 and report["round_trip"]["max_abs_diff"] < 1e-4
     assert report["fp32"]["metrics"]["scene/accuracy"] == 1.0
     assert abs(report["int8"]["change_points"]["event/frame_micro_f1"]) <= 2.0
-    assert report["int8"]["bytes"] > 0
+    assert report["int8"]["bytes"] > 0 and report["int8"]["calibration_clips"] == 4
+    assert report["int8"]["int8_operators"]["Conv"] >= 1 and report["int8"]["calibration_split"] == "val"
+    assert abs(report["fp16"]["change_points"]["scene/accuracy"]) <= 2.0
+
+
+def test_the_exported_front_end_is_an_fft_and_the_file_little_more_than_the_weights(exported):
+    import onnx
+
+    _, folder = exported
+    model = onnx.load(str(folder / "model.onnx"))
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("STFT") == 1 and "BatchNormalization" not in ops
+    report = json.loads((folder / "export.json").read_text())
+    # 8 kHz, 50-ms window: n_fft 512, 257 bins x 16 mels of mel basis; the Fourier kernels would add 2 x 257 x 512.
+    mel_basis = 257 * 16 * 4
+    assert report["fp32"]["bytes"] < report["parameter_bytes_fp32"] + mel_basis + 512 * 4 + 20_000
     assert json.loads((folder / "labels.json").read_text()) == {"scene": ["high", "low"], "event": ["beep", "buzz"]}
     frontend = json.loads((folder / "frontend.json").read_text())
     assert (frontend["sample_rate"], frontend["window_samples"], frontend["frames_per_window"]) == (8000, 8000, 20)

@@ -61,7 +61,11 @@ def export_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `jasc run`.", show_default=False)],
     format_: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Export folder (default: RUN_DIR/export-onnx).")] = None,
-    quantize: Annotated[str | None, typer.Option("--quantize", help="Also write an int8 model (int8).")] = None,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="Also write smaller copies: int8 (static, "
+                                                 "calibrated), fp16 (GPUs), or int8,fp16.")] = None,
+    calibration_clips: Annotated[int, typer.Option("--calibration-clips", help="Clips int8 is calibrated on.")] = 100,
+    calibration_split: Annotated[str | None, typer.Option("--calibration-split", help="Split the calibration clips "
+                                                          "come from (default: the recipe's validation split).")] = None,
     model: Annotated[str, typer.Option("--model", help="student, or an extra model the run kept (teacher).")] = "student",
     window: Annotated[float | None, typer.Option("--window", help="Samples the graph takes, in seconds (default: "
                                                  "the model's clip length).")] = None,
@@ -73,15 +77,19 @@ def export_command(
     from jasc_core.inference.export import export_onnx
 
     folder = out or run_dir / "export-onnx"
-    report = export_onnx(run_dir, folder, model=model, quantize=quantize, window_seconds=window, split=split)
+    report = export_onnx(run_dir, folder, model=model, quantize=quantize, window_seconds=window, split=split,
+                         calibration_clips=calibration_clips, calibration_split=calibration_split)
     trip = report["round_trip"]
     lines = [f"exported {folder}",
              f"round trip: max |onnxruntime - PyTorch| = {trip['max_abs_diff']:.2e} on {trip['clips']} {split} clips",
-             f"fp32: {report['fp32']['bytes'] / 1e6:.3f} MB, {_metrics_text(report['fp32']['metrics'])}"]
-    if "int8" in report:
-        change = ", ".join(f"{k} {v:+.2f} points" for k, v in report["int8"]["change_points"].items())
-        lines.append(f"int8: {report['int8']['bytes'] / 1e6:.3f} MB, {_metrics_text(report['int8']['metrics'])} "
-                     f"({change}; {report['metrics_clips']} {split} clips)")
+             f"parameters: {report['parameters']:,} ({report['parameter_bytes_fp32'] / 1e6:.3f} MB at fp32)",
+             f"fp32: file {report['fp32']['bytes'] / 1e6:.3f} MB, {_metrics_text(report['fp32']['metrics'])}"]
+    for copy in ("int8", "fp16"):
+        if copy in report:
+            change = ", ".join(f"{k} {v:+.2f} points" for k, v in report[copy]["change_points"].items())
+            lines.append(f"{copy}: file {report[copy]['bytes'] / 1e6:.3f} MB, "
+                         f"{_metrics_text(report[copy]['metrics'])} ({change}; {report['metrics_clips']} {split} "
+                         f"clips)")
     for line in lines:
         typer.echo(line)
 

@@ -3,14 +3,19 @@
 The graph maps waveforms ``[batch, samples]`` at the model's rate (one window: the model's clip length) to
 probabilities: ``scene [batch, N]`` (softmax), ``event [batch, frames, M]`` and ``event_clip [batch, M]`` (sigmoid).
 
-Front end in the graph, not beside it: ``torch.stft`` (complex output) is the snag of the ONNX exporter, but the
-``logmel`` plugin has a second STFT backend, nnAudio's, which is a 1-D convolution with Fourier kernels and exports
-as plain ``Conv``. The export switches the features to that backend (same window, framing, filterbank and learned
-normalisation; the features agree to ~1e-6) so that the exported model needs no numpy re-implementation of the front
-end that could drift from training's. The cost: the sample count is fixed at export (the framing's padding is
-computed from it), so shorter files are zero-padded to one window by ``jasc predict --onnx``.
+Front end in the graph, not beside it: ``torch.stft`` (complex output) is the snag of the TorchScript exporter, but
+the ``logmel`` plugin has a second STFT backend, nnAudio's, a 1-D convolution with Fourier kernels that traces as
+plain ``Conv``. The export traces on that backend (same window, framing, filterbank and learned normalisation), then
+``jasc_core.inference.onnx_graph`` replaces every Fourier-kernel convolution by ONNX's ``STFT`` operator (an FFT;
+opset 17), so the file holds the weights, the window and the mel basis (a ``MatMul``), not ``2 x bins x n_fft``
+kernel values. The cost: the sample count is fixed at export (the framing's padding is computed from it), so
+shorter files are zero-padded to one window by ``jasc predict --onnx``.
 
-The export folder: ``model.onnx`` (+ ``model.int8.onnx``), ``labels.json``, ``frontend.json``, ``thresholds.json``
+Smaller copies (``--quantize int8,fp16``, ``jasc_core.inference.quantize``): static int8 (QDQ, calibrated on
+``--calibration-clips`` clips of the validation split, per-channel weights, batch norm folded), with the accuracy
+change on ``--split`` reported; fp16 for GPUs.
+
+The export folder: ``model.onnx`` (+ ``model.int8.onnx``, ``model.fp16.onnx``), ``labels.json``, ``frontend.json``, ``thresholds.json``
 (tuned thresholds or the recipe's, plus the post-processing), ``export.json`` (what was checked, with figures) and a
 one-page ``README.md``.
 """
@@ -18,7 +23,6 @@ one-page ``README.md``.
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,21 +75,22 @@ def trace_to_onnx(pipeline: Pipeline, samples: int, path: Path, opset: int = 17)
         torch.onnx.export(graph, (torch.zeros(2, samples),), str(path), input_names=["waveform"],
                           output_names=onnx_names, opset_version=opset, dynamo=False,
                           dynamic_axes={name: {0: "batch"} for name in ["waveform", *onnx_names]})
+    rewrite_graph(path, opset)
     return names
 
 
-def quantize_int8(path: Path, int8_path: Path) -> Path:
-    """onnxruntime's dynamic quantization: int8 weights of MatMul/Gemm/Conv/GRU, activations quantised per batch."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def rewrite_graph(path: Path, opset: int) -> dict[str, int]:
+    """Fourier-kernel convolutions -> ONNX ``STFT`` (opset 17+); checks batch norm was folded into the convolutions."""
+    import onnx
 
-    # It logs on the root logger about every tensor whose type it cannot infer (the front end's shape arithmetic,
-    # which it leaves in float), pages of protobuf text: silenced while it runs.
-    logging.disable(logging.WARNING)
-    try:
-        quantize_dynamic(str(path), str(int8_path), weight_type=QuantType.QInt8)
-    finally:
-        logging.disable(logging.NOTSET)
-    return int8_path
+    from jasc_core.inference.onnx_graph import fourier_convs_to_stft
+    from jasc_core.inference.quantize import batch_norm_nodes
+
+    model = onnx.load(str(path))
+    done = {"stft_rewrites": fourier_convs_to_stft(model) if opset >= 17 else 0,
+            "batch_norm_nodes": batch_norm_nodes(model)}
+    onnx.save(model, str(path))
+    return done
 
 
 def exportable_recipe(recipe: Any) -> Any:
@@ -132,13 +137,25 @@ def split_metrics(probs: dict[str, np.ndarray], batches: list[dict[str, Any]], l
     return metrics
 
 
+#: Copies ``--quantize`` can make.
+COPIES = ("int8", "fp16")
+
+
 def export_onnx(
     run_dir: str | Path, out_dir: str | Path, *, model: str = "student", quantize: str | None = None,
-    window_seconds: float | None = None, split: str = "eval", opset: int = 17,
+    window_seconds: float | None = None, split: str = "eval", opset: int = 17, calibration_clips: int = 100,
+    calibration_split: str | None = None,
 ) -> dict[str, Any]:
-    """Export a run's model to ``out_dir``; check the round trip on ``split`` clips; returns the report."""
-    if quantize not in (None, "int8"):
-        raise ConfigError(f"--quantize {quantize!r}: only int8 is supported")
+    """Export a run's model to ``out_dir``; check the round trip on ``split`` clips; returns the report.
+
+    ``quantize``: ``int8``, ``fp16`` or both, comma-separated. int8 is calibrated on ``calibration_clips`` clips of
+    ``calibration_split`` (default: the recipe's validation split).
+    """
+    copies = [part.strip() for part in (quantize or "").split(",") if part.strip()]
+    unknown = [c for c in copies if c not in COPIES]
+    if unknown or calibration_clips < 1:
+        raise ConfigError(f"--quantize {quantize!r}: give {' or '.join(COPIES)} (comma-separated)" if unknown
+                          else f"--calibration-clips {calibration_clips}: must be at least 1")
     ort = require_onnx()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,23 +182,43 @@ def export_onnx(
     if diff >= ROUND_TRIP_TOLERANCE:
         raise DataError(f"ONNX round trip: max |onnxruntime - PyTorch| = {diff:.3g} on {check} clips "
                         f"(tolerance {ROUND_TRIP_TOLERANCE:g}); {path} is not trustworthy")
+    parameters = sum(p.numel() for p in pipeline.parameters())
     report: dict[str, Any] = {
         "model": model, "run": str(run_dir), "opset": opset, "window_samples": samples,
         "frames_per_window": int(features.num_frames(samples)),
         "round_trip": {"clips": check, "split": split, "max_abs_diff": diff, "tolerance": ROUND_TRIP_TOLERANCE},
+        "parameters": int(parameters), "parameter_bytes_fp32": int(4 * parameters),
         "fp32": {"bytes": path.stat().st_size, "metrics": split_metrics(fp32_probs, batches, labels, thresholds)},
         "metrics_clips": int(waveforms.shape[0]),
     }
-    if quantize == "int8":
-        int8_path = quantize_int8(path, out / "model.int8.onnx")
-        int8 = onnx_session(int8_path, ort)
-        int8_probs = in_chunks(lambda x: int8.run(None, {"waveform": x}), waveforms, names)
-        int8_metrics = split_metrics(int8_probs, batches, labels, thresholds)
-        report["int8"] = {"bytes": int8_path.stat().st_size, "metrics": int8_metrics,
-                          "change_points": {k: round(100 * (v - report["fp32"]["metrics"][k]), 3)
-                                            for k, v in int8_metrics.items()}}
+    if "int8" in copies:
+        from jasc_core.inference.quantize import quantize_int8
+
+        calibration_split = calibration_split or recipe.train.val_split
+        calibration = torch.cat([b["waveform"] for b in eval_batches(recipe, pipeline, labels, calibration_split,
+                                                                     samples)])[:calibration_clips].numpy()
+        int8_path = out / "model.int8.onnx"
+        details = quantize_int8(path, int8_path, calibration)
+        report["int8"] = copy_report(int8_path, ort, waveforms, names, batches, labels, thresholds, report)
+        report["int8"].update(details, calibration_split=calibration_split)
+    if "fp16" in copies:
+        from jasc_core.inference.quantize import convert_fp16
+
+        convert_fp16(path, out / "model.fp16.onnx")
+        report["fp16"] = copy_report(out / "model.fp16.onnx", ort, waveforms, names, batches, labels, thresholds,
+                                     report)
     write_export_files(out, recipe, pipeline, labels, names, (rate, frame_hop, samples), (thresholds, source), report)
     return report
+
+
+def copy_report(path: Path, ort: Any, waveforms: torch.Tensor, names: Sequence[str], batches: list[dict[str, Any]],
+                labels: Any, thresholds: Any, report: dict[str, Any]) -> dict[str, Any]:
+    """A smaller copy's file size and metrics, and their change from fp32 in points."""
+    session = onnx_session(path, ort)
+    metrics = split_metrics(in_chunks(lambda x: session.run(None, {"waveform": x}), waveforms, names), batches,
+                            labels, thresholds)
+    return {"bytes": path.stat().st_size, "metrics": metrics,
+            "change_points": {k: round(100 * (v - report["fp32"]["metrics"][k]), 3) for k, v in metrics.items()}}
 
 
 def write_export_files(out: Path, recipe: Any, pipeline: Pipeline, labels: Any, names: Sequence[str],

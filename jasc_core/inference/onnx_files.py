@@ -37,14 +37,16 @@ Run: `{run}` (model: {model}). Made by `jasc export`; check figures in `export.j
 
 - `model.onnx`: waveform `[batch, {samples}]` (mono float32 at {rate} Hz, {seconds:g} s) -> {outputs}
   (probabilities: scene softmax `[batch, scenes]`, event sigmoid per frame `[batch, frames, events]`).
-  The log-mel front end is inside the graph (its STFT as a convolution with Fourier kernels).
-- `model.int8.onnx` (with `--quantize int8`): the same with int8 weights (onnxruntime dynamic quantization).
+  The log-mel front end is inside the graph (ONNX `STFT`, the mel basis as a matmul).
+- `model.int8.onnx` (with `--quantize int8`): static int8 (QDQ, calibrated on clips of the run, per-channel
+  weights); the front end and the recurrent layers' arithmetic stay float (recurrent weights are stored in int8).
+- `model.fp16.onnx` (with `--quantize fp16`): half precision for GPUs, float32 inputs, outputs and front end.
 - `labels.json`: class names per task, in output order.
 - `frontend.json`: sample rate, window length, frame hop, the feature settings the model was trained with.
 - `thresholds.json`: per-class (or one) event thresholds and the post-processing (median filter, gap merging,
   minimum length) the run used.
 - `export.json`: round trip onnxruntime vs PyTorch (max abs difference {diff:.2g} on {clips} eval clips), sizes and
-  eval metrics of fp32 (and int8).
+  eval metrics of fp32 (and of each smaller copy, with the change in points).
 
 ## Use
 

@@ -1,0 +1,150 @@
+"""Smaller copies of an exported model: static int8 (QDQ, calibrated on clips of the run) and fp16.
+
+**int8** (``quantize_int8``): onnxruntime's static quantisation in the QDQ format. The graph is first optimised by
+onnxruntime's pre-processing (shape inference, constant folding; batch norm is already folded into the convolutions
+by the exporter in eval mode, which ``batch_norm_nodes`` checks), then calibrated on waveforms of the run's clips
+(MinMax ranges of every activation), and the convolutions, matmuls and linear layers get int8 weights per output
+channel and uint8 activations; onnxruntime runs them as QLinearConv / integer matmuls. Left in float:
+
+- the front end (every node in the feature extractor's module scope: STFT, power, the mel matmul, log and
+  normalisation): a power spectrum spans ~10 orders of magnitude, which 8 bits cannot hold before the log;
+- the arithmetic of recurrent layers (ONNX ``GRU``/``LSTM``/``RNN``): onnxruntime has no integer GRU kernel at all,
+  and its only integer LSTM (``DynamicQuantizeLSTM``) quantises activations at run time step by step. Their weights
+  (most of the parameters of 003's BiGRU head) are *stored* in int8, per output row, and dequantised once per run
+  in front of the float kernel (``recurrent_weights_int8``): the file shrinks ~4x there, the speed stays the float
+  kernel's.
+
+**fp16** (``convert_fp16``): every float weight and activation in half precision except the front end (as above) and
+the graph's inputs and outputs (float32), for GPUs (onnxruntime's CUDA provider); CPUs run fp16 no faster.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: The module scope of the feature extractor in a traced ``ProbabilityGraph`` (``jasc_core.inference.export``).
+FRONT_END_SCOPE = "/pipeline/features/"
+#: Operators given int8 weights and uint8 activations.
+INT8_OPERATORS = ["Conv", "MatMul", "Gemm"]
+RECURRENT_OPERATORS = ("GRU", "LSTM", "RNN")
+
+
+def front_end_nodes(model: Any) -> list[str]:
+    """Names of the nodes of the feature extractor (kept in float)."""
+    return [node.name for node in model.graph.node if node.name.startswith(FRONT_END_SCOPE)]
+
+
+def batch_norm_nodes(model: Any) -> int:
+    """BatchNormalization nodes left in the graph (0: all folded into the convolutions before them)."""
+    return sum(node.op_type == "BatchNormalization" for node in model.graph.node)
+
+
+class WaveformReader:
+    """onnxruntime's calibration data reader over waveforms ``[N, samples]``, a few at a time."""
+
+    def __init__(self, waveforms: np.ndarray, batch_size: int = 8) -> None:
+        self.batches: Iterator[np.ndarray] = iter(
+            [waveforms[i: i + batch_size].astype(np.float32) for i in range(0, len(waveforms), batch_size)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self.batches, None)
+        return None if batch is None else {"waveform": batch}
+
+    def rewind(self) -> None:  # called by some onnxruntime versions; one pass is all calibration needs
+        pass
+
+
+def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray) -> dict[str, Any]:
+    """Static QDQ int8 copy of ``path`` calibrated on waveforms ``calibration [N, samples]``; returns what was
+    quantised (see the module docstring)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # The quantiser logs about every tensor whose type it cannot infer (pages of protobuf text): silenced.
+    logging.disable(logging.WARNING)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            prepared = Path(tmp) / "prepared.onnx"
+            quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+            model = onnx.load(str(prepared))
+            excluded = front_end_nodes(model)
+            quantize_static(
+                str(prepared), str(int8_path), WaveformReader(calibration), quant_format=QuantFormat.QDQ,
+                per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                op_types_to_quantize=INT8_OPERATORS, nodes_to_exclude=excluded,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+    finally:
+        logging.disable(logging.NOTSET)
+    model = onnx.load(str(int8_path))
+    recurrent_weights_int8(model)
+    onnx.save(model, str(int8_path))
+    return int8_report(model, len(calibration), len(excluded))
+
+
+def recurrent_weights_int8(model: Any) -> int:
+    """Store the input and recurrent weights (``W``, ``R``: ``[directions, gates x hidden, inputs]``) of every
+    recurrent node as int8 with one scale per gate row (symmetric), dequantised in the graph; returns how many."""
+    from onnx import helper, numpy_helper
+
+    weights = {init.name: init for init in model.graph.initializer}
+    nodes, replaced = [], 0
+    for node in model.graph.node:
+        if node.op_type in RECURRENT_OPERATORS:
+            for slot in (1, 2):
+                name = node.input[slot] if len(node.input) > slot else ""
+                if name not in weights:
+                    continue
+                values = numpy_helper.to_array(weights[name]).astype(np.float32)
+                scale = np.maximum(np.abs(values).max(axis=(0, 2)), 1e-12).astype(np.float32) / 127.0
+                quantised = np.clip(np.round(values / scale[None, :, None]), -127, 127).astype(np.int8)
+                model.graph.initializer.remove(weights.pop(name))
+                model.graph.initializer.extend([numpy_helper.from_array(quantised, f"{name}_int8"),
+                                                numpy_helper.from_array(scale, f"{name}_scale")])
+                nodes.append(helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale"], [name],
+                                              f"{node.name}/{slot}_dequantize", axis=1))
+                replaced += 1
+        nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return replaced
+
+
+def int8_report(model: Any, clips: int, front_end: int) -> dict[str, Any]:
+    """What the int8 model holds: the quantised operators, the recurrent layers (float arithmetic, int8 weights)."""
+    from onnx import numpy_helper
+
+    weights = {init.name: init for init in model.graph.initializer}
+    recurrent = [node for node in model.graph.node if node.op_type in RECURRENT_OPERATORS]
+    int8_bytes = sum(numpy_helper.to_array(weights[f"{name}_int8"]).nbytes for node in recurrent
+                     for name in node.input[1:3] if f"{name}_int8" in weights)
+    dequantised = {node.output[0] for node in model.graph.node if node.op_type == "DequantizeLinear"}
+    quantised: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type in INT8_OPERATORS and any(name in dequantised for name in node.input):
+            quantised[node.op_type] = quantised.get(node.op_type, 0) + 1
+    return {"format": "QDQ static", "calibration_clips": clips, "per_channel": True, "int8_operators": quantised,
+            "float_front_end_nodes": front_end, "float_recurrent": sorted({n.op_type for n in recurrent}),
+            "recurrent_weights_int8_bytes": int(int8_bytes)}
+
+
+def convert_fp16(path: Path, fp16_path: Path) -> None:
+    """A float16 copy of ``path`` with float32 inputs and outputs and a float32 front end (module docstring)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(path))
+    logging.disable(logging.WARNING)
+    try:
+        half = convert_float_to_float16(model, keep_io_types=True, node_block_list=front_end_nodes(model),
+                                        op_block_list=["STFT"])
+    finally:
+        logging.disable(logging.NOTSET)
+    onnx.save(half, str(fp16_path))
