@@ -25,12 +25,19 @@ def predict_command(
     model: Annotated[str, typer.Option("--model", help="student, or an extra model the run kept (teacher).")] = "student",
     onnx: Annotated[Path | None, typer.Option("--onnx", help="Run an exported model (jasc export) instead of a "
                                               "run folder; no torch needed.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per model call, across files.")] = 32,
+    workers: Annotated[int, typer.Option("--workers", help="Processes decoding files ahead of the model (0: "
+                                         "decode in this process).")] = 2,
 ) -> None:
     """Scene label and events of audio files of any length, rate and channel count (DCASE TSV or JSON).
 
     Unreadable files are named on stderr and skipped; the exit code is then 1.
     """
-    from jasc_core.inference.outputs import expand_inputs, predict_many, write_results
+    from jasc_core.inference.file_stream import predict_files
+    from jasc_core.inference.outputs import expand_inputs, write_results
+
+    if batch_size < 1 or workers < 0:
+        raise RunError(f"--batch-size {batch_size} must be at least 1 and --workers {workers} at least 0")
 
     if onnx is not None:
         from jasc_core.inference.onnx_predict import OnnxPredictor
@@ -47,11 +54,13 @@ def predict_command(
     paths = expand_inputs(audio)
     if not paths:
         raise RunError(f"no audio files in {' '.join(audio)}")
-    results, skipped = predict_many(predictor.predict, paths,
-                                    lambda line: err_console.print(line, markup=False, soft_wrap=True))
+    results, skipped, throughput = predict_files(
+        predictor, paths, lambda line: err_console.print(line, markup=False, soft_wrap=True),
+        batch_size=batch_size, workers=min(workers, len(paths) - 1))
     written = write_results(results, out, as_json, typer.echo, predictor.tasks)
     for path in written:
         err_console.print(f"wrote {path}", markup=False)
+    err_console.print(throughput.line(), markup=False)
     if skipped:
         err_console.print(f"{len(skipped)} of {len(paths)} files skipped", markup=False)
         raise typer.Exit(1)
