@@ -187,10 +187,10 @@ def measure_data_wait(combo: Combination, device: torch.device, batch: int, step
         t1 = time.perf_counter()
         n = len(cpu_batch.clip_ids)
         # Targets of the benchmark's class counts (the synthetic vocabularies differ from 003's ten classes).
-        frames = combo.pipeline.features.num_frames(moved["waveform"].shape[1])
+        frames = combo.pipeline.features.num_frames(moved.waveform.shape[1])
         targets = {"scene": torch.zeros(n, dtype=torch.long, device=device),
                    "event": torch.zeros(n, frames, classes["event"], device=device)}
-        train_step(combo, moved["waveform"], targets)
+        train_step(combo, moved.waveform, targets)
         sync(device)
         t2 = time.perf_counter()
         if done > 0:  # the first batch includes worker start-up

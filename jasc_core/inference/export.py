@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jasc_core.contract.batch import Batch
 from jasc_core.contract.task_outputs import onnx_output_name
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, task_of
 from jasc_core.data.clips import clip_dataset
@@ -101,7 +102,7 @@ def exportable_recipe(recipe: Any) -> Any:
     return recipe.model_copy(update={"features": recipe.features.model_copy(update={"backend": "nnaudio"})})
 
 
-def eval_batches(recipe: Any, pipeline: Pipeline, labels: Any, split: str, samples: int) -> list[dict[str, Any]]:
+def eval_batches(recipe: Any, pipeline: Pipeline, labels: Any, split: str, samples: int) -> list[Batch]:
     """Batches of the run's ``split`` whose clips are one window long (``samples``), with targets."""
     dataset = build("dataset", recipe.data)
     dataset.prepare()
@@ -122,7 +123,7 @@ def in_chunks(run: Any, waveforms: torch.Tensor, names: Sequence[str], size: int
     return {name: np.concatenate([part[k] for part in parts]) for k, name in enumerate(names)}
 
 
-def split_metrics(probs: dict[str, np.ndarray], batches: list[dict[str, Any]], labels: Any,
+def split_metrics(probs: dict[str, np.ndarray], batches: list[Batch], labels: Any,
                   thresholds: Any) -> dict[str, float]:
     """Each task's selection metric (scene accuracy, event frame micro-F1, ...) of probabilities over ``batches``."""
     metrics = {}
@@ -191,27 +192,38 @@ def export_onnx(
         "fp32": {"bytes": path.stat().st_size, "metrics": split_metrics(fp32_probs, batches, labels, thresholds)},
         "metrics_clips": int(waveforms.shape[0]),
     }
+    smaller_copies(copies, path, (recipe, pipeline, labels, samples), (waveforms, names, batches, thresholds),
+                   calibration_clips, calibration_split, report)
+    write_export_files(out, recipe, pipeline, labels, names, (rate, frame_hop, samples), (thresholds, source), report)
+    return report
+
+
+def smaller_copies(copies: Sequence[str], path: Path, model: tuple[Any, Pipeline, Any, int],
+                   checked: tuple[torch.Tensor, Sequence[str], list[Batch], Any], calibration_clips: int,
+                   calibration_split: str | None, report: dict[str, Any]) -> None:
+    """Write the int8 and fp16 copies asked for beside ``path`` and add their sizes and metrics to ``report``."""
+    recipe, pipeline, labels, samples = model
+    waveforms, names, batches, thresholds = checked
+    ort = require_onnx()
     if "int8" in copies:
         from jasc_core.inference.quantize import quantize_int8
 
         calibration_split = calibration_split or recipe.train.val_split
-        calibration = torch.cat([b["waveform"] for b in eval_batches(recipe, pipeline, labels, calibration_split,
-                                                                     samples)])[:calibration_clips].numpy()
-        int8_path = out / "model.int8.onnx"
+        calibration = torch.cat([b.waveform for b in eval_batches(recipe, pipeline, labels, calibration_split,
+                                                                  samples)])[:calibration_clips].numpy()
+        int8_path = path.with_name("model.int8.onnx")
         details = quantize_int8(path, int8_path, calibration)
         report["int8"] = copy_report(int8_path, ort, waveforms, names, batches, labels, thresholds, report)
         report["int8"].update(details, calibration_split=calibration_split)
     if "fp16" in copies:
         from jasc_core.inference.quantize import convert_fp16
 
-        convert_fp16(path, out / "model.fp16.onnx")
-        report["fp16"] = copy_report(out / "model.fp16.onnx", ort, waveforms, names, batches, labels, thresholds,
-                                     report)
-    write_export_files(out, recipe, pipeline, labels, names, (rate, frame_hop, samples), (thresholds, source), report)
-    return report
+        fp16_path = path.with_name("model.fp16.onnx")
+        convert_fp16(path, fp16_path)
+        report["fp16"] = copy_report(fp16_path, ort, waveforms, names, batches, labels, thresholds, report)
 
 
-def copy_report(path: Path, ort: Any, waveforms: torch.Tensor, names: Sequence[str], batches: list[dict[str, Any]],
+def copy_report(path: Path, ort: Any, waveforms: torch.Tensor, names: Sequence[str], batches: list[Batch],
                 labels: Any, thresholds: Any, report: dict[str, Any]) -> dict[str, Any]:
     """A smaller copy's file size and metrics, and their change from fp32 in points."""
     session = onnx_session(path, ort)

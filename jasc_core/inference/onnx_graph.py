@@ -50,19 +50,7 @@ def fourier_convs_to_stft(model: Any) -> int:
     from onnx import helper, numpy_helper
 
     graph = model.graph
-    # Weights are initializers or, for buffers the exporter folded, Constant nodes.
-    initializers = {init.name: init for init in graph.initializer}
-    initializers.update({node.output[0]: attribute.t for node in graph.node if node.op_type == "Constant"
-                         for attribute in node.attribute if attribute.name == "value"})
-    matches = {i: m for i, node in enumerate(graph.node)
-               if (m := _fourier_conv(node, initializers, numpy_helper)) is not None}
-    # A sin kernel does not define the window at n = 0 and N/2: take the cos kernel's of the same input when there
-    # is one (then both share one STFT node).
-    cos_windows = {(graph.node[i].input[0], m[2]): m[1] for i, m in matches.items() if m[0] == "cos"}
-    for i, (kind, window, stride, bins) in list(matches.items()):
-        shared = cos_windows.get((graph.node[i].input[0], stride))
-        if kind == "sin" and shared is not None and shared.shape == window.shape:
-            matches[i] = (kind, shared, stride, bins)
+    matches = _fourier_matches(graph, numpy_helper)
     stfts: dict[tuple[str, int, bytes], str] = {}
     nodes = []
     for i, node in enumerate(graph.node):
@@ -109,6 +97,24 @@ def fourier_convs_to_stft(model: Any) -> int:
     del graph.initializer[:]
     graph.initializer.extend(keep)
     return len(matches)
+
+
+def _fourier_matches(graph: Any, numpy_helper: Any) -> dict[int, tuple[str, np.ndarray, int, int]]:
+    """Node index -> ``(kind, window, stride, bins)`` of every Fourier-kernel convolution of ``graph``."""
+    # Weights are initializers or, for buffers the exporter folded, Constant nodes.
+    initializers = {init.name: init for init in graph.initializer}
+    initializers.update({node.output[0]: attribute.t for node in graph.node if node.op_type == "Constant"
+                         for attribute in node.attribute if attribute.name == "value"})
+    matches = {i: m for i, node in enumerate(graph.node)
+               if (m := _fourier_conv(node, initializers, numpy_helper)) is not None}
+    # A sin kernel does not define the window at n = 0 and N/2: take the cos kernel's of the same input when there
+    # is one (then both share one STFT node).
+    cos_windows = {(graph.node[i].input[0], m[2]): m[1] for i, m in matches.items() if m[0] == "cos"}
+    for i, (kind, window, stride, bins) in list(matches.items()):
+        shared = cos_windows.get((graph.node[i].input[0], stride))
+        if kind == "sin" and shared is not None and shared.shape == window.shape:
+            matches[i] = (kind, shared, stride, bins)
+    return matches
 
 
 def _fourier_conv(node: Any, initializers: dict[str, Any], numpy_helper: Any) -> tuple[str, np.ndarray, int, int] | None:
