@@ -17,10 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
-#: A tiny quickstart-shaped recipe: 12 s of synthetic audio at 8 kHz, a one-block network.
+#: A tiny quickstart-shaped recipe: one synthetic minute at 8 kHz, a 4-channel network.
 TINY_RECIPE = """\
 description: tiny
-data: {name: synthetic, preset: tut-joint, minutes: 0.2, sample_rate: 8000}
+data: {name: synthetic, preset: tut-joint, minutes: 1, sample_rate: 8000}
 features: {name: logmel, sample_rate: 8000, n_mels: 16, win_ms: 40, hop_ms: 40}
 model:
   encoder: {name: tonami_cnn, channels: [4, 4, 4], freq_pools: [2, 2, 2]}
