@@ -94,7 +94,9 @@ def export_command(
              f"parameters: {report['parameters']:,} ({report['parameter_bytes_fp32'] / 1e6:.3f} MB at fp32)",
              f"fp32: file {report['fp32']['bytes'] / 1e6:.3f} MB, {_metrics_text(report['fp32']['metrics'])}"]
     for copy in ("int8", "fp16"):
-        if copy in report:
+        if copy in report and not report[copy].get("checked", True):
+            lines.append(f"{copy}: file {report[copy]['bytes'] / 1e6:.3f} MB, not checked ({report[copy]['why']})")
+        elif copy in report:
             change = ", ".join(f"{k} {v:+.2f} points" for k, v in report[copy]["change_points"].items())
             lines.append(f"{copy}: file {report[copy]['bytes'] / 1e6:.3f} MB, "
                          f"{_metrics_text(report[copy]['metrics'])} ({change}; {report['metrics_clips']} {split} "
