@@ -26,9 +26,14 @@ class RunError(JascError):
 
 
 class RunInterrupted(RunError):
-    """A run stopped by Ctrl-C (SIGINT); the message says how to resume it. Exit code 130, as shells expect."""
+    """A run stopped by Ctrl-C (SIGINT) or another stopping signal (SIGTERM, SIGHUP, SIGUSR1); the message says how to
+    resume it. Exit code 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as shells report it."""
 
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def os_error_message(exc: OSError) -> str:

@@ -17,8 +17,9 @@ from pydantic_core import PydanticUndefined
 from rich.table import Table
 
 from jasc_core.cli.predict import export_command, predict_command
+from jasc_core.cli.runs import interrupted_exit, run_state_note, runs_command
 from jasc_core.console import output_console
-from jasc_core.errors import ConfigError, JascError, RunError, RunInterrupted, os_error_message
+from jasc_core.errors import ConfigError, JascError, RunError, os_error_message
 
 console = output_console()
 err_console = output_console(stderr=True, highlight=False)
@@ -219,12 +220,14 @@ def run(
     from jasc_core.runs.folder import open_run
     from jasc_core.training import run_recipe
     from jasc_core.training.launch import launch_run
+    from jasc_core.training.resume import refuse_live_run
     from jasc_core.training.runtime import is_main_process
 
     if resume is None and recipe is None:
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")
-    if resume is not None:
-        open_run(resume)  # "not a jasc run folder" before anything reads its recipe.yaml
+    if resume is not None and is_main_process():
+        folder = open_run(resume)  # "not a jasc run folder" before anything reads its recipe.yaml
+        refuse_live_run(folder, folder.read_meta())  # before torchrun starts workers for it
     if nproc is not None:  # torchrun runs this command again in each process, without --nproc; rank 0 prints
         launch_run(nproc, recipe, set_ or [], out, resume, require_real)
         return
@@ -244,9 +247,8 @@ def run(
             raise
     try:
         run_dir = run_recipe(loaded, recipe_path=recipe_path, out_dir=out, resume=resume)
-    except KeyboardInterrupt as exc:
-        where = getattr(exc, "run_dir", None)
-        raise RunInterrupted(f"interrupted; continue with: jasc run --resume {where}" if where else "interrupted") from None
+    except KeyboardInterrupt as exc:  # Ctrl-C or another stopping signal: the run folder says interrupted
+        raise interrupted_exit(exc) from None
     if is_main_process():  # a torchrun worker of rank > 0 prints nothing
         console.print(f"run folder: {run_dir}", markup=False)
 
@@ -260,6 +262,9 @@ def evaluate(
     """Evaluate a run's best checkpoint on a split: metrics, tables, TSV predictions and plots."""
     from jasc_core.evaluation import evaluate_run
 
+    note = run_state_note(run_dir)
+    if note:
+        err_console.print(note, markup=False, soft_wrap=True)
     evaluate_run(run_dir, split=split, model=model)
 
 
@@ -317,6 +322,7 @@ def sweep(
 
 app.command("predict", rich_help_panel=PANEL_RECIPES)(predict_command)
 app.command("export", rich_help_panel=PANEL_RECIPES)(export_command)
+app.command("runs", rich_help_panel=PANEL_RECIPES)(runs_command)
 
 
 # -- entry point ---------------------------------------------------------------------------------------------------

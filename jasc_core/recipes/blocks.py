@@ -97,6 +97,9 @@ class TrainConfig(_Strict):
     )
     select_mode: Literal["max", "min"] = Field("max", description="whether a larger select_metric is better")
     early_stopping: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
+    checkpoint_every: float | None = Field(
+        None, gt=0, description="minutes between mid-epoch checkpoints, each written at the next step boundary so "
+        "that a resume continues inside the epoch; none: at epoch ends (and on a stopping signal) only")
 
     @model_validator(mode="before")
     @classmethod

@@ -13,7 +13,7 @@ previous file or the new one, never a truncated one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,10 @@ from jasc_core.errors import RunError
 from jasc_core.runs.atomic_files import atomic_write
 
 #: The layout of the dict on disk; raise it when a field changes meaning (a resume refuses other formats).
-CHECKPOINT_FORMAT = 2
+#: 3: ``partial`` (a mid-epoch checkpoint's progress through the epoch after ``epoch``) may be set.
+CHECKPOINT_FORMAT = 3
+#: Formats a resume reads: 2 is 3 without ``partial`` (every checkpoint then was taken at an epoch end).
+RESUMABLE_FORMATS = (2, 3)
 
 
 @dataclass
@@ -45,6 +48,9 @@ class TrainingState:
     stopped: bool
     #: The resolved recipe the run trained with (``jasc run --resume`` reads it when recipe.yaml was edited).
     recipe: dict[str, Any]
+    #: A mid-epoch checkpoint's progress through epoch ``epoch + 1``: steps done and each process's loss sums,
+    #: counts and clips (``jasc_core.training.mid_epoch``); None at an epoch end.
+    partial: dict[str, Any] | None = None
 
 
 @dataclass
@@ -92,9 +98,9 @@ class Checkpoint:
         """The training state, after checking this checkpoint was written for ``recipe_hash`` in this format."""
         if self.recipe_hash != recipe_hash:
             raise RunError(f"{self.path} was written for a different recipe; start a new run")
-        if self.format != CHECKPOINT_FORMAT or self.training is None:
-            raise RunError(f"{self.path} is a checkpoint of format {self.format}; this jasc resumes format "
-                           f"{CHECKPOINT_FORMAT} only: start a new run")
+        if self.format not in RESUMABLE_FORMATS or self.training is None:
+            raise RunError(f"{self.path} is a checkpoint of format {self.format}; this jasc resumes formats "
+                           f"{', '.join(map(str, RESUMABLE_FORMATS))} only: start a new run")
         return self.training
 
     @classmethod
@@ -102,8 +108,8 @@ class Checkpoint:
         if not isinstance(flat, dict) or not isinstance(flat.get("model"), dict):
             raise RunError(f"{path} holds no model state: not a jasc checkpoint")
         training = None
-        if all(f.name in flat for f in fields(TrainingState)):
-            training = TrainingState(**{f.name: flat[f.name] for f in fields(TrainingState)})
+        if all(f.name in flat for f in fields(TrainingState) if f.default is MISSING):  # optional: newer fields
+            training = TrainingState(**{f.name: flat[f.name] for f in fields(TrainingState) if f.name in flat})
         return cls(epoch=int(flat.get("epoch", -1)), step=int(flat.get("step", 0)), model=flat["model"],
                    extra_models=dict(flat.get("extra_models", {})), recipe_hash=str(flat.get("recipe_hash", "")),
                    labels=dict(flat.get("labels", {})), tasks=list(flat.get("tasks", [])),

@@ -1,7 +1,9 @@
 """The run folder: everything one ``jasc run`` produces, in a fixed layout.
 
     <run>/
-      run.json          marker and status: jasc version, recipe hash, created, status (running|finished|failed)
+      run.json          marker and status: jasc version, recipe hash, created, status (running|trained|finished|
+                        failed|interrupted, with the signal's name), and while training the main process's pid,
+                        host and heartbeat (``jasc_core.runs.liveness``)
       recipe.yaml       the fully resolved recipe (every default filled in)
       checkpoints/      last.pt (every epoch end, for resume) and best.pt (the selected model)
       history.json      one entry per epoch: train losses per task, effective weights, lr, val metrics, time
@@ -18,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,8 @@ from jasc_core.errors import RunError
 from jasc_core.runs.atomic_files import atomic_write
 
 RUN_MARKER = "run.json"
+#: ``update_meta`` reads, changes and rewrites run.json; the heartbeat thread and the loop both call it.
+_META_LOCK = threading.RLock()
 #: Recipe blocks that decide what training does: the recipe hash covers them and a resume must find them unchanged
 #: (evaluate, output and log may differ). A run records the blocks it was hashed with (run.json ``hashed_blocks``),
 #: so a block added here later leaves older runs resumable.
@@ -93,9 +98,10 @@ class RunFolder:
         return read_json(self.marker)
 
     def update_meta(self, **fields: Any) -> None:
-        meta = self.read_meta() if self.marker.exists() else {}
-        meta.update(fields)
-        write_json(self.marker, meta)
+        with _META_LOCK:  # one read-modify-write at a time in this process (the heartbeat thread writes too)
+            meta = self.read_meta() if self.marker.exists() else {}
+            meta.update(fields)
+            write_json(self.marker, meta)
 
     def mark_failed(self, reason: str) -> None:
         """``status: failed`` with the reason, even on a full disk, where the atomic write has no room for its
@@ -112,9 +118,17 @@ class RunFolder:
                 pass  # nothing more can be written here; the exit message still names the reason
 
 
+#: Fields of those blocks that decide how often state is saved, not what is trained: a resume may change them.
+NOT_TRAINING = {"train": ("checkpoint_every",)}
+
+
 def recipe_hash(identity: dict[str, Any], blocks: tuple[str, ...] = TRAINING_BLOCKS) -> str:
-    """SHA-256 of the training blocks of a recipe's identity (``identity_dict``; canonical JSON)."""
+    """SHA-256 of the training blocks of a recipe's identity (``identity_dict``; canonical JSON), without the
+    fields of ``NOT_TRAINING``."""
     relevant = {key: identity.get(key) for key in blocks}
+    for block, names in NOT_TRAINING.items():
+        if isinstance(relevant.get(block), dict):
+            relevant[block] = {k: v for k, v in relevant[block].items() if k not in names}
     text = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -172,6 +186,17 @@ def open_run(path: str | Path) -> RunFolder:
     if "recipe_hash" not in meta:
         raise RunError(f"{run.marker} is not a jasc run marker (no recipe_hash)")
     return run
+
+
+def find_runs(parent: str | Path, depth: int = 3) -> list[RunFolder]:
+    """Run folders at most ``depth`` levels below ``parent`` (``parent`` itself included), sorted by path; a
+    sweep's runs lie two levels down (``<sweep>/runs/<label>``)."""
+    parent = Path(parent)
+    found = []
+    for level in range(depth + 1):
+        pattern = "/".join(["*"] * level + [RUN_MARKER])
+        found += [RunFolder(marker.parent) for marker in parent.glob(pattern) if marker.is_file()]
+    return sorted(found, key=lambda run: str(run.root))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

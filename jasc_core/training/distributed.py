@@ -219,6 +219,16 @@ class DistributedRuntime(Runtime):
                 number[name] = number.get(name, 0) + part_counts[name]
         return {name: total[name] / number[name] for name in total}  # the main process's names first
 
+    def all_gather(self, value: T) -> list[T]:
+        parts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, value)
+        return parts
+
+    def max_over_processes(self, values: Sequence[int]) -> list[int]:
+        flags = torch.tensor(list(values), dtype=torch.int64, device=self.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return [int(v) for v in flags.tolist()]
+
     def gradient_sync(self, wrapped: nn.Module) -> Any:
         return wrapped.no_sync() if isinstance(wrapped, DistributedDataParallel) else nullcontext()
 

@@ -6,7 +6,8 @@ builds optimiser and LR schedule, and resets early stopping and model selection;
 each step's plan, reads the planned streams, takes one optimiser step (``jasc_core.training.step``), validates,
 tells the weighting the epoch's losses, selects, and writes ``last.pt`` with every state a resume needs (streams'
 positions and RNG included), so a run killed anywhere restarts its unfinished epoch from the previous epoch end and
-ends as if never interrupted (CPU, deterministic mode).
+ends as if never interrupted (CPU, deterministic mode). With ``train.checkpoint_every``, and on a stopping signal,
+``last.pt`` is also written between steps, and a resume continues inside the epoch (``jasc_core.training.mid_epoch``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from jasc_core.runs.checkpoints import Checkpoint, TrainingState, load_checkpoin
 from jasc_core.runs.folder import RunFolder, write_json
 from jasc_core.runs.rng import restore_rng_state, rng_state
 from jasc_core.training.compile import compile_models, use_channels_last
+from jasc_core.training.mid_epoch import CheckpointClock, EpochProgress, partial_state, progress_for
 from jasc_core.training.optim import build_optimizer, keep_frozen_in_eval, lr_lambda, set_trainable
 from jasc_core.training.progress import Progress, show_progress
 from jasc_core.training.runtime import Runtime
+from jasc_core.training.signals import Stopped, StopSignals
 from jasc_core.training.step import backward, step_losses
 from jasc_core.training.streams import StreamReader
 
@@ -88,6 +91,11 @@ class Trainer:
         self.epoch_step = 0
         # Augmentations draw from their own generator, saved in checkpoints: a resumed run draws the same masks.
         self.augment_generator = torch.Generator().manual_seed(self.recipe.seed)
+        # Mid-epoch checkpoints and stopping signals (``jasc_core.training.mid_epoch``): ``run_recipe`` installs the
+        # handlers; uninstalled, no signal is ever recorded. ``partial``: a mid-epoch checkpoint's epoch progress.
+        self.stop = StopSignals()
+        self.checkpoint_clock = CheckpointClock(self.config.checkpoint_every)
+        self.partial: dict[str, Any] | None = None
 
     def _checked_phases(self) -> list[tuple[int, Phase]]:
         phases, first, placed = self.schedule.phases(self.setup), 0, []
@@ -164,11 +172,12 @@ class Trainer:
         self.weighting.train()
         self.schedule.on_epoch_start(self.model, epoch)
         keep_frozen_in_eval(self.groups, self.phase.train)
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        start, clips = time.time(), 0
-        bar = progress.add(f"epoch {epoch + 1}/{self.config.epochs}", self.steps_per_epoch)
-        for number in range(self.steps_per_epoch):
+        done = progress_for(self.partial, self.runtime.rank, self.runtime.world_size)  # a resume inside the epoch
+        self.partial = None
+        self.checkpoint_clock.reset()
+        start = time.time() - done.seconds
+        bar = progress.add(f"epoch {epoch + 1}/{self.config.epochs}", self.steps_per_epoch - done.steps)
+        for number in range(done.steps, self.steps_per_epoch):
             self.epoch_step = number
             plan = self.schedule.plan_step(self.step, epoch, self.phase, self.infos)
             batches = [collate([item for name in names for item in self.parts.streams[name].next()])
@@ -176,19 +185,40 @@ class Trainer:
             allowed = plan.tasks if plan.tasks is not None else self.phase.tasks
             tasks = tuple(t for t in self.parts.tasks if allowed is None or t in allowed)
             losses = self.train_step((batches, tasks), epoch)
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value
-                counts[name] = counts.get(name, 0) + 1
-            clips += sum(len(batch) for batch in batches)
-            rate = clips / max(1e-9, time.time() - start)
+            done.add(losses, sum(len(batch) for batch in batches))
+            rate = done.clips / max(1e-9, time.time() - start)
             progress.update(bar, " ".join(f"{t} {v:.4f}" for t, v in losses.items()) + f" | {rate:.1f} clips/s")
+            self.step_boundary(epoch, done, start)
         progress.remove(bar)
-        means = self.runtime.epoch_means(sums, counts)
+        means = self.runtime.epoch_means(done.sums, done.counts)
         return {"epoch": epoch + 1, "_start": start, "step": self.step, "phase": self.phase.name,
                 "lr": float(self.optimizer.param_groups[0]["lr"]),
                 "train_losses": {k: v for k, v in means.items() if not k.startswith("extra/")},
                 "extra_losses": {k.removeprefix("extra/"): v for k, v in means.items() if k.startswith("extra/")},
-                "train_clips_per_s": clips / max(1e-9, time.time() - start)}
+                "train_clips_per_s": done.clips / max(1e-9, time.time() - start)}
+
+    def step_boundary(self, epoch: int, done: EpochProgress, start: float) -> None:
+        """After an optimiser step: a mid-epoch checkpoint when ``train.checkpoint_every`` has passed or a stopping
+        signal arrived, then the stop; decided by all processes together, so they stop after the same step."""
+        due = self.runtime.is_main and self.checkpoint_clock.due() and done.steps < self.steps_per_epoch
+        signum, save = self.runtime.max_over_processes([self.stop.signum or 0, int(due)])
+        if signum or save:
+            self.save_mid_epoch(epoch, done, time.time() - start)
+        if signum:
+            raise Stopped(signum)
+
+    def save_mid_epoch(self, epoch: int, done: EpochProgress, seconds: float) -> None:
+        """``last.pt`` at this step boundary: the state of the last completed epoch's checkpoint, taken now, with
+        every process's progress through epoch ``epoch`` (``jasc_core.training.mid_epoch``)."""
+        partial = partial_state(self.runtime.all_gather(done), seconds)
+
+        def write() -> None:
+            checkpoint = self.checkpoint(epoch - 1)
+            checkpoint.training.partial = partial
+            checkpoint.save(self.run.last)
+
+        self.runtime.main_only(write)
+        self.checkpoint_clock.reset()
 
     def train_step(self, step_input: tuple[list[Batch], tuple[str, ...]], epoch: int) -> dict[str, float]:
         """One optimiser step on the planned batches; returns the unweighted task losses and ``extra/<name>``."""
@@ -315,6 +345,7 @@ class Trainer:
         for name, reader in self.parts.streams.items():
             reader.restore(state.streams[name])
         self.history = list(state.history)
+        self.partial = state.partial  # a mid-epoch checkpoint: train_epoch continues that epoch
         self.step = checkpoint.step
         restore_rng_state(state.rng)
         self.augment_generator.set_state(state.augment_rng)

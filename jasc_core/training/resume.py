@@ -18,13 +18,20 @@ from jasc_core.recipes.model import identity_dict, load_recipe, resolved_dict, v
 from jasc_core.recipes.types import Recipe
 from jasc_core.runs.checkpoints import load_checkpoint
 from jasc_core.runs.folder import RunFolder, open_run
+from jasc_core.runs.liveness import liveness
 
 log = logging.getLogger("jasc")
 
-def open_for_resume(path: str | Path, recipe: Recipe | None = None) -> tuple[RunFolder, Recipe]:
-    """The run folder and the recipe to continue it with; RunError when there is nothing to resume."""
+
+def open_for_resume(path: str | Path, recipe: Recipe | None = None, *,
+                    check_alive: bool = True) -> tuple[RunFolder, Recipe]:
+    """The run folder and the recipe to continue it with; RunError when there is nothing to resume, or when
+    ``check_alive`` and a live process still trains it (``jasc_core.runs.liveness``; under torchrun only the main
+    process checks: the others may run on other hosts, where the pid means nothing)."""
     run = open_run(path)
     meta = run.read_meta()
+    if check_alive:
+        refuse_live_run(run, meta)
     if recipe is None:
         recipe = _run_recipe(run, meta)
     else:
@@ -35,6 +42,16 @@ def open_for_resume(path: str | Path, recipe: Recipe | None = None) -> tuple[Run
     if not run.last.is_file():
         log.warning("%s has no checkpoint yet: training starts from epoch 1", run.root)
     return run, recipe
+
+
+def refuse_live_run(run: RunFolder, meta: dict[str, Any]) -> None:
+    """RunError when ``run.json`` says a live process is training this run (two processes must not write it)."""
+    state = liveness(meta)
+    if state.alive:
+        raise RunError(f"{run.root} is still running ({state.detail}); stop that process first (SIGTERM or Ctrl-C "
+                       f"checkpoints and marks it interrupted), or wait until it ends")
+    if state.status.startswith("interrupted: process gone"):
+        log.warning("%s: %s (%s); resuming from its last checkpoint", run.root, state.status, state.detail)
 
 
 def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Recipe:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,17 @@ from jasc_core.recipes.blocks import TrainConfig
 from jasc_core.recipes.model import build, dump_yaml, identity_dict
 from jasc_core.recipes.types import Recipe
 from jasc_core.runs.folder import RunFolder, create_run, default_run_name, new_run_dir, recipe_hash
+from jasc_core.runs.liveness import heartbeat_if
 from jasc_core.runs.rng import seed_everything
 from jasc_core.training.compile import compile_settings
-from jasc_core.training.distributed import make_runtime
+from jasc_core.training.distributed import make_runtime, under_torchrun
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init
 from jasc_core.training.loop import Trainer, TrainingParts
 from jasc_core.training.progress import show_progress
 from jasc_core.training.resume import open_for_resume
-from jasc_core.training.runtime import Runtime, deterministic_mode
+from jasc_core.training.runtime import Runtime, deterministic_mode, is_main_process
+from jasc_core.training.signals import DUPLICATE_WINDOW_S, Stopped, StopSignals, signal_name
 from jasc_core.training.streams import build_streams
 
 
@@ -160,53 +163,48 @@ def _new_run(recipe: Recipe, recipe_path: str | Path | None, out_dir: str | Path
 
 def run_recipe(
     recipe: Recipe | None, *, recipe_path: str | Path | None, out_dir: str | Path | None = None,
-    resume: str | Path | None = None, evaluate: bool = True,
+    resume: str | Path | None = None, evaluate: bool = True, handle_signals: bool = True,
 ) -> Path:
-    """Train a recipe into a run folder (new, or ``resume``d), then evaluate it; returns the run folder."""
+    """Train a recipe into a run folder (new, or ``resume``d), then evaluate it; returns the run folder.
+
+    ``handle_signals``: SIGINT, SIGTERM, SIGHUP and SIGUSR1 stop the run at a step boundary with a checkpoint and
+    raise ``Stopped`` (a ``KeyboardInterrupt`` naming the signal and the run folder; ``jasc_core.training.signals``);
+    the previous handlers are restored when the run ends. False leaves the process's handlers alone.
+    """
+    signals = StopSignals(DUPLICATE_WINDOW_S if under_torchrun() else 0.0)
+    with signals if handle_signals else contextlib.nullcontext():
+        return _run(recipe, recipe_path, out_dir, resume, evaluate, signals)
+
+
+def _run(recipe: Recipe | None, recipe_path: str | Path | None, out_dir: str | Path | None,
+         resume: str | Path | None, evaluate: bool, signals: StopSignals) -> Path:
     if resume is not None:
-        run, recipe = open_for_resume(resume, recipe)
+        run, recipe = open_for_resume(resume, recipe, check_alive=is_main_process())
         runtime = runtime_for(recipe)
-        runtime.main_only(lambda: run.update_meta(status="running", error=None))
+        runtime.main_only(lambda: run.update_meta(status="running", error=None, signal=None))
     else:
         if recipe is None:
             raise RunError("run_recipe needs a recipe (or resume=RUN_DIR)")
         check_before_training(recipe)  # fail before a run folder exists
         runtime = runtime_for(recipe)
         run = RunFolder(runtime.from_main(lambda: _new_run(recipe, recipe_path, out_dir).root))
-    main = runtime.main_only
-
     hook = RunHooks(get_registry().hook)
     with deterministic_mode(recipe.train.deterministic), compile_settings(recipe.train.compile):
         try:
-            parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file(), runtime=runtime,
-                                run=run)
-            if parts.stand_in:
-                main(lambda: run.update_meta(data_stand_in=parts.stand_in))
-            if parts.init is not None:
-                main(lambda: run.update_meta(init=parts.init))
-            trainer = Trainer(parts, run)
-            main(lambda: run.update_meta(precision=parts.runtime.precision, compile=trainer.compiled))
-            trainer.fit(hook, resume=resume is not None)
-            main(lambda: run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best))
-            metrics = (main(lambda: _evaluate(run, recipe)) or {}) if evaluate else {}
-        except KeyboardInterrupt as exc:
+            # The heartbeat stops before a failure below may remove the run folder.
+            with heartbeat_if(runtime.is_main, run.update_meta):
+                metrics = _train(recipe, run, runtime, hook, signals, resume, evaluate)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or a stopping signal (Stopped)
+            name = signal_name(getattr(exc, "signum", signal.SIGINT))
             with contextlib.suppress(OSError):
                 if runtime.is_main:
-                    run.update_meta(status="interrupted")
+                    run.update_meta(status="interrupted", signal=name)
             exc.run_dir = run.root  # the CLI says how to resume it
             raise
         except (JascError, OSError) as exc:
-            reason = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
-            if runtime.is_main:  # the run folder's record is the main process's (no barrier on a failure path)
-                if resume is None and not run.last.is_file():
-                    # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run
-                    # folder holds nothing to resume, and leaving it would make the same command fail on a non-empty
-                    # --out.
-                    shutil.rmtree(run.root, ignore_errors=True)
-                elif run.read_meta().get("status") != "failed":
-                    run.mark_failed(reason)
+            _record_failure(exc, run, runtime, resume)
             if isinstance(exc, OSError):  # a folder that cannot be written, a full disk: path and reason, one line
-                raise RunError(reason) from None
+                raise RunError(os_error_message(exc)) from None
             raise
         finally:
             runtime.close()  # leave the process group whatever ended the run
@@ -216,6 +214,40 @@ def run_recipe(
         if hook.failed:  # the warnings scrolled by; the run folder keeps which plugin stopped and why
             run.update_meta(hook_failures=hook.failed)
     return run.root
+
+
+def _train(recipe: Recipe, run: RunFolder, runtime: Runtime, hook: RunHooks, signals: StopSignals,
+           resume: str | Path | None, evaluate: bool) -> dict[str, Any]:
+    """Build, train (signals deferred to step boundaries) and evaluate; the evaluation's metrics."""
+    main = runtime.main_only
+    parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file(), runtime=runtime, run=run)
+    if parts.stand_in:
+        main(lambda: run.update_meta(data_stand_in=parts.stand_in))
+    if parts.init is not None:
+        main(lambda: run.update_meta(init=parts.init))
+    trainer = Trainer(parts, run)
+    trainer.stop = signals
+    main(lambda: run.update_meta(precision=parts.runtime.precision, compile=trainer.compiled))
+    with signals.deferred():
+        trainer.fit(hook, resume=resume is not None)
+        # A signal that came after the last step boundary (validation of the last epoch): stop here, together.
+        signum = runtime.max_over_processes([signals.signum or 0])[0]
+    if signum:
+        raise Stopped(signum)
+    main(lambda: run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best))
+    return (main(lambda: _evaluate(run, recipe)) or {}) if evaluate else {}
+
+
+def _record_failure(exc: JascError | OSError, run: RunFolder, runtime: Runtime, resume: str | Path | None) -> None:
+    """The run folder's record of a failure (the main process's; no barrier on a failure path)."""
+    if not runtime.is_main:
+        return
+    if resume is None and not run.last.is_file():
+        # Stopped before its first checkpoint (data missing, sizes mismatch, an early NaN): a new run folder holds
+        # nothing to resume, and leaving it would make the same command fail on a non-empty --out.
+        shutil.rmtree(run.root, ignore_errors=True)
+    elif run.read_meta().get("status") != "failed":
+        run.mark_failed(os_error_message(exc) if isinstance(exc, OSError) else str(exc))
 
 
 def _evaluate(run: RunFolder, recipe: Recipe) -> dict[str, Any]:

@@ -105,6 +105,14 @@ class Runtime:
         """Per-name means of values summed over an epoch's steps, over every process's steps."""
         return {name: sums[name] / counts[name] for name in sums}
 
+    def all_gather(self, value: T) -> list[T]:
+        """Every process's ``value`` (picklable), in rank order (a mid-epoch checkpoint's loss sums)."""
+        return [value]
+
+    def max_over_processes(self, values: Sequence[int]) -> list[int]:
+        """The element-wise maximum of small integers over processes (a stop signal, a checkpoint decision)."""
+        return list(values)
+
     def gradient_sync(self, wrapped: nn.Module) -> Any:
         """Context of one step's forwards and backward (DDP: ``no_sync``; gradients are averaged after backward)."""
         return nullcontext()
