@@ -19,7 +19,8 @@ from jasc_core.contract.registry import Registry, reset_registry
 def _test_hooks() -> None:
     """``JASC_TEST_PID_DIR``: each worker writes its pid to DIR/RANK; ``JASC_TEST_STEP_DELAY``: seconds of sleep
     before each step (time to kill a rank mid-epoch); ``JASC_TEST_STATE_DIR``: each worker saves its model's and
-    extra models' (EMA teacher) state dicts after training to DIR/RANK.pt."""
+    extra models' (EMA teacher) state dicts after training to DIR/RANK.pt; ``JASC_TEST_STEP_LOG``: the main process
+    appends the global index of each optimiser step it finishes to FILE."""
     folder = os.environ.get("JASC_TEST_PID_DIR")
     if folder and "RANK" in os.environ:
         Path(folder, os.environ["RANK"]).write_text(str(os.getpid()))
@@ -34,6 +35,19 @@ def _test_hooks() -> None:
             return step(self, step_input, epoch)
 
         Trainer.train_step = slow_step
+    steps = os.environ.get("JASC_TEST_STEP_LOG")
+    if steps and os.environ.get("RANK", "0") == "0":
+        from jasc_core.training import Trainer
+
+        timed = Trainer.train_step
+
+        def logged_step(self, step_input, epoch):  # noqa: ANN001, ANN202 - a test's patch
+            losses = timed(self, step_input, epoch)
+            with open(steps, "a") as handle:
+                handle.write(f"{self.step - 1}\n")
+            return losses
+
+        Trainer.train_step = logged_step
     states = os.environ.get("JASC_TEST_STATE_DIR")
     if states:
         import torch
