@@ -265,3 +265,27 @@ def test_resume_refuses_a_live_run_and_listings_show_a_dead_one_as_gone(fakes, t
     assert [(row["run"], row["status"]) for row in rows] == [(str(run_dir), "interrupted: process gone")]
     table = CliRunner().invoke(app, ["runs", str(tmp_path)])
     assert "process gone" in table.output
+
+
+# the launcher of `jasc run --nproc` -------------------------------------------------------------------------------
+
+
+def test_the_launcher_forwards_sigusr1_and_reads_workers_stopped_by_a_signal():
+    from jasc_core.training.launch import interrupted_error, stop_signal_of, torchrun_args
+
+    assert "--signals-to-handle=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1" in torchrun_args(2, ["run"])
+    assert stop_signal_of([143, 143]) == signal.SIGTERM and stop_signal_of([138]) == signal.SIGUSR1
+    assert stop_signal_of([143, 2]) is None and stop_signal_of([137]) is None  # SIGKILL is no stop: a failure
+    error = interrupted_error(signal.SIGTERM, "runs/a", 2)
+    assert (str(error), error.exit_code) == ("interrupted by SIGTERM; continue with: jasc run --resume runs/a "
+                                             "--nproc 2", 143)
+
+
+def test_the_launcher_puts_back_the_handlers_torchrun_replaced():
+    from jasc_core.training.launch import _restored_handlers
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGQUIT)}
+    with _restored_handlers():
+        for sig in before:
+            signal.signal(sig, lambda *_: None)  # what torchrun's agent does
+    assert {sig: signal.getsignal(sig) for sig in before} == before

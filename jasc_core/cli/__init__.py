@@ -225,9 +225,10 @@ def run(
 
     if resume is None and recipe is None:
         raise RunError("give a RECIPE to run, or --resume RUN_DIR")
-    if resume is not None and is_main_process():
+    if resume is not None:
         folder = open_run(resume)  # "not a jasc run folder" before anything reads its recipe.yaml
-        refuse_live_run(folder, folder.read_meta())  # before torchrun starts workers for it
+        if nproc is not None:
+            refuse_live_run(folder, folder.read_meta())  # before torchrun starts workers for it
     if nproc is not None:  # torchrun runs this command again in each process, without --nproc; rank 0 prints
         launch_run(nproc, recipe, set_ or [], out, resume, require_real)
         return

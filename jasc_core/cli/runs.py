@@ -50,7 +50,7 @@ def run_state_note(run_dir: Path) -> str:
     if state.status in ("finished", "trained"):
         return ""
     detail = f" ({state.detail})" if state.detail else ""
-    return (f"note: {run_dir} is {state.status}{detail}; evaluating the best checkpoint it left (continue it with: "
+    return (f"note: {run_dir}: {state.status}{detail}; evaluating the best checkpoint it left (continue it with: "
             f"jasc run --resume {run_dir})")
 
 
