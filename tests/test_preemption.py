@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import engine_fakes
 import pytest
+import torch
 
 from jasc_core.errors import RunError, RunInterrupted
 from jasc_core.runs.checkpoints import load_checkpoint
@@ -289,3 +290,27 @@ def test_the_launcher_puts_back_the_handlers_torchrun_replaced():
         for sig in before:
             signal.signal(sig, lambda *_: None)  # what torchrun's agent does
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["freeze", "hard", "cross_hard", "mean_teacher"])
+def test_sigterm_mid_epoch_resumes_every_schedule_and_its_teacher_exactly(fakes, tmp_path, monkeypatch, case):
+    """Epoch 1 (0-based) is FreezeMTL's first epoch of phase 2: the checkpoint is taken after the phase was entered
+    (the best model of phase 1 loaded, the first task frozen)."""
+    from test_engine_sigkill import CASES
+
+    from jasc_core.training import run_recipe
+
+    overrides = {**CASES[case][0], "train.epochs": 3}
+    whole = run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", out_dir=tmp_path / "whole")
+    _signal_at(monkeypatch, signal.SIGTERM, epoch=1, step=1)
+    with pytest.raises(Stopped):
+        run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", out_dir=tmp_path / "stopped")
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["partial"]["steps"] == 2
+    monkeypatch.undo()
+    run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=tmp_path / "stopped")
+    assert engine_fakes.final_results(tmp_path / "stopped") == engine_fakes.final_results(whole)
+    teachers = [load_checkpoint(run / "checkpoints" / "last.pt")["extra_models"] for run in (tmp_path / "stopped", whole)]
+    assert teachers[0].keys() == teachers[1].keys()
+    for name, state in teachers[0].items():
+        assert all(torch.equal(state[key], teachers[1][name][key]) for key in state), name
