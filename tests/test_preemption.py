@@ -138,8 +138,8 @@ def test_sigterm_mid_epoch_checkpoints_that_step_and_the_resumed_run_equals_an_u
     assert (meta["pid"], meta["host"]) == (os.getpid(), host_name())
     checkpoint = load_checkpoint(stopped / "checkpoints" / "last.pt")
     # The step the signal arrived in finished; the checkpoint holds epoch 0 complete and 2 steps of epoch 1.
-    assert started[-1] == 4 and checkpoint["step"] == 5
-    assert checkpoint["epoch"] == 0 and checkpoint["partial"]["steps"] == 2
+    assert started[-1] == 4 and checkpoint.step == 5
+    assert checkpoint.epoch == 0 and checkpoint.training.partial["steps"] == 2
 
     monkeypatch.undo()
     resumed_steps = _signal_at(monkeypatch, 0, epoch=-1, step=-1)  # signal 0: only counts the steps
@@ -170,13 +170,13 @@ def test_checkpoint_every_lets_a_killed_run_repeat_only_the_steps_since_the_last
     with pytest.raises(KeyboardInterrupt):
         training.run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", out_dir=tmp_path / "k")
     checkpoint = load_checkpoint(tmp_path / "k" / "checkpoints" / "last.pt")
-    assert checkpoint["epoch"] == 0 and checkpoint["partial"]["steps"] in (1, 2)  # inside epoch 1
-    since = [step for step in started[:-1] if step >= checkpoint["step"]]  # finished after the last checkpoint
+    assert checkpoint.epoch == 0 and checkpoint.training.partial["steps"] in (1, 2)  # inside epoch 1
+    since = [step for step in started[:-1] if step >= checkpoint.step]  # finished after the last checkpoint
     assert len(since) <= 1  # two steps take longer than the interval
     monkeypatch.setattr(training.Trainer, "train_step", original)
     resumed = _signal_at(monkeypatch, 0, epoch=-1, step=-1)
     training.run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=tmp_path / "k")
-    assert resumed[0] == checkpoint["step"]
+    assert resumed[0] == checkpoint.step
     assert [step for step in resumed if step in started[:-1]] == since  # repeated: exactly those
     assert engine_fakes.final_results(tmp_path / "k") == engine_fakes.final_results(whole)
 
@@ -217,6 +217,19 @@ def test_epoch_progress_resumes_per_process_and_merges_for_another_process_count
     assert merged.sums == {"scene": 8.0, "extra/x": 1.0} and merged.counts == {"scene": 4, "extra/x": 2}
     assert (other.steps, other.sums, other.seconds) == (2, {}, 12.0)
     assert progress_for(None, 0, 1) == EpochProgress()
+
+
+def test_epoch_end_checkpoints_of_format_2_still_resume_and_mid_epoch_ones_say_their_progress():
+    from jasc_core.runs.checkpoints import CHECKPOINT_FORMAT, Checkpoint, TrainingState
+
+    training = TrainingState(phase=0, optimizer={}, lr_scheduler={}, weighting={}, schedule={}, streams={}, rng={},
+                             augment_rng=torch.zeros(1), history=[], bad_epochs=0, stopped=False, recipe={})
+    flat = Checkpoint(0, 3, {}, {}, "h", {}, [], {}, training=training).to_dict()
+    assert flat["format"] == CHECKPOINT_FORMAT == 3 and flat["partial"] is None
+    older = {k: v for k, v in flat.items() if k != "partial"} | {"format": 2}  # written before mid-epoch checkpoints
+    assert Checkpoint.from_dict(older).check_resumable("h").partial is None
+    mid = Checkpoint.from_dict(flat | {"partial": {"steps": 2, "seconds": 1.0, "ranks": []}})
+    assert mid.check_resumable("h").partial["steps"] == 2
 
 
 # liveness ----------------------------------------------------------------------------------------------------------
@@ -306,11 +319,11 @@ def test_sigterm_mid_epoch_resumes_every_schedule_and_its_teacher_exactly(fakes,
     _signal_at(monkeypatch, signal.SIGTERM, epoch=1, step=1)
     with pytest.raises(Stopped):
         run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", out_dir=tmp_path / "stopped")
-    assert load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["partial"]["steps"] == 2
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt").training.partial["steps"] == 2
     monkeypatch.undo()
     run_recipe(engine_fakes.make_recipe(**overrides), recipe_path="fake.yaml", resume=tmp_path / "stopped")
     assert engine_fakes.final_results(tmp_path / "stopped") == engine_fakes.final_results(whole)
-    teachers = [load_checkpoint(run / "checkpoints" / "last.pt")["extra_models"] for run in (tmp_path / "stopped", whole)]
+    teachers = [load_checkpoint(run / "checkpoints" / "last.pt").extra_models for run in (tmp_path / "stopped", whole)]
     assert teachers[0].keys() == teachers[1].keys()
     for name, state in teachers[0].items():
         assert all(torch.equal(state[key], teachers[1][name][key]) for key in state), name

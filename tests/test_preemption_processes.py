@@ -80,8 +80,8 @@ def test_sigterm_mid_epoch_exits_143_marks_the_run_and_resumes_to_the_uninterrup
     meta = _meta(run)
     assert (meta["status"], meta["signal"]) == ("interrupted", "SIGTERM")
     checkpoint = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert checkpoint["epoch"] == 0 and checkpoint["partial"]["steps"] in (1, 2)  # inside epoch 2
-    assert len(checkpoint["partial"]["ranks"]) == (nproc or 1)
+    assert checkpoint.epoch == 0 and checkpoint.training.partial["steps"] in (1, 2)  # inside epoch 2
+    assert len(checkpoint.training.partial["ranks"]) == (nproc or 1)
 
     _finish(_jasc(["run", "--resume", str(run)], nproc))
     assert engine_fakes.final_results(run) == engine_fakes.final_results(tmp_path / "whole")
@@ -101,7 +101,8 @@ def test_a_scheduler_that_signals_every_process_stops_two_workers_once(tmp_path)
     for pid in [int((pids / rank).read_text()) for rank in ("0", "1")] + [job.pid]:
         os.kill(pid, signal.SIGTERM)
     _finish(job, 143)
-    assert _meta(run)["signal"] == "SIGTERM" and "partial" in load_checkpoint(run / "checkpoints" / "last.pt")
+    assert _meta(run)["signal"] == "SIGTERM"
+    assert load_checkpoint(run / "checkpoints" / "last.pt").training.partial is not None
 
 
 def test_sigusr1_checkpoints_and_exits_138_for_a_requeue(tmp_path):
@@ -127,7 +128,7 @@ def test_sigkill_with_checkpoint_every_repeats_only_the_steps_since_the_last_che
             checkpoint = load_checkpoint(last)
         except Exception:  # noqa: BLE001 - not there yet, or being replaced this instant
             return False
-        return checkpoint["epoch"] == 0 and "partial" in checkpoint
+        return checkpoint.epoch == 0 and checkpoint.training.partial is not None
 
     _wait_for(mid_epoch_two, job)
     time.sleep(0.2)
@@ -135,8 +136,8 @@ def test_sigkill_with_checkpoint_every_repeats_only_the_steps_since_the_last_che
     job.communicate(timeout=60)
     checkpoint = load_checkpoint(last)
     finished = [int(line) for line in steps.read_text().split()]
-    since = [step for step in finished if step >= checkpoint["step"]]
-    assert len(since) <= 2, (finished, checkpoint["step"])  # at most one interval of steps is lost
+    since = [step for step in finished if step >= checkpoint.step]
+    assert len(since) <= 2, (finished, checkpoint.step)  # at most one interval of steps is lost
 
     listing = subprocess.run([sys.executable, "-m", "ddp_worker", "runs", str(tmp_path), "--json"], env=_env(),
                              capture_output=True, text=True, timeout=120)
@@ -146,6 +147,6 @@ def test_sigkill_with_checkpoint_every_repeats_only_the_steps_since_the_last_che
     resumed_steps = tmp_path / "resumed_steps.txt"
     _finish(_jasc(["run", "--resume", str(run)], JASC_TEST_STEP_LOG=str(resumed_steps)))
     resumed = [int(line) for line in resumed_steps.read_text().split()]
-    assert resumed[0] == checkpoint["step"]
+    assert resumed[0] == checkpoint.step
     assert [step for step in resumed if step in finished] == since  # repeated: exactly the steps since it
     assert engine_fakes.final_results(run) == engine_fakes.final_results(tmp_path / "whole")
