@@ -262,6 +262,7 @@ def test_resume_refuses_a_live_run_and_listings_show_a_dead_one_as_gone(fakes, t
     from typer.testing import CliRunner
 
     from jasc_core.cli import app
+    from jasc_core.cli.runs import run_state_note
     from jasc_core.training import run_recipe
 
     run_dir = run_recipe(engine_fakes.make_recipe(**{**FAST, "train.epochs": 1}), recipe_path="fake.yaml",
@@ -279,6 +280,11 @@ def test_resume_refuses_a_live_run_and_listings_show_a_dead_one_as_gone(fakes, t
     assert [(row["run"], row["status"]) for row in rows] == [(str(run_dir), "interrupted: process gone")]
     table = CliRunner().invoke(app, ["runs", str(tmp_path)])
     assert "process gone" in table.output
+    assert run_state_note(run_dir).startswith(f"note: {run_dir}: interrupted: process gone (pid ")
+    marker.write_text(json.dumps({**meta, "status": "running", **process_fields()}))
+    assert "is still training (pid" in run_state_note(run_dir)
+    marker.write_text(json.dumps({**meta, "status": "trained"}))
+    assert run_state_note(run_dir) == ""
 
 
 # the launcher of `jasc run --nproc` -------------------------------------------------------------------------------
