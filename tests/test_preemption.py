@@ -272,12 +272,14 @@ def test_resume_refuses_a_live_run_and_listings_show_a_dead_one_as_gone(fakes, t
     marker.write_text(json.dumps({**meta, "status": "running", **process_fields()}))  # as if this process trained it
     with pytest.raises(RunError, match="is still running"):
         run_recipe(None, recipe_path=None, resume=run_dir)
-    marker.write_text(json.dumps({**meta, "status": "running", "pid": _dead_pid(), "host": host_name(),
+    unfinished = {k: v for k, v in meta.items() if k != "best"}  # best is recorded when training ends
+    marker.write_text(json.dumps({**unfinished, "status": "running", "pid": _dead_pid(), "host": host_name(),
                                   "heartbeat": _beat(5)}))
     listing = CliRunner().invoke(app, ["runs", str(tmp_path), "--json"])
     assert listing.exit_code == 0, listing.output
     rows = json.loads(listing.output)
     assert [(row["run"], row["status"]) for row in rows] == [(str(run_dir), "interrupted: process gone")]
+    assert rows[0]["epochs"] == 1 and rows[0]["best"].startswith("val/score=")  # from history.json while training
     table = CliRunner().invoke(app, ["runs", str(tmp_path)])
     assert "process gone" in table.output
     assert run_state_note(run_dir).startswith(f"note: {run_dir}: interrupted: process gone (pid ")

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from jasc_core.runs.folder import RunFolder, find_runs, read_json
 from jasc_core.runs.liveness import liveness
 
@@ -20,15 +22,29 @@ def run_row(root: Path) -> dict[str, Any]:
         return {"run": str(root), "status": "unreadable", "epochs": None, "best": "", "detail": str(exc)}
     state = liveness(meta)
     try:
-        epochs: int | None = len(read_json(run.history))
+        history: list[dict[str, Any]] = read_json(run.history)
     except (OSError, ValueError):
-        epochs = meta.get("epochs_trained")
-    best = meta.get("best") or {}
+        history = []
+    best = meta.get("best") or _best_so_far(run, history)
     best_text = (f"{best.get('metric')}={best['value']:.4f} (epoch {best.get('epoch')})"
                  if isinstance(best.get("value"), int | float) else "")
+    epochs = len(history) if history else meta.get("epochs_trained")
     detail = state.detail or str(meta.get("error") or "")
     return {"run": str(root), "status": state.status, "alive": state.alive, "epochs": epochs, "best": best_text,
             "detail": detail}
+
+
+def _best_so_far(run: RunFolder, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run still training (or stopped) has no ``best`` in run.json yet: its last selected epoch in history.json,
+    measured with the recipe's ``train.select_metric``."""
+    selected = [record for record in history if record.get("selected")]
+    if not selected:
+        return {}
+    try:
+        metric = (yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {})["train"]["select_metric"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return {}
+    return {"metric": metric, "value": selected[-1].get("val", {}).get(metric), "epoch": selected[-1].get("epoch")}
 
 
 def run_rows(folders: Iterable[Path]) -> list[dict[str, Any]]:
