@@ -156,7 +156,7 @@ def test_extra_losses_and_models_are_recorded_saved_resumed_and_evaluated_by_nam
     history = json.loads((whole / "history.json").read_text())
     assert all(record["extra_losses"]["consistency"] > 0 for record in history)
     best = load_checkpoint(whole / "checkpoints" / "best.pt")
-    assert set(best["extra_models"]) == {"teacher"}
+    assert set(best.extra_models) == {"teacher"}
     teacher = evaluate_run(whole, split="eval", model="teacher", print_table=False)
     student = json.loads((whole / "metrics.json").read_text())["eval"]
     assert teacher["model"] == "teacher" and "eval_teacher" in json.loads((whole / "metrics.json").read_text())
@@ -166,7 +166,7 @@ def test_extra_losses_and_models_are_recorded_saved_resumed_and_evaluated_by_nam
     _, student_net, _ = load_trained(whole)
     _, teacher_net, _ = load_trained(whole, model="teacher")
     weight = "model.encoder.conv.weight"
-    assert torch.equal(teacher_net.state_dict()[weight], best["extra_models"]["teacher"]["encoder.conv.weight"])
+    assert torch.equal(teacher_net.state_dict()[weight], best.extra_models["teacher"]["encoder.conv.weight"])
     assert not torch.equal(teacher_net.state_dict()[weight], student_net.state_dict()[weight])
     with pytest.raises(Exception, match="no model 'nobody'"):
         evaluate_run(whole, split="eval", model="nobody")
