@@ -109,6 +109,8 @@ def tune_command(
                                                 "at random before TPE starts.")] = 4,
     warmup_epochs: Annotated[int, typer.Option("--warmup-epochs", min=0, help="Epochs of each trial before it may "
                                                "be pruned.")] = 0,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Trial 0 is the recipe's own values "
+                                           "(when inside the space).")] = True,
     jobs: JobsOption = 1,
     threads: ThreadsOption = None,
     launcher: LauncherOption = None,
@@ -129,7 +131,8 @@ def tune_command(
     folder = out or Path("runs") / f"tune-{recipe.stem}"
     summary = run_tune(recipe, space, trials=trials, out=folder, sets=set_ or [], metric=metric, direction=direction,
                        jobs=jobs, threads=threads, launcher=config, sampler=sampler, seed=seed, prune=prune,
-                       startup_trials=startup_trials, warmup_epochs=warmup_epochs, echo=_echo)
+                       startup_trials=startup_trials, warmup_epochs=warmup_epochs, baseline=baseline,
+                       echo=_echo)
     best = summary["best"]
     if best is None:
         console.print("no trial completed; see trials.csv and the logs", markup=False)

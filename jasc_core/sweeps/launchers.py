@@ -266,6 +266,14 @@ class SlurmLauncher(Launcher):
         self.running.clear()
 
 
+def check_available(config: LauncherConfig) -> None:
+    """Fail in the first second, before any folder is written, when the launcher's extra is not installed."""
+    if config.name == "ray":
+        require("ray", "ray")
+    elif config.name == "slurm":
+        require("submitit", "slurm")
+
+
 def make_launcher(config: LauncherConfig, jobs: int, folder: Path) -> Launcher:
     """The launcher ``config.name`` names; ``folder`` (the sweep's) keeps submitit's job logs."""
     if config.name == "ray":

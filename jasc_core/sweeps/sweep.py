@@ -26,7 +26,7 @@ from typing import Any
 
 from jasc_core.errors import RunError
 from jasc_core.recipes.model import load_recipe
-from jasc_core.sweeps.launchers import Launcher, LauncherConfig, make_launcher
+from jasc_core.sweeps.launchers import Launcher, LauncherConfig, check_available, make_launcher
 from jasc_core.sweeps.plan import finished, jasc_run_command, parse_grid, plan_runs, write_or_check_plan
 from jasc_core.sweeps.summary import aggregate, write_summary
 
@@ -58,6 +58,7 @@ def run_sweep(
     """Plan, run (``jobs`` at a time, ``threads`` CPU threads each, on ``launcher``) and aggregate a sweep; returns
     the summary. A failed run is listed in the summary with its log; the others still run and are aggregated."""
     config = launcher or LauncherConfig()
+    check_available(config)
     axes = parse_grid(grid)
     runs = plan_runs(axes, seeds)
     # Validate every configuration before any process starts, so a bad grid value fails in seconds.

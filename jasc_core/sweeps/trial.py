@@ -58,18 +58,27 @@ class PruningReporter:
 
 def run_trial(tune_dir: Path, trial_id: int, recipe: Path, sets: Sequence[str], out: Path | None,
               resume: Path | None) -> str:
-    """Train one trial's run; returns its end: ``finished`` or ``pruned``."""
+    """Train one trial's run; returns how it ended: ``finished`` or ``pruned``."""
     plan = json.loads((Path(tune_dir) / PLAN_FILE).read_text())
     trial = require("optuna", "tune").trial.Trial(open_study(tune_dir, plan), trial_id)
-    get_registry().add_plugin(PruningReporter(trial, plan["metric"]), PLUGIN_NAME)
-    loaded = load_recipe(recipe, list(sets))
+    return run_pruned(trial, plan["metric"], load_recipe(recipe, list(sets)), recipe, out=out, resume=resume)
+
+
+def run_pruned(trial: Any, metric: str, recipe: Any, recipe_path: Path | str, *, out: Path | None = None,
+               resume: Path | None = None) -> str:
+    """``run_recipe`` with the pruning reporter on the run hooks; a pruned run is marked so in its run.json."""
+    registry = get_registry()
+    registry.add_plugin(PruningReporter(trial, metric), PLUGIN_NAME)
     try:
-        run_dir = run_recipe(loaded, recipe_path=recipe, out_dir=out, resume=resume)
+        run_dir = run_recipe(recipe, recipe_path=recipe_path, out_dir=out, resume=resume)
     except TrialPruned as pruned:
         run_dir = Path(getattr(pruned, "run_dir", None) or resume or out)
         RunFolder(run_dir).update_meta(status="pruned", pruned_epoch=pruned.epoch)
         print(f"trial {trial.number}: pruned after epoch {pruned.epoch} ({run_dir})")
         return "pruned"
+    finally:  # one reporter per trial, also when trials run one after another in a process
+        registry.plugin_manager.unregister(name=PLUGIN_NAME)
+        registry.plugins.pop(PLUGIN_NAME, None)
     print(f"trial {trial.number}: finished ({run_dir})")
     return "finished"
 

@@ -24,8 +24,8 @@ from typing import Any
 from jasc_core.errors import ConfigError
 from jasc_core.evaluation.validation import selectable_metrics
 from jasc_core.recipes.files import parse_set
-from jasc_core.recipes.model import load_recipe
-from jasc_core.sweeps.launchers import Launcher, LauncherConfig, make_launcher, require
+from jasc_core.recipes.model import load_recipe, resolved_dict
+from jasc_core.sweeps.launchers import Launcher, LauncherConfig, check_available, make_launcher, require
 from jasc_core.sweeps.plan import jasc_run_command, run_status, write_or_check_plan
 from jasc_core.sweeps.study import PLAN_FILE, open_study
 from jasc_core.sweeps.sweep import threads_per_run
@@ -44,7 +44,7 @@ def parse_space(expressions: Sequence[str]) -> list[tuple[str, str, list[Any]]]:
         if not match:
             raise ConfigError(f"--space {expression}: expected PATH={KINDS}")
         path, kind = match["path"], match["kind"]
-        values = [parse_set(f"{path}={value.strip()}")[1] for value in match["args"].split(",") if value.strip()]
+        values = [_value(path, text.strip()) for text in match["args"].split(",") if text.strip()]
         if kind == "choice":
             if len(values) < 2:
                 raise ConfigError(f"--space {expression}: choice needs at least two values")
@@ -63,6 +63,16 @@ def parse_space(expressions: Sequence[str]) -> list[tuple[str, str, list[Any]]]:
     return space
 
 
+def _value(path: str, text: str) -> Any:
+    """A bound or a choice: a number as Python reads it (YAML reads ``1e-4`` as a string), else a YAML scalar."""
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return parse_set(f"{path}={text}")[1]
+
+
 def suggest(trial: Any, space: Sequence[Sequence[Any]]) -> list[str]:
     """Draw the trial's values; returns them as ``--set`` expressions."""
     sets = []
@@ -77,8 +87,24 @@ def suggest(trial: Any, space: Sequence[Sequence[Any]]) -> list[str]:
     return sets
 
 
+def baseline_values(recipe: Any, space: Sequence[Sequence[Any]]) -> dict[str, Any] | None:
+    """The recipe's own value of every searched field, when all lie inside the space (else None)."""
+    values = {}
+    for path, kind, bounds in space:
+        value: Any = resolved_dict(recipe)
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        inside = value in bounds if kind == "choice" else (
+            isinstance(value, int | float) and bounds[0] <= value <= bounds[1])
+        if not inside:
+            return None
+        values[path] = value
+    return values
+
+
 def tune_plan(recipe_path: Path, space: list, sets: Sequence[str], metric: str | None, direction: str | None,
-              *, sampler: str, seed: int, prune: bool, startup_trials: int, warmup_epochs: int) -> dict[str, Any]:
+              *, sampler: str, seed: int, prune: bool, startup_trials: int, warmup_epochs: int,
+              baseline: bool = True) -> dict[str, Any]:
     """The plan, checked: every bound of the space loads as a recipe, and the metric is computed each epoch."""
     recipe = load_recipe(recipe_path, list(sets))
     for path, kind, values in space:
@@ -94,7 +120,8 @@ def tune_plan(recipe_path: Path, space: list, sets: Sequence[str], metric: str |
             "min" if "/loss" in metric else "max")
     return {"recipe": str(Path(recipe_path).resolve()), "space": [list(s) for s in space], "sets": list(sets),
             "metric": metric, "direction": direction, "sampler": sampler, "seed": seed, "prune": prune,
-            "startup_trials": startup_trials, "warmup_epochs": warmup_epochs}
+            "startup_trials": startup_trials, "warmup_epochs": warmup_epochs,
+            "baseline": baseline_values(recipe, space) if baseline else None}
 
 
 def run_tune(
@@ -114,6 +141,7 @@ def run_tune(
     prune: bool = True,
     startup_trials: int = 4,
     warmup_epochs: int = 0,
+    baseline: bool = True,
     echo: Callable[[str], None] = print,
     make: Callable[[LauncherConfig, int, Path], Launcher] = make_launcher,
 ) -> dict[str, Any]:
@@ -123,11 +151,16 @@ def run_tune(
         raise ConfigError(f"--trials {trials}: need at least one trial")
     require("optuna", "tune")
     config = launcher or LauncherConfig()
+    check_available(config)
     out = Path(out)
     plan = tune_plan(recipe_path, parse_space(space), sets, metric, direction, sampler=sampler, seed=seed,
-                     prune=prune, startup_trials=startup_trials, warmup_epochs=warmup_epochs)
+                     prune=prune, startup_trials=startup_trials, warmup_epochs=warmup_epochs, baseline=baseline)
     write_or_check_plan(out, plan, what="tune study", file=PLAN_FILE)
     study = open_study(out, plan)
+    if plan["baseline"] is not None and not study.trials:
+        # Trial 0 is the recipe as written: the study's best is then never worse than the starting point, and the
+        # table shows what tuning gained.
+        study.enqueue_trial(plan["baseline"])
     retry_interrupted(study, echo)
     ended = len(ended_trials(study))
     echo(f"tune {out}: {trials} trials ({ended} already ended), {jobs} at a time ({config.name}); "

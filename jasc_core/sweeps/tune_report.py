@@ -79,6 +79,7 @@ def plot_study(trials: list[Any], plan: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     better = max if plan["direction"] == "max" else min
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -105,6 +106,7 @@ def plot_study(trials: list[Any], plan: dict[str, Any], path: Path) -> None:
     right.legend(fontsize=6, ncol=2, title="trial", title_fontsize=7)
     for ax in (left, right):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     with atomic_write(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=120)
