@@ -221,7 +221,7 @@ class RayLauncher(Launcher):
 
 class SlurmLauncher(Launcher):
     """Runs as Slurm jobs through submitit: one job array per submission (``slurm_array_parallelism`` = ``jobs``);
-    submitit's logs go to ``<folder>/%j``. With ``cluster: local`` the jobs run on this machine (tests, CI), at most
+    submitit's job files and logs go to ``folder`` (``<job id>_<index>_log.out``). With ``cluster: local`` the jobs run on this machine (tests, CI), at most
     ``jobs`` at a time."""
 
     name = "slurm"
@@ -229,7 +229,7 @@ class SlurmLauncher(Launcher):
     def __init__(self, jobs: int, config: LauncherConfig, folder: Path, submitit: ModuleType | None = None) -> None:
         super().__init__(jobs)
         self.submitit = submitit or require("submitit", "slurm")
-        self.executor = self.submitit.AutoExecutor(folder=str(Path(folder).resolve() / "%j"), cluster=config.cluster)
+        self.executor = self.submitit.AutoExecutor(folder=str(Path(folder).resolve()), cluster=config.cluster)
         self.executor.update_parameters(
             name="jasc", timeout_min=config.time_min, cpus_per_task=max(1, math.ceil(config.cpus_per_run)),
             gpus_per_node=math.ceil(config.gpus_per_run), slurm_partition=config.partition,
