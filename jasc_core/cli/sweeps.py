@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +44,17 @@ def _launcher(file: Path | None, name: str | None, address: str | None, cpus: fl
                                 partition=partition, time_min=time_min)
 
 
+@contextlib.contextmanager
+def _resumable(folder: Path) -> Iterator[None]:
+    """Ctrl-C: one line that says how to go on (exit code 130), no traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from jasc_core.errors import RunInterrupted
+
+        raise RunInterrupted(f"interrupted; the same command continues {folder}") from None
+
+
 def _echo(line: str) -> None:
     console.print(line, markup=False, highlight=False)
 
@@ -70,8 +83,9 @@ def sweep_command(
 
     config = _launcher(launcher_file, launcher, address, cpus_per_run, gpus_per_run, partition, time_min)
     folder = out or Path("runs") / f"sweep-{recipe.stem}"
-    summary = run_sweep(recipe, grid, sets=set_ or [], seeds=seeds, jobs=jobs, out=folder, metrics=metric or [],
-                        threads=threads, launcher=config, echo=_echo)
+    with _resumable(folder):
+        summary = run_sweep(recipe, grid, sets=set_ or [], seeds=seeds, jobs=jobs, out=folder, metrics=metric or [],
+                            threads=threads, launcher=config, echo=_echo)
     table = Table(title=f"sweep {folder} (mean ± std over seeds, %)", title_justify="left")
     for axis in summary["axes"]:
         table.add_column(axis)
@@ -129,10 +143,11 @@ def tune_command(
         raise ConfigError("--sampler: tpe or random; --direction: max or min")
     config = _launcher(launcher_file, launcher, address, cpus_per_run, gpus_per_run, partition, time_min)
     folder = out or Path("runs") / f"tune-{recipe.stem}"
-    summary = run_tune(recipe, space, trials=trials, out=folder, sets=set_ or [], metric=metric, direction=direction,
-                       jobs=jobs, threads=threads, launcher=config, sampler=sampler, seed=seed, prune=prune,
-                       startup_trials=startup_trials, warmup_epochs=warmup_epochs, baseline=baseline,
-                       echo=_echo)
+    with _resumable(folder):
+        summary = run_tune(recipe, space, trials=trials, out=folder, sets=set_ or [], metric=metric,
+                           direction=direction, jobs=jobs, threads=threads, launcher=config, sampler=sampler,
+                           seed=seed, prune=prune, startup_trials=startup_trials, warmup_epochs=warmup_epochs,
+                           baseline=baseline, echo=_echo)
     best = summary["best"]
     if best is None:
         console.print("no trial completed; see trials.csv and the logs", markup=False)

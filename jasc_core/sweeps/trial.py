@@ -65,12 +65,12 @@ def run_trial(tune_dir: Path, trial_id: int, recipe: Path, sets: Sequence[str], 
 
 
 def run_pruned(trial: Any, metric: str, recipe: Any, recipe_path: Path | str, *, out: Path | None = None,
-               resume: Path | None = None) -> str:
+               resume: Path | None = None, evaluate: bool = True) -> str:
     """``run_recipe`` with the pruning reporter on the run hooks; a pruned run is marked so in its run.json."""
     registry = get_registry()
     registry.add_plugin(PruningReporter(trial, metric), PLUGIN_NAME)
     try:
-        run_dir = run_recipe(recipe, recipe_path=recipe_path, out_dir=out, resume=resume)
+        run_dir = run_recipe(recipe, recipe_path=recipe_path, out_dir=out, resume=resume, evaluate=evaluate)
     except TrialPruned as pruned:
         run_dir = Path(getattr(pruned, "run_dir", None) or resume or out)
         RunFolder(run_dir).update_meta(status="pruned", pruned_epoch=pruned.epoch)
