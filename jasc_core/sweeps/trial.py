@@ -19,8 +19,8 @@ from typing import Any
 from jasc_core.contract.hookspecs import hookimpl
 from jasc_core.contract.registry import get_registry
 from jasc_core.errors import JascError, RunError
-from jasc_core.runs.folder import RunFolder
 from jasc_core.recipes.model import load_recipe
+from jasc_core.runs.folder import RunFolder
 from jasc_core.sweeps.launchers import require
 from jasc_core.sweeps.study import PLAN_FILE, open_study
 from jasc_core.training import run_recipe
