@@ -9,7 +9,8 @@ them): ``contract`` (component kinds, hooks, task descriptions, the batch, regis
 validation), ``runs`` (run folders, checkpoints, atomic files), ``data`` (clip datasets, batches, loaders, audio
 caches), ``model`` (the trained pipeline, devices and precision, dry runs, complexity), ``inference`` (scoring clips,
 files of any length, post-processing, outputs, ONNX), ``evaluation`` (metrics, tables, plots, threshold tuning of
-runs), ``training`` (runtime, streams, phases, the loop, the run flow, sweeps), ``cli``.
+runs), ``training`` (runtime, streams, phases, the loop, the run flow), ``sweeps`` (``jasc sweep``, ``jasc tune``,
+their launchers), ``cli``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ CORE = Path(__file__).resolve().parents[1] / "jasc_core"
 
 #: Lowest first. A module may import its own layer and any layer before it in this list.
 LAYERS = ("errors", "console", "contract", "recipes", "runs", "data", "model", "inference", "evaluation", "training",
-          "cli")
+          "sweeps", "cli")
 #: Facades over the whole core (the public names, the Python API, the pytest plugin): they may import any layer.
 FACADES = {"__init__", "api", "testing"}
 

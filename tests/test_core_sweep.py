@@ -7,11 +7,12 @@ import math
 import os
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jasc_core import ConfigError
-from jasc_core.training.sweep import SweepRun, aggregate, parse_grid, plan_runs, write_summary
+from jasc_core.sweeps.plan import SweepRun, parse_grid, plan_runs
+from jasc_core.sweeps.summary import aggregate, write_summary
 
 
 def test_parse_grid_yaml_values():
@@ -30,6 +31,7 @@ def test_same_path_twice_rejected():
         parse_grid(["a.b=1", "a.b=2"])
 
 
+@settings(deadline=None)  # labels go through yaml.safe_dump: slow on a loaded machine, not wrong
 @given(st.lists(st.integers(1, 4), min_size=0, max_size=3), st.integers(1, 4))
 def test_plan_is_grid_times_seeds_with_unique_labels(sizes, seeds):
     axes = [(f"x{i}.v", list(range(n))) for i, n in enumerate(sizes)]
@@ -72,10 +74,10 @@ def test_threads_per_run_default_to_cores_over_jobs(tmp_path, monkeypatch, jobs,
     import subprocess
     from pathlib import Path
 
-    from jasc_core.training import sweep
+    from jasc_core.sweeps import launchers, sweep
 
     seen = []
-    monkeypatch.setattr(sweep.subprocess, "run", lambda command, **kw: seen.append(kw["env"]["OMP_NUM_THREADS"])
+    monkeypatch.setattr(launchers.subprocess, "run", lambda command, **kw: seen.append(kw["env"]["OMP_NUM_THREADS"])
                         or subprocess.CompletedProcess(command, 0))
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
     sweep.run_sweep(recipe, ["train.epochs=1,2"], seeds=1, jobs=jobs, threads=threads, out=tmp_path / "s",

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from jasc_core.cli.predict import export_command, predict_command
 from jasc_core.cli.runs import interrupted_exit, run_state_note, runs_command
+from jasc_core.cli.sweeps import sweep_command, tune_command
 from jasc_core.console import output_console
 from jasc_core.errors import ConfigError, JascError, RunError, os_error_message
 
@@ -285,42 +286,8 @@ def profile(
     raise typer.Exit(profile_command(recipe, set_ or [], as_json, budget, seconds))
 
 
-@app.command("sweep", rich_help_panel=PANEL_RECIPES)
-def sweep(
-    recipe: RecipeArg,
-    grid: Annotated[list[str], typer.Option("--grid", "-g", help="PATH=V1,V2,... one grid axis; repeatable.")],
-    set_: SetOption = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per configuration (0..N-1).")] = 3,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel (processes).")] = 1,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads per run (default: the cores "
-                                                "divided by --jobs).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep folder (default: runs/sweep-<recipe>).")] = None,
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to tabulate (flattened key, "
-                                                     "e.g. scene/accuracy); repeatable.")] = None,
-) -> None:
-    """Run a recipe over a grid of overrides times seeds; table, CSV, JSON and plot of mean ± std."""
-    from jasc_core.training.sweep import run_sweep
-
-    folder = out or Path("runs") / f"sweep-{recipe.stem}"
-    summary = run_sweep(recipe, grid, sets=set_ or [], seeds=seeds, jobs=jobs, out=folder, metrics=metric or [],
-                        threads=threads, echo=lambda line: console.print(line, markup=False, highlight=False))
-    table = Table(title=f"sweep {folder} (mean ± std over seeds, %)", title_justify="left")
-    for axis in summary["axes"]:
-        table.add_column(axis)
-    table.add_column("n", justify="right")
-    for name in summary["metrics_shown"]:
-        table.add_column(name, justify="right")
-    for row in summary["rows"]:
-        stats = row["metrics"]
-        n = max((m["n"] for m in stats.values()), default=0)
-        cells = [f"{100 * stats[m]['mean']:.2f} ± {100 * stats[m]['std']:.2f}" if m in stats else "-"
-                 for m in summary["metrics_shown"]]
-        table.add_row(*[str(row["config"][a]) for a in summary["axes"]], str(n), *cells)
-    console.print(table)
-    console.print(f"summary: {folder / 'summary.csv'}, {folder / 'summary.json'}, {folder / 'summary.png'}",
-                  markup=False)
-
-
+app.command("sweep", rich_help_panel=PANEL_RECIPES)(sweep_command)
+app.command("tune", rich_help_panel=PANEL_RECIPES)(tune_command)
 app.command("predict", rich_help_panel=PANEL_RECIPES)(predict_command)
 app.command("export", rich_help_panel=PANEL_RECIPES)(export_command)
 app.command("runs", rich_help_panel=PANEL_RECIPES)(runs_command)

@@ -1,4 +1,4 @@
-"""Training: the runtime, data streams, phases, the loop, the run flow and sweeps."""
+"""Training: the runtime, data streams, phases, the loop and the run flow (sweeps: ``jasc_core.sweeps``)."""
 
 from __future__ import annotations
 
