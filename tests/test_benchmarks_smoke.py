@@ -2,7 +2,7 @@
 
 Each script runs as ``python benchmarks/<name>.py`` in a child process with one thread, as a user would run it; the
 test checks the exit code and a line of what it prints, not the figures (they depend on the machine). The four
-that take tens of seconds are marked slow; `.ci/run` runs them after the default suite, so every script is run in CI.
+that take tens of seconds are marked slow; `.ci/run` runs them before the default suite, so every script is run in CI.
 """
 
 from __future__ import annotations
@@ -68,14 +68,14 @@ def test_features(tmp_path):
     assert "torch" in out
 
 
-@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests after the default suite
+@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests before the default suite
 def test_inference(tmp_path, tiny_recipe):
     out = run_script("inference.py", "--recipes", str(tiny_recipe), "--seconds", "1", "--repeats", "1",
                      "--matmul-seconds", "0.05", "--calibration-clips", "2", tmp_path=tmp_path)
     assert "limit" in out and "onnx-int8" in out
 
 
-@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests after the default suite
+@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests before the default suite
 def test_thresholds(tmp_path):
     rng = np.random.default_rng(0)
     for name in ("dcase2017", "dcase2019"):
@@ -90,7 +90,7 @@ def test_thresholds(tmp_path):
     assert json.loads(out)
 
 
-@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests after the default suite
+@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests before the default suite
 def test_train_throughput(tmp_path):
     out = run_script("train_throughput.py", "--device", "cpu", "--models", "tonami", "--precisions", "fp32",
                      "--compile", "off", "--layouts", "contiguous", "--batch-size", "1", "--clip-seconds", "0.5",
@@ -99,7 +99,7 @@ def test_train_throughput(tmp_path):
     assert json.loads(out)["rows"]
 
 
-@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests after the default suite
+@pytest.mark.slow  # tens of seconds: .ci/run runs the slow smoke tests before the default suite
 def test_scale(tmp_path):
     out = run_script("scale.py", "--hours", "0.01", "--source-rate", "8000", "--workers", "0", "--steps", "1",
                      "--batch-size", "2", "--configs", "none", "--json", tmp_path=tmp_path)
