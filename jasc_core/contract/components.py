@@ -155,6 +155,10 @@ class Head(_ModuleComponent):
 
     kind = "head"
     tasks: ClassVar[tuple[str, ...]] = TASKS
+    #: True for a head whose ``forward(feature_map, class_mask=None)`` takes the ``[B, M]`` bool mask of the classes
+    #: each clip's dataset annotates (DESED 2024's attention pooling leaves the others out); training passes it where
+    #: a batch joins datasets with different classes, inference never does.
+    uses_class_mask: ClassVar[bool] = False
     conformance_kwargs = {"task": "event", "n_classes": 3, "in_channels": 8, "in_features": 4, "time_stride": 1}
 
     def __init__(

@@ -233,8 +233,11 @@ class EventTask(TaskDescription):
         return {}
 
     def loss(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor | None:
+        # Classes outside a clip's dataset's annotation (``targets.class_masks``) are neither positives nor negatives:
+        # the mean runs over annotated entries only (DESED_task 2024's masked BCE).
+        class_masks = class_masks_of(targets)
         terms = [
-            nn.functional.binary_cross_entropy_with_logits(outputs[key].float(), targets[key].float())
+            masked_bce_with_logits(outputs[key].float(), targets[key].float(), class_masks.get(key))
             for key in self.output_names() if key in targets and key in outputs
         ]
         return sum(terms[1:], terms[0]) if terms else None
@@ -324,13 +327,61 @@ def clips_in_loss(task: str, targets: Mapping[str, Tensor]) -> int:
     return max(len(target) for key, target in targets.items() if task_of(key) == task)
 
 
+class LabelledTargets(dict):
+    """Targets keyed by output name (a plain dict to every reader), plus ``class_masks``: ``[B, M]`` bool per output
+    name, True where the clip's dataset annotates the class, cut to the same clips; absent for an output where every
+    clip annotates every class."""
+
+    def __init__(self, *args: Any, class_masks: Mapping[str, Tensor] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.class_masks: dict[str, Tensor] = dict(class_masks or {})
+
+
+def class_masks_of(targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The class masks that travel with ``targets`` (empty for a plain dict: every class annotated)."""
+    return getattr(targets, "class_masks", {})
+
+
+def broadcast_class_mask(mask: Tensor, like: Tensor) -> Tensor:
+    """A ``[B, M]`` class mask as a float tensor broadcastable to ``like`` (``[B, M]`` or ``[B, T, M]``)."""
+    mask = mask.to(device=like.device, dtype=like.dtype)
+    return mask.unsqueeze(1) if like.dim() == 3 else mask
+
+
+def masked_bce_with_logits(logits: Tensor, target: Tensor, class_mask: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy with logits, mean over the entries whose class is annotated (``class_mask`` ``[B, M]``;
+    None: all). A masked entry contributes exactly nothing, to the value and to the gradient; with no annotated
+    entry the loss is a zero that still belongs to the graph."""
+    if class_mask is None:
+        return nn.functional.binary_cross_entropy_with_logits(logits, target)
+    weight = broadcast_class_mask(class_mask, logits).expand_as(logits)
+    elements = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (elements * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def task_class_masks(batch: Batch) -> dict[str, Tensor]:
+    """``[B, M]`` class masks per task, for heads that pool over classes (DESED 2024's attention pooling): the mask
+    of the task's first output name the batch has one for."""
+    masks: dict[str, Tensor] = {}
+    for task, description in TASK_DESCRIPTIONS.items():
+        for key in description.output_names():
+            if key in batch.class_masks:
+                masks[task] = batch.class_masks[key]
+                break
+    return masks
+
+
 def labelled_subset(
     outputs: Mapping[str, Tensor], batch: Batch, tasks: Sequence[str]
-) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """Outputs and targets of ``tasks``, each output name cut to the clips labelled for it (absent when none is)."""
+) -> tuple[dict[str, Tensor], LabelledTargets]:
+    """Outputs and targets of ``tasks``, each output name cut to the clips labelled for it (absent when none is).
+
+    The targets are a ``LabelledTargets`` dict: its ``class_masks`` are the batch's class masks cut to the same clips,
+    which the event loss (and weightings with losses of their own) read to leave unannotated classes out.
+    """
     targets, masks = batch.targets, batch.masks
     outs: dict[str, Tensor] = {}
-    cut: dict[str, Tensor] = {}
+    cut = LabelledTargets()
     for task in tasks:
         description = TASK_DESCRIPTIONS[task]
         for key in description.output_names():
@@ -345,6 +396,8 @@ def labelled_subset(
                 continue
             output, target = description.align(output[mask], targets[key].to(output.device)[mask])
             outs[key], cut[key] = output, target
+            if key in batch.class_masks:
+                cut.class_masks[key] = batch.class_masks[key].to(output.device)[mask]
     return outs, cut
 
 

@@ -49,16 +49,19 @@ class JointModel(nn.Module):
         """The named parts of the model: ``encoder`` and ``heads.<task>`` per head."""
         return {"encoder": self.encoder, **{f"heads.{task}": head for task, head in self.heads.items()}}
 
-    def forward(self, features: Tensor) -> dict[str, Tensor]:
+    def forward(self, features: Tensor, class_masks: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Features ``[B, T, F]`` -> logits by output name (see ``jasc_core.contract.tasks``).
 
         A head with its own clip-level output returns ``{"frame": ..., "clip": ...}``: the frame output comes at the
-        features' frame rate under the task's name, the clip output as ``<task>/clip``.
+        features' frame rate under the task's name, the clip output as ``<task>/clip``. ``class_masks`` (``[B, M]``
+        bool per task, training only) reach the heads that declare ``uses_class_mask``.
         """
         feature_map = self.encoder(features)
         outputs: dict[str, Tensor] = {}
         for task, head in self.heads.items():
-            outputs.update(head_outputs(task, head(feature_map), features.shape[1]))
+            mask = (class_masks or {}).get(task)
+            output = head(feature_map, class_mask=mask) if mask is not None and head.uses_class_mask else head(feature_map)
+            outputs.update(head_outputs(task, output, features.shape[1]))
         return outputs
 
 
@@ -167,17 +170,19 @@ class Pipeline(nn.Module):
         phrases = [data_stand_in] + [getattr(module, "stand_in", None) for module in self.modules()]
         return "; ".join(p for p in phrases if isinstance(p, str) and p) or None
 
-    def forward(self, waveform: Tensor, with_features: bool = False, augment: Any = None) -> Any:
+    def forward(self, waveform: Tensor, with_features: bool = False, augment: Any = None,
+                class_masks: Mapping[str, Tensor] | None = None) -> Any:
         """Logits by output name; with ``with_features``, ``(features, outputs)`` (schedules' extra losses).
 
-        ``augment`` (training only) maps the features before the model sees them.
+        ``augment`` (training only) maps the features before the model sees them; ``class_masks`` go to the heads
+        (``JointModel.forward``).
         """
         # Features in fp32 even under bf16 autocast: the log of a bf16 mel power keeps 2-3 significant digits.
         with torch.autocast(waveform.device.type, enabled=False):
             features = self.features(waveform.float())
         if augment is not None:
             features = augment(features)
-        outputs = self.model(features)
+        outputs = self.model(features, class_masks) if class_masks else self.model(features)
         return (features, outputs) if with_features else outputs
 
 

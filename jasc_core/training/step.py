@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from jasc_core.contract.batch import Batch
 from jasc_core.contract.context import StepContext
 from jasc_core.contract.schedule import Schedule
-from jasc_core.contract.tasks import clips_in_loss, labelled_subset
+from jasc_core.contract.tasks import clips_in_loss, labelled_subset, task_class_masks
 from jasc_core.contract.weighting import Weighting
 from jasc_core.errors import RunError
 from jasc_core.training.runtime import Runtime
@@ -46,8 +46,12 @@ def step_losses(
             return features
 
         with runtime.autocast():
+            # Class masks reach heads that pool over classes; mixing augmentations mix clips of one dataset only,
+            # so the masks of the batch hold for the mixed clips too.
+            class_masks = task_class_masks(batch)
             features, outputs = wrapped(batch.waveform, with_features=True,
-                                        augment=on_features if augment is not None else None)
+                                        augment=on_features if augment is not None else None,
+                                        **({"class_masks": class_masks} if class_masks else {}))
         outputs = {name: output.float() for name, output in outputs.items()}  # losses in fp32 (train.precision)
         batch = augmented["batch"]
         outs, targets = labelled_subset(outputs, batch, context.tasks)

@@ -3,9 +3,15 @@ mixed with another clip's of the batch, and so are their targets.
 
 x' = lam x + (1 - lam) x[perm], lam ~ Beta(alpha, alpha) per batch. A target is kept only where both clips have it
 (mask ``m & m[perm]``): a mixed clip half labelled is not labelled. Scene class indices become class probabilities.
+
+``perm`` pairs clips of one dataset only (``batch.datasets``; DESED_task 2024 mixes within each dataset): two datasets
+annotate different classes, and a mix of them would carry a target for a class one of its clips never labelled. A
+batch of one dataset draws the same permutation as before datasets existed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from pydantic import BaseModel, Field
@@ -30,7 +36,7 @@ class Mixup(Augmentation):
         a = torch.full((2,), self.config.alpha)
         g = torch._standard_gamma(a, generator=generator)
         lam = float(g[0] / g.sum())
-        perm = torch.randperm(features.shape[0], generator=generator).to(features.device)
+        perm = within_dataset_permutation(batch.datasets, features.shape[0], generator).to(features.device)
         mixed = lam * features + (1 - lam) * features[perm]
         targets, masks = {}, {}
         for key, target in batch.targets.items():
@@ -39,4 +45,21 @@ class Mixup(Augmentation):
                 target = torch.nn.functional.one_hot(target.clamp(min=0), batch.n_classes[task.name]).float()
             targets[key] = lam * target.float() + (1 - lam) * target.float()[perm]
             masks[key] = batch.masks[key] & batch.masks[key][perm]
-        return mixed, batch.replace(targets=targets, masks=masks)
+        # Clips of one dataset share their class mask; the AND keeps that true for any caller's datasets list.
+        class_masks = {key: mask & mask[perm] for key, mask in batch.class_masks.items()}
+        return mixed, batch.replace(targets=targets, masks=masks, class_masks=class_masks)
+
+
+def within_dataset_permutation(datasets: Sequence[str | None], size: int, generator: torch.Generator) -> Tensor:
+    """A permutation of ``range(size)`` that maps each clip to a clip of the same dataset (``datasets[i]``; an empty
+    list: one dataset)."""
+    groups: dict[str | None, list[int]] = {}
+    for i, name in enumerate(datasets or [None] * size):
+        groups.setdefault(name, []).append(i)
+    if len(groups) == 1:
+        return torch.randperm(size, generator=generator)
+    perm = torch.arange(size)
+    for members in groups.values():
+        index = torch.tensor(members)
+        perm[index] = index[torch.randperm(len(members), generator=generator)]
+    return perm

@@ -7,7 +7,8 @@ logits (the softmax / sigmoid live in the losses and post-processing).
 - ``attention`` (scene, 003 Fig. 4a/c): attention weights over time, the weighted mean embedding, one linear layer.
 - ``rnn`` (event, 003 Fig. 4b/c): a GRU over the embeddings and a frame-wise linear layer. With
   ``clip_output: attention`` it also returns DESED's attention-pooled clip-level (weak) output, so that
-  ``desed_cnn`` + ``rnn`` is the DCASE 2023 Task 4 baseline CRNN.
+  ``desed_cnn`` + ``rnn`` is the DCASE 2023 Task 4 baseline CRNN; in training the pooling leaves out the classes a
+  clip's dataset does not annotate (the 2024 baseline's class mask).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class RNNEventHead(Head):
 
     name = "rnn"
     tasks = ("event",)
+    uses_class_mask = True
 
     class Config(BaseModel):
         hidden_size: PositiveInt = Field(128, description="GRU units per direction (DESED 2023: 128)")
@@ -109,7 +111,7 @@ class RNNEventHead(Head):
         self.classifier = nn.Linear(width, n_classes)  # DESED: dense
         self.attention = nn.Linear(width, n_classes) if cfg.clip_output == "attention" else None  # dense_softmax
 
-    def forward(self, feature_map: Tensor) -> Tensor | dict[str, Tensor]:
+    def forward(self, feature_map: Tensor, class_mask: Tensor | None = None) -> Tensor | dict[str, Tensor]:
         # The recurrence stays fp32 under bf16 autocast (train.precision): autocast would cast the weights and run
         # every time step's small matmuls in bf16, slower than fp32 on CPU and less accurate over long sequences.
         with torch.autocast(feature_map.device.type, enabled=False):
@@ -123,7 +125,12 @@ class RNNEventHead(Head):
         # the classes (dim -1), not over time; kept as in the reference. The result is a probability, returned as a
         # logit so that every head output is a logit.
         strong = frame_logits.sigmoid()
-        attention = torch.softmax(self.attention(x), dim=-1).clamp(min=1e-7, max=1)
+        scores = self.attention(x)  # [B, T', M]
+        if class_mask is not None:
+            # DESED 2024: a class the clip's dataset does not annotate takes no share of the softmax over classes, so
+            # its logit cannot move the other classes' pooling weights (and gets no gradient through them).
+            scores = scores.masked_fill(~class_mask.bool()[:, None, :], torch.finfo(scores.dtype).min)
+        attention = torch.softmax(scores, dim=-1).clamp(min=1e-7, max=1)
         clip = (strong * attention).sum(dim=1) / attention.sum(dim=1)  # [B, M]
         return {"frame": outputs, "clip": torch.logit(clip.clamp(1e-7, 1 - 1e-7))}
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Weighting
+from jasc_core import Weighting, broadcast_class_mask, class_masks_of
 from jasc_weighting.task_weights import EpochWeights, base_weights, weighted_sum
 
 Reduction = Literal["sum", "mean"]
@@ -70,8 +70,17 @@ def event_focal_terms(logits: Tensor, targets: Tensor, gamma: float, zeta: float
     return terms, positive * z + negative * (1 - z)
 
 
-def reduce_terms(terms: Tensor, reduction: Reduction) -> Tensor:
-    """``sum``: sum over everything but the clip axis, mean over clips (Eq. 5-6 as printed); ``mean``: mean of all."""
+def reduce_terms(terms: Tensor, reduction: Reduction, weight: Tensor | None = None) -> Tensor:
+    """``sum``: sum over everything but the clip axis, mean over clips (Eq. 5-6 as printed); ``mean``: mean of all.
+
+    ``weight`` (broadcastable to ``terms``, 0 or 1) leaves out the entries of classes a clip's dataset does not
+    annotate: they add nothing to a sum, and ``mean`` averages over the annotated entries only.
+    """
+    if weight is not None:
+        weight = weight.expand_as(terms)
+        terms = terms * weight
+        if reduction == "mean":
+            return terms.sum() / weight.sum().clamp(min=1.0)
     if reduction == "mean":
         return terms.mean()
     return terms.reshape(terms.shape[0], -1).sum(-1).mean()
@@ -103,6 +112,7 @@ class MultiFocal(Weighting):
         cfg = self.config
         losses: dict[str, Tensor] = {}
         modulation: dict[str, Tensor] = {}
+        class_masks = class_masks_of(targets)
         for task, target in targets.items():
             if task not in outputs:
                 continue
@@ -111,14 +121,18 @@ class MultiFocal(Weighting):
                     f"mfl: event logits {tuple(outputs[task].shape)} and frame targets {tuple(target.shape)} differ; "
                     "Eq. 6 needs frame-level targets [B, T, M] at the logits' frame rate"
                 )
+            weight = None
             if task == "scene":
                 terms, factor = scene_focal_terms(outputs[task], target, cfg.eta)
             elif task == "event":
                 terms, factor = event_focal_terms(outputs[task], target, cfg.gamma, cfg.zeta)
+                if task in class_masks:  # classes a clip's dataset does not annotate: neither positive nor negative
+                    weight = broadcast_class_mask(class_masks[task], terms)
             else:
                 continue
-            losses[task] = reduce_terms(terms, cfg.reduction)
-            modulation[task] = factor.detach().mean()
+            losses[task] = reduce_terms(terms, cfg.reduction, weight)
+            modulation[task] = (factor.detach().mean() if weight is None
+                                else reduce_terms(factor.detach(), "mean", weight))
         self._modulation.record(modulation, self.training)
         return losses
 
