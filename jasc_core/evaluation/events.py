@@ -61,7 +61,8 @@ def write_scene_tsv(path: Path, predictions: Mapping[str, str]) -> None:
 def ground_truth(clips: Sequence[Clip]) -> dict[str, list[tuple[float, float, str]]]:
     """sed_scores_eval ground truth ``{clip_id: [(onset, offset, label), ...]}`` of clips with event labels.
 
-    Events are clipped to the clip and zero-length ones dropped (sed_scores_eval rejects them).
+    Events are clipped to the clip and zero-length ones dropped (sed_scores_eval rejects them). A soft-labelled event
+    is a reference where its strength is above 0.5 (DESED_task 2024 on MAESTRO: ``confidence > 0.5``).
     """
     truth = {}
     for clip in clips:
@@ -69,6 +70,8 @@ def ground_truth(clips: Sequence[Clip]) -> dict[str, list[tuple[float, float, st
             continue
         events = []
         for event in clip.events:
+            if event.strength <= 0.5:
+                continue
             onset, offset = max(0.0, event.onset), min(clip.duration, event.offset)
             if offset > onset:
                 events.append((float(onset), float(offset), event.label))

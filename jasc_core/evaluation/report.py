@@ -17,6 +17,7 @@ from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
+from jasc_core.evaluation.per_dataset import per_dataset_metrics
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
@@ -96,6 +97,16 @@ def _event_outputs(run: Any, scores: SplitScores, classes: list[str], clips: Any
     return dcase_event_metrics(smoothed, truth, classes, scores.hop_seconds, durations, threshold, psds=psds)
 
 
+def _dataset_metrics(scores: SplitScores, classes: list[str], clips: Any, threshold: float | np.ndarray, config: Any,
+                     psds: bool) -> dict[str, Any]:
+    """Each dataset's event metrics on its own clips and classes where the split joins several (``per_dataset``)."""
+    task = frame_level_task(scores.probs)
+    return per_dataset_metrics(
+        clips, scores.clip_ids, scores.probs[task], scores.targets[task], scores.labelled[task], classes,
+        scores.hop_seconds, threshold, lambda probs: filtered_scores(probs, classes, scores.hop_seconds,
+                                                                     config.postprocess), psds=psds)
+
+
 def _plots(run: Any, scores: SplitScores, labels: Any, metrics: dict[str, Any], threshold: float | np.ndarray,
            name: str) -> None:
     from jasc_core.evaluation import plots as plot  # matplotlib only when plotting
@@ -142,6 +153,9 @@ def evaluate_run(
         metrics_of_events = _event_outputs(run, scores, labels[event_task], clips, threshold, config, name, psds)
         if event_task in metrics:
             metrics[event_task].update(metrics_of_events)
+            datasets = _dataset_metrics(scores, labels[event_task], clips, threshold, config, psds)
+            if datasets:
+                metrics[event_task]["datasets"] = datasets
     _scene_outputs(run, scores, labels, name)
     if make_plots:
         _plots(run, scores, labels, metrics, threshold, name)
