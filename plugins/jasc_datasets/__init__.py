@@ -1,6 +1,7 @@
 """Built-in datasets: the joint TUT annotation format, TAU and DESED formats, and synthetic soundscapes.
 
-Components (kind ``dataset``): ``joint``, ``tau``, ``desed``, ``disjoint`` and ``synthetic``. Commands:
+Components (kind ``dataset``): ``joint``, ``tau``, ``desed``, ``disjoint``, ``synthetic``, ``maestro`` (MAESTRO Real, soft
+labels) and ``multi`` (several datasets with class mappings). Commands:
 ``jasc data synth`` and ``jasc data info``. See docs/data.md and docs/synthetic.md.
 """
 
@@ -11,14 +12,16 @@ from typing import Any
 from jasc_core import hookimpl
 from jasc_datasets.dcase_formats import Desed, Disjoint, Tau
 from jasc_datasets.joint import Joint
+from jasc_datasets.maestro import Maestro
+from jasc_datasets.multi import Multi
 from jasc_datasets.synthetic import Synthetic, synthesize
 
-__all__ = ["Desed", "Disjoint", "Joint", "Synthetic", "Tau", "synthesize"]
+__all__ = ["Desed", "Disjoint", "Joint", "Maestro", "Multi", "Synthetic", "Tau", "synthesize"]
 
 
 @hookimpl
 def jasc_register_components(register) -> None:
-    for cls in (Joint, Tau, Desed, Disjoint, Synthetic):
+    for cls in (Joint, Tau, Desed, Disjoint, Synthetic, Multi, Maestro):
         register(cls)
 
 

@@ -6,7 +6,9 @@ commit. ``bytes``/``md5`` are ``NA`` where no published value exists (DESED's Ze
 checked by reading it completely (zip CRCs, gzip CRC) and its md5 is recorded in the download marker.
 
 Sizes and md5s of the Zenodo rows are those of ``shared/data/zenodo_packages.tsv`` (dcase_util 0.2.20, desed,
-DESED_task); the two metadata files of 001 were hashed from the repository's blobs at the pinned commit.
+DESED_task); the two metadata files of 001 were hashed from the repository's blobs at the pinned commit. MAESTRO
+Real's md5s are those of soundata's ``dcase23_task4b`` loader (its released version; an earlier draft of that loader
+listed other values, and no byte sizes are published: they are NA).
 """
 
 from __future__ import annotations
@@ -84,6 +86,12 @@ DATASETS: dict[str, DatasetInfo] = {
         "TAU Urban Acoustic Scenes 2022 Mobile (DCASE 2022-2024 Task 1; 10 scenes, 1-s clips)",
         ("dev",),
         ("eval",),
+    ),
+    "maestro-real": DatasetInfo(
+        "maestro-real",
+        "MAESTRO Real development set (Zenodo 7244360; Martin-Morato & Mesaros): minute-long recordings of five "
+        "scenes with soft strong labels of 17 event classes, the DCASE 2023 Task 4B / 2024 Task 4 data",
+        ("dev",),
     ),
     "desed": DatasetInfo(
         "desed",

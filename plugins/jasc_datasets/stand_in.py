@@ -38,12 +38,14 @@ def missing_download(name: str, root: str | None) -> str | None:
             f"`jasc data download {name}` fetches it ({size_text(missing)})")
 
 
-def refuse_or_log(reasons: list[str], preset: str, require_real: bool) -> str:
-    """Raise the DataError of ``require_real``, else log the one line and return the ``stand_in`` phrase."""
+def refuse_or_log(reasons: list[str], preset: str, require_real: bool, minutes: float | None = None) -> str:
+    """Raise the DataError of ``require_real``, else log the one line and return the ``stand_in`` phrase
+    (``minutes``: the stand-in's size where it is not a preset of ``STAND_IN_MINUTES``)."""
     text = "; ".join(reasons)
     if require_real:
         raise DataError(f"data.require_real is set and {text}; or give data.root")
-    line = (f"{text}. Using the synthetic stand-in of {preset} instead ({STAND_IN_MINUTES[preset]:g} min of "
+    minutes = STAND_IN_MINUTES[preset] if minutes is None else minutes
+    line = (f"{text}. Using the synthetic stand-in of {preset} instead ({minutes:g} min of "
             "generated audio); no result of this run is a reproduction.")
     if line not in _said:  # a run builds its dataset more than once (training, evaluation): say it once
         _said.add(line)
