@@ -26,6 +26,7 @@ from jasc_core.recipes.blocks import EvaluateConfig, TuneLevel
 from jasc_core.recipes.model import block_name_and_config, build
 from jasc_core.recipes.types import Recipe
 from jasc_core.runs.folder import open_run, read_json, update_json_entry, write_text_atomic
+from jasc_core.runs.median_filters import run_postprocess
 from jasc_core.runs.thresholds import save_thresholds, stored_thresholds
 
 #: Clips shown in the event-roll plot.
@@ -137,8 +138,10 @@ def evaluate_run(
     """
     run = open_run(run_dir)
     scores, (recipe, _, labels, clips) = score_split(run.root, split, recipe=recipe, model=model)
-    config = recipe.evaluate
     event_task = frame_level_task(scores.probs)
+    # The run's tuned per-class median filters (median_filters.json) replace the recipe's where it has them.
+    config = recipe.evaluate.model_copy(update={"postprocess": run_postprocess(
+        run.root, labels.get(event_task) if event_task else None, recipe.evaluate.postprocess)})
     tuned = stored_thresholds(run.root, labels[event_task]) if event_task is not None else None
     threshold: float | np.ndarray = tuned if tuned is not None else float(config.threshold)
     name = split if model == "student" else f"{split}_{model}"

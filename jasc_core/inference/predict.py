@@ -1,7 +1,8 @@
 """Predictions on audio files of any length from a trained run: ``jasc predict`` and ``jasc.load`` use this.
 
 ``Predictor`` holds a run's pipeline (student or an extra model such as the EMA teacher), its labels, the event
-thresholds (the run's tuned ``thresholds.json`` when present, else ``evaluate.threshold``) and the recipe's
+thresholds (the run's tuned ``thresholds.json`` when present, else ``evaluate.threshold``), the run's tuned median
+filters (``median_filters.json``) when present, and the recipe's
 post-processing. Files are read by ``jasc_core.data.audio`` (any rate, any channel count) and scored window by
 window (``jasc_core.inference.windows``: scene probabilities averaged, frame scores stitched before post-processing).
 
@@ -23,6 +24,7 @@ from jasc_core.inference.file_predictor import FilePredictor
 from jasc_core.inference.scoring import load_trained
 from jasc_core.inference.windows import FrameGrid
 from jasc_core.model.pipeline import Labels, Pipeline
+from jasc_core.runs.median_filters import run_postprocess
 from jasc_core.runs.thresholds import stored_thresholds
 
 #: Window length when the dataset config states no clip length (as ``jasc profile``).
@@ -76,7 +78,8 @@ class Predictor(FilePredictor):
         recipe, pipeline, labels = load_trained(run_dir, device=device, model=model)
         thresholds, _ = task_thresholds(run_dir, pipeline.tasks, labels, recipe.evaluate.threshold)
         window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
-        return cls(pipeline, labels, thresholds=thresholds, postprocess=recipe.evaluate.postprocess,
+        postprocess = run_postprocess(run_dir, labels[task] if task else None, recipe.evaluate.postprocess)
+        return cls(pipeline, labels, thresholds=thresholds, postprocess=postprocess,
                    window_seconds=window, hop_seconds=hop_seconds)
 
     def score_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
