@@ -60,6 +60,7 @@ def test_the_stand_in_has_five_scenes_soft_labels_and_three_splits(tmp_path, mon
     assert data.splits() == ["eval", "train", "val"]
     clips = data.load("train")
     assert len(clips.scene_labels) == 5 and len({c.scene for c in clips}) == 5
+    assert data.load("eval").event_labels == clips.event_labels == sorted(clips.event_labels)  # one vocabulary
     strengths = {e.strength for c in clips for e in c.events}
     assert any(0 < s < 1 for s in strengths) and max(strengths) <= 1.0
     with pytest.raises(DataError, match="require_real"):

@@ -77,3 +77,12 @@ def test_soft_reference_keeps_the_highest_strength_per_segment():
     events = [Event(0.0, 1.0, "a", 0.4), Event(0.5, 2.0, "a", 0.8), Event(2.2, 2.6, "b", 1.0), Event(0, 1, "x", 1.0)]
     ref = soft_reference(events, ["a", "b"], duration=3.0)
     assert ref.tolist() == [[0.8, 0.0], [0.8, 0.0], [0.0, 1.0]]
+
+
+def test_soft_references_become_merged_hard_events():
+    from jasc_core.contract.data import Clip
+    from jasc_core.evaluation.events import ground_truth
+
+    clip = Clip("c", "mem", 0.0, 5.0, events=(Event(0, 2, "a", 0.6), Event(2, 3, "a", 1.0), Event(3, 4, "a", 0.4),
+                                             Event(1, 2, "b", 0.5)))
+    assert ground_truth([clip]) == {"c": [(0.0, 3.0, "a")]}  # 0.6 and 1.0 joined; 0.4 and 0.5 are not above 0.5

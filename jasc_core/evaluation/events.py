@@ -62,7 +62,9 @@ def ground_truth(clips: Sequence[Clip]) -> dict[str, list[tuple[float, float, st
     """sed_scores_eval ground truth ``{clip_id: [(onset, offset, label), ...]}`` of clips with event labels.
 
     Events are clipped to the clip and zero-length ones dropped (sed_scores_eval rejects them). A soft-labelled event
-    is a reference where its strength is above 0.5 (DESED_task 2024 on MAESTRO: ``confidence > 0.5``).
+    is a reference where its strength is above 0.5 (DESED_task 2024 on MAESTRO: ``confidence > 0.5``); the soft
+    segments that remain are merged where they touch or overlap within a class (sed_scores_eval rejects connected
+    events; DESED_task merges them the same way).
     """
     truth = {}
     for clip in clips:
@@ -75,5 +77,16 @@ def ground_truth(clips: Sequence[Clip]) -> dict[str, list[tuple[float, float, st
             onset, offset = max(0.0, event.onset), min(clip.duration, event.offset)
             if offset > onset:
                 events.append((float(onset), float(offset), event.label))
-        truth[clip.clip_id] = events
+        truth[clip.clip_id] = merge_connected(events)
     return truth
+
+
+def merge_connected(events: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """Same-class events that touch or overlap joined into one, sorted by onset."""
+    merged: list[tuple[float, float, str]] = []
+    for onset, offset, label in sorted(events, key=lambda e: (e[2], e[0], e[1])):
+        if merged and merged[-1][2] == label and onset <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], offset), label)
+        else:
+            merged.append((onset, offset, label))
+    return sorted(merged, key=lambda e: (e[0], e[1], e[2]))

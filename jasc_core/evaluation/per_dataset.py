@@ -82,7 +82,8 @@ def per_dataset_metrics(
     labels: Sequence[str], hop_seconds: float, threshold: float | np.ndarray,
     smooth: Callable[[np.ndarray], np.ndarray], *, psds: bool = True, task: str = "event",
 ) -> dict[str, Any]:
-    """``{dataset: metrics on its clips and classes}`` (empty for a split of one fully annotated dataset).
+    """``{dataset: metrics on its clips and classes}`` (empty for a split of one fully annotated dataset with hard
+    labels).
 
     ``probs``/``targets``/``labelled``: the split's event scores, frame targets and labelled rows as ``SplitScores``
     holds them, row ``i`` for ``clip_ids[i]``; ``smooth``: the evaluation's post-processing of one clip's frame
@@ -91,7 +92,10 @@ def per_dataset_metrics(
     by_id = {clip.clip_id: clip for clip in clips}
     thresholds = np.broadcast_to(np.asarray(threshold, dtype=float), (len(labels),))
     out: dict[str, Any] = {}
-    for name, classes in dataset_groups(clips, labels).items():
+    groups = dataset_groups(clips, labels)
+    if not groups and is_soft(clips):  # one soft-labelled dataset: its segment metrics all the same
+        groups = {clips[0].dataset or "all": list(labels)} if clips else {}
+    for name, classes in groups.items():
         columns = [list(labels).index(c) for c in classes]
         rows = [i for i, c in enumerate(clip_ids) if labelled[i] and (by_id[c].dataset or "all") == name]
         if not rows or not columns:

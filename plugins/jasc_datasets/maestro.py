@@ -62,6 +62,7 @@ class Maestro(Dataset):
         self.stand_in: str | None = None
         self._root: Path | None = None
         self._files: dict[str, list[tuple[str, str, str]]] | None = None  # split -> (stem, audio, annotation)
+        self._vocabulary: list[str] | None = None
 
     @property
     def root(self) -> Path:
@@ -123,7 +124,7 @@ class Maestro(Dataset):
         notes: Counter = Counter()
         recordings = [(stem, path, read_soft_annotation(annotation, notes)) for stem, path, annotation in
                       self._files[split]]
-        labels = self.config.event_labels or sorted({e.label for _, _, events in recordings for e in events})
+        labels = self.vocabulary()
         clips: list[Clip] = []
         for stem, path, events in recordings:
             unknown = {e.label for e in events} - set(labels)
@@ -133,8 +134,20 @@ class Maestro(Dataset):
             duration = probe(path).duration
             clips += windows(stem, path, scene, events, duration, self.config.window_seconds,
                              self.config.hop_seconds)
-        scenes = sorted({c.scene for c in clips if c.scene})
+        scenes = sorted({Path(path).parent.name for files in self._files.values() for _, path, _ in files})
         return ClipList(clips=clips, scene_labels=scenes, event_labels=list(labels), notes=dict(notes))
+
+    def vocabulary(self) -> list[str]:
+        """The event labels: the configured ones, else every label of every split's annotation files (sorted), so
+        that all splits share one vocabulary."""
+        if self.config.event_labels:
+            return list(self.config.event_labels)
+        if self._vocabulary is None:
+            assert self._files is not None
+            found = {e.label for files in self._files.values() for _, _, annotation in files
+                     for e in read_soft_annotation(annotation, Counter())}
+            self._vocabulary = sorted(found)
+        return self._vocabulary
 
     def audio(self, clip: Clip, sample_rate: int):
         return read_window(clip.path, clip.start, clip.duration, sample_rate)
