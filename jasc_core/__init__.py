@@ -20,6 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from jasc_core.contract.batch import Batch
+    from jasc_core.contract.class_masks import (
+        LabelledTargets,
+        broadcast_class_mask,
+        class_masks_of,
+        masked_bce_with_logits,
+    )
     from jasc_core.contract.components import (
         Augmentation,
         Component,
@@ -34,16 +40,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from jasc_core.contract.hookspecs import hookimpl
     from jasc_core.contract.registry import component, components
     from jasc_core.contract.schedule import Phase, Schedule, StepPlan, by_clip_length, streams_with
-    from jasc_core.contract.tasks import (
-        TASK_DESCRIPTIONS,
-        TASKS,
-        LabelledTargets,
-        TaskDescription,
-        broadcast_class_mask,
-        class_masks_of,
-        labelled_tasks,
-        masked_bce_with_logits,
-    )
+    from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS, TaskDescription, labelled_tasks
     from jasc_core.contract.weighting import Weighting
     from jasc_core.errors import ConfigError, DataError, JascError, PluginError, RunError
 
@@ -63,8 +60,9 @@ _PUBLIC = {
     "hookimpl": "jasc_core.contract.hookspecs",
     **dict.fromkeys(("component", "components"), "jasc_core.contract.registry"),
     **dict.fromkeys(("Phase", "Schedule", "StepPlan", "by_clip_length", "streams_with"), "jasc_core.contract.schedule"),
-    **dict.fromkeys(("TASK_DESCRIPTIONS", "TASKS", "TaskDescription", "labelled_tasks", "LabelledTargets",
-                     "class_masks_of", "broadcast_class_mask", "masked_bce_with_logits"), "jasc_core.contract.tasks"),
+    **dict.fromkeys(("TASK_DESCRIPTIONS", "TASKS", "TaskDescription", "labelled_tasks"), "jasc_core.contract.tasks"),
+    **dict.fromkeys(("LabelledTargets", "class_masks_of", "broadcast_class_mask", "masked_bce_with_logits"),
+                    "jasc_core.contract.class_masks"),
     "Weighting": "jasc_core.contract.weighting",
     **dict.fromkeys(("ConfigError", "DataError", "JascError", "PluginError", "RunError"), "jasc_core.errors"),
 }

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from jasc_core.contract.batch import Batch
+from jasc_core.contract.class_masks import LabelledTargets, class_masks_of, masked_bce_with_logits
 from jasc_core.contract.data import Clip, ClipList
 from jasc_core.contract.metrics import event_frame_metrics, scene_metrics
 from jasc_core.contract.task_outputs import TaskOutputs
@@ -325,38 +326,6 @@ def clips_in_loss(task: str, targets: Mapping[str, Tensor]) -> int:
     """The clips a task's loss is a mean over: the most of any of its outputs' labelled clips (``labelled_subset``'s
     targets). Clip-weighted means of several batches' or processes' losses weight by it."""
     return max(len(target) for key, target in targets.items() if task_of(key) == task)
-
-
-class LabelledTargets(dict):
-    """Targets keyed by output name (a plain dict to every reader), plus ``class_masks``: ``[B, M]`` bool per output
-    name, True where the clip's dataset annotates the class, cut to the same clips; absent for an output where every
-    clip annotates every class."""
-
-    def __init__(self, *args: Any, class_masks: Mapping[str, Tensor] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.class_masks: dict[str, Tensor] = dict(class_masks or {})
-
-
-def class_masks_of(targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """The class masks that travel with ``targets`` (empty for a plain dict: every class annotated)."""
-    return getattr(targets, "class_masks", {})
-
-
-def broadcast_class_mask(mask: Tensor, like: Tensor) -> Tensor:
-    """A ``[B, M]`` class mask as a float tensor broadcastable to ``like`` (``[B, M]`` or ``[B, T, M]``)."""
-    mask = mask.to(device=like.device, dtype=like.dtype)
-    return mask.unsqueeze(1) if like.dim() == 3 else mask
-
-
-def masked_bce_with_logits(logits: Tensor, target: Tensor, class_mask: Tensor | None = None) -> Tensor:
-    """Binary cross-entropy with logits, mean over the entries whose class is annotated (``class_mask`` ``[B, M]``;
-    None: all). A masked entry contributes exactly nothing, to the value and to the gradient; with no annotated
-    entry the loss is a zero that still belongs to the graph."""
-    if class_mask is None:
-        return nn.functional.binary_cross_entropy_with_logits(logits, target)
-    weight = broadcast_class_mask(class_mask, logits).expand_as(logits)
-    elements = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return (elements * weight).sum() / weight.sum().clamp(min=1.0)
 
 
 def task_class_masks(batch: Batch) -> dict[str, Tensor]:

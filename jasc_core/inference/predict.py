@@ -78,6 +78,7 @@ class Predictor(FilePredictor):
         recipe, pipeline, labels = load_trained(run_dir, device=device, model=model)
         thresholds, _ = task_thresholds(run_dir, pipeline.tasks, labels, recipe.evaluate.threshold)
         window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
+        task = frame_level_task(pipeline.tasks)
         postprocess = run_postprocess(run_dir, labels[task] if task else None, recipe.evaluate.postprocess)
         return cls(pipeline, labels, thresholds=thresholds, postprocess=postprocess,
                    window_seconds=window, hop_seconds=hop_seconds)
