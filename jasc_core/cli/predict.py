@@ -89,7 +89,7 @@ def export_command(
     if format_ == "wheel":
         from jasc_core.inference.wheel_package import build_wheel
 
-        typer.echo(f"wrote {build_wheel(run_dir, out or run_dir / 'export-wheel', split=split)}")
+        typer.echo(f"wrote {build_wheel(run_dir, out or run_dir / 'export-wheel', split=split, window_seconds=window)}")
         return
     if format_ != "onnx":
         raise RunError(f"--format {format_!r}: onnx or wheel")
