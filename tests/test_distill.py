@@ -67,6 +67,8 @@ def test_the_cache_computes_each_clip_once_and_a_new_distiller_reads_it_back(tea
     again = _distiller(tmp_path, teachers)
     assert torch.equal(again.attach(batch).targets["scene/teacher"], first.targets["scene/teacher"])
     assert again.computed == 0
+    distiller.path.write_bytes(b"truncated")  # an unreadable cache is recomputed, not trusted
+    assert _distiller(tmp_path, teachers).cache == {}
     online = _distiller(tmp_path, teachers, outputs="online")
     online.attach(batch)
     online.attach(batch)
@@ -168,4 +170,4 @@ def test_resume_of_a_distilled_run_matches_an_uninterrupted_run(teachers, tmp_pa
     monkeypatch.undo()
     engine_fakes.resumed(killed, overrides)
     assert engine_fakes.final_results(killed) == engine_fakes.final_results(whole)
-    assert load_checkpoint(killed / "checkpoints" / "last.pt")["epoch"] == 2
+    assert load_checkpoint(killed / "checkpoints" / "last.pt").epoch == 2

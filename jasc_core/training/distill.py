@@ -23,6 +23,7 @@ the cache.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,8 +38,10 @@ from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.errors import ConfigError
 from jasc_core.inference.scoring import load_trained
 from jasc_core.model.pipeline import Labels, Pipeline
-from jasc_core.runs.checkpoints import load_checkpoint, save_atomic
+from jasc_core.runs.checkpoints import save_atomic
 from jasc_core.runs.folder import open_run
+
+log = logging.getLogger("jasc")
 
 #: The output-name suffix of teachers' targets in the batch (``scene/teacher``, ``event/teacher``).
 TEACHER = "teacher"
@@ -115,7 +118,7 @@ class Distiller:
             f"{teacher_key(config.teachers)}-rank{rank}.pt")
         self._saved = 0
         if not self.online and self.path.is_file():
-            self.cache = dict(load_checkpoint(self.path))
+            self.cache = _read_cache(self.path)
             self._saved = len(self.cache)
         self.computed = 0  # clips whose teachers' outputs were computed (not read from the cache)
 
@@ -184,6 +187,16 @@ class Distiller:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(self.cache, self.path)
         self._saved = len(self.cache)
+
+
+def _read_cache(path: Path) -> dict[str, dict[str, Tensor]]:
+    """A saved cache, or an empty one (logged) when the file cannot be read: a cache miss is only slower."""
+    try:
+        return dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file is recomputed, never trusted
+        log.warning("teacher cache %s cannot be read (%s: %s); computing the teachers' outputs again", path,
+                    type(exc).__name__, exc)
+        return {}
 
 
 def _digest(waveform: Tensor) -> str:
