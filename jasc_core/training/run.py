@@ -136,7 +136,8 @@ def build_parts(recipe: Recipe, *, init_weights: bool = True, runtime: Runtime |
                            runtime.rank) if recipe.distill is not None else None)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
                          (run.recipe_hash if run is not None else recipe_hash)(identity_dict(recipe)),
-                         stand_in=pipeline.stand_in(dataset.stand_in), init=init, augmentations=augmentations, distiller=distiller)
+                         stand_in=pipeline.stand_in(dataset.stand_in), init=init, augmentations=augmentations,
+                         distiller=distiller)
 
 
 def device_clips(train: ClipList, val: ClipList, devices: list[str] | None,
