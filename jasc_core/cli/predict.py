@@ -92,7 +92,7 @@ def export_command(
         typer.echo(f"wrote {build_wheel(run_dir, out or run_dir / 'export-wheel', split=split, window_seconds=window)}")
         return
     if format_ != "onnx":
-        raise RunError(f"--format {format_!r}: onnx or wheel")
+        raise RunError(f"--format {format_!r}: only onnx and wheel are supported")
     from jasc_core.inference.export import export_onnx
 
     folder = out or run_dir / "export-onnx"
