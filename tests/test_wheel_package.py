@@ -51,7 +51,7 @@ def _waveform(seconds: float = 2.3, rate: int = 8000) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 300 * t) + 0.05 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
 
 
-def test_the_wheel_holds_models_labels_metadata_and_a_console_script(wheel):
+def test_the_wheel_holds_models_labels_metadata_a_console_script_and_a_runtime_like_predict_onnx(wheel, tmp_path):
     run, path = wheel
     name = package_name(run)
     assert name == "jasc_my_run" and path.name.startswith("jasc_my_run-0.1.0+") and path.suffix == ".whl"
@@ -69,13 +69,15 @@ def test_the_wheel_holds_models_labels_metadata_and_a_console_script(wheel):
     assert requires == ["numpy", "onnxruntime", "soundfile", 'soxr; extra == "resample"']  # no torch, no jasc
     assert f"{name} = {name}.runtime:main" in entry_points
     assert len(record.splitlines()) == len(names)
+    _check_runtime(run, path, tmp_path)
 
 
-def test_the_packaged_runtime_matches_jasc_predict_onnx_and_picks_device_models(wheel, tmp_path):
+def _check_runtime(run, path, tmp_path):
+    """The packaged runtime (imported from the unpacked wheel) matches jasc predict --onnx and picks device models
+    (one test with the contents above: each wheel build exports two models)."""
     from jasc_core.inference.export import export_onnx
     from jasc_core.inference.onnx_predict import OnnxPredictor
 
-    run, path = wheel
     with zipfile.ZipFile(path) as archive:
         archive.extractall(tmp_path / "site")
     sys.path.insert(0, str(tmp_path / "site"))
