@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jasc_core.inference.device_models import run_for_device
 from jasc_core.inference.predict import Predictor
 from jasc_core.inference.windows import FileScores
 
@@ -20,11 +21,13 @@ __all__ = ["FileScores", "Predictor", "load"]
 
 
 def load(run_dir: str | Path, model: str = "student", *, window_seconds: float | None = None,
-         hop_seconds: float | None = None, device: str = "cpu") -> Predictor:
+         hop_seconds: float | None = None, device: str = "cpu", recording_device: str | None = None) -> Predictor:
     """A run's trained model ready for ``.predict(path_or_waveform, sample_rate=None)`` and ``.scores(...)``.
 
     ``model``: ``student`` (the trained network) or an extra model the run kept (``teacher``). ``window_seconds``:
     the window files are cut into (default: the model's clip length); ``hop_seconds``: default half a window.
+    ``recording_device``: the device that recorded the audio; its fine-tuned model (``jasc finetune-devices``) when
+    the run has one, else the general model. (``device`` is where the model computes: cpu, cuda.)
     """
-    return Predictor.from_run(run_dir, model=model, window_seconds=window_seconds, hop_seconds=hop_seconds,
+    return Predictor.from_run(run_for_device(run_dir, recording_device), model=model, window_seconds=window_seconds, hop_seconds=hop_seconds,
                               device=device)

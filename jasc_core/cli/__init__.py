@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.table import Table
 
+from jasc_core.cli.devices import finetune_devices_command
 from jasc_core.cli.postprocess import postprocess_app
 from jasc_core.cli.predict import export_command, predict_command
 from jasc_core.cli.runs import interrupted_exit, run_state_note, runs_command
@@ -293,6 +294,7 @@ app.command("predict", rich_help_panel=PANEL_RECIPES)(predict_command)
 app.command("export", rich_help_panel=PANEL_RECIPES)(export_command)
 app.add_typer(postprocess_app, name="postprocess", rich_help_panel=PANEL_RECIPES)
 app.command("runs", rich_help_panel=PANEL_RECIPES)(runs_command)
+app.command("finetune-devices", rich_help_panel=PANEL_RECIPES)(finetune_devices_command)
 
 
 # -- entry point ---------------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ def predict_command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per model call, across files.")] = 32,
     workers: Annotated[int, typer.Option("--workers", help="Processes decoding files ahead of the model (0: "
                                          "decode in this process).")] = 2,
+    device: Annotated[str | None, typer.Option("--device", help="Recording device of the files: its fine-tuned "
+                                               "model (jasc finetune-devices), else the general one.")] = None,
 ) -> None:
     """Scene label and events of audio files of any length, rate and channel count (DCASE TSV or JSON).
 
@@ -47,9 +49,11 @@ def predict_command(
     else:
         if len(inputs) < 2:
             raise RunError("give a RUN_DIR and at least one audio file, folder or glob (or --onnx EXPORT_DIR AUDIO...)")
+        from jasc_core.inference.device_models import run_for_device
         from jasc_core.inference.predict import Predictor
 
-        predictor = Predictor.from_run(inputs[0], model=model, window_seconds=window, hop_seconds=hop)
+        predictor = Predictor.from_run(run_for_device(inputs[0], device), model=model, window_seconds=window,
+                                       hop_seconds=hop)
         audio = inputs[1:]
     paths = expand_inputs(audio)
     if not paths:
@@ -68,7 +72,8 @@ def predict_command(
 
 def export_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `jasc run`.", show_default=False)],
-    format_: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    format_: Annotated[str, typer.Option("--format", help="Export format: onnx (a folder), or wheel (an installable "
+                                         "inference package with the ONNX model(s), per-device ones too).")] = "onnx",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Export folder (default: RUN_DIR/export-onnx).")] = None,
     quantize: Annotated[str | None, typer.Option("--quantize", help="Also write smaller copies: int8 (static, "
                                                  "calibrated), fp16 (GPUs), or int8,fp16.")] = None,
@@ -81,8 +86,13 @@ def export_command(
     split: Annotated[str, typer.Option("--split", help="Split the round trip and metrics are checked on.")] = "eval",
 ) -> None:
     """Export a run's model as ONNX (log-mel front end in the graph), checked against PyTorch on eval clips."""
+    if format_ == "wheel":
+        from jasc_core.inference.wheel_package import build_wheel
+
+        typer.echo(f"wrote {build_wheel(run_dir, out or run_dir / 'export-wheel', split=split, window_seconds=window)}")
+        return
     if format_ != "onnx":
-        raise RunError(f"--format {format_!r}: only onnx is supported")
+        raise RunError(f"--format {format_!r}: only onnx and wheel are supported")
     from jasc_core.inference.export import export_onnx
 
     folder = out or run_dir / "export-onnx"

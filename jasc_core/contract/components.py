@@ -198,6 +198,11 @@ class Augmentation(_ModuleComponent):
     """
 
     kind = "augment"
+    #: True for a method that changes what the clip sounds like in a way its targets do not follow (a waveform-level
+    #: device impulse response, pitch shift): teachers' outputs cached per clip would then be wrong, so distillation
+    #: computes them online. Feature-level methods whose targets follow (mixup mixes them) or that keep the clip's
+    #: content (masking, Freq-MixStyle) leave it False.
+    changes_clip_audio: ClassVar[bool] = False
 
     @abstractmethod
     def forward(self, features: Tensor, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Batch]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.evaluation.dcase import dcase_event_metrics
+from jasc_core.evaluation.devices import per_device_accuracy
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
 from jasc_core.evaluation.per_dataset import per_dataset_metrics
 from jasc_core.evaluation.segments import segment_rows
@@ -151,6 +152,9 @@ def evaluate_run(
     if scores.stand_in:
         metrics["data_stand_in"] = scores.stand_in
     metrics.update(task_metrics(scores, labels, threshold))
+    for task, rows in per_device_accuracy(scores.clip_ids, scores.probs, scores.targets, scores.labelled,
+                                          clips).items():
+        metrics[task]["per_device"] = rows
     make_plots = config.plots if plots is None else plots
     if event_task is not None:
         metrics_of_events = _event_outputs(run, scores, labels[event_task], clips, threshold, config, name, psds)

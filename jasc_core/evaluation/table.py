@@ -7,6 +7,7 @@ from typing import Any
 
 from jasc_core.console import output_console
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
+from jasc_core.evaluation.devices import device_table_lines
 
 
 def _pct(value: Any) -> str:
@@ -70,6 +71,14 @@ def print_tables(method: str, metrics: Mapping[str, Any], console: Any = None) -
         footnote = psds_footnote(event)
         if footnote:
             console.print(footnote, markup=False, highlight=False)
+    for task, values in metrics.items():
+        per_device = values.get("per_device") if isinstance(values, Mapping) else None
+        if per_device:
+            devices = Table(title=f"{task.capitalize()} accuracy per recording device")
+            for device in per_device:
+                devices.add_column(device, justify="right")
+            devices.add_row(*(f"{_pct(v['accuracy'])} ({v['n_clips']})" for v in per_device.values()))
+            console.print(devices)
     if metrics.get("data_stand_in"):
         console.print(f"Data: {metrics['data_stand_in']}: the numbers above are not a reproduction of a paper's result.",
                       markup=False, highlight=False)
@@ -87,6 +96,7 @@ def markdown_tables(method: str, metrics: Mapping[str, Any]) -> str:
         footnote = psds_footnote(event)
         if footnote:
             lines += ["", *(f"{line.strip()}" for line in footnote.splitlines())]
+    lines += device_table_lines(metrics)
     if metrics.get("data_stand_in"):
         lines += ["", f"**Data: {metrics['data_stand_in']}**: the numbers above are not a reproduction of a paper's result."]
     return "\n".join(lines) + "\n"

@@ -89,6 +89,9 @@ class TrainConfig(_Strict):
                                        "~/.cache/jasc/audio)")
     train_split: str = Field("train", description="split the model is trained on (and normalisation is fitted on)")
     val_split: str = Field("val", description="split validated every epoch (model selection, early stopping)")
+    devices: list[str] | None = Field(
+        None, description="train only on clips recorded by these devices (Clip.device), and validate on them where "
+        "the validation split has any (device-specific fine-tuning, `jasc finetune-devices`); null: every clip")
     select_metric: str = Field(
         "val/score",
         description="metric that picks the best checkpoint: val/score (mean of scene accuracy and event frame "
@@ -158,6 +161,22 @@ class InitConfig(_Strict):
         if (self.run is None) == (self.checkpoint is None):
             raise ValueError("give exactly one of run: RUN_DIR or checkpoint: PATH")
         return self
+
+
+class DistillConfig(_Strict):
+    """``distill``: train the student also on the averaged outputs of finished runs (knowledge distillation;
+    ``jasc_core.training.distill``, docs/distillation.md)."""
+
+    teachers: list[str] = Field(min_length=1, description="run folders of the teachers (any jasc model with the "
+                                "student's tasks and labels); their outputs are averaged (an ensemble)")
+    temperature: float = Field(2.0, gt=0, description="softmax temperature T of the scene KL term (scaled by T^2)")
+    weight: float = Field(1.0, ge=0, description="factor of each distillation term added to the weighted task loss")
+    tasks: list[str] | None = Field(None, description="tasks to distil (default: every task of the student)")
+    outputs: Literal["auto", "cached", "online"] = Field(
+        "auto", description="cached: teachers' outputs computed once per clip and kept (memory and disk); online: "
+        "computed every step; auto: cached unless an augmentation of the recipe changes the clip's audio")
+    cache_dir: str | None = Field(None, description="folder of the teacher-output cache (default $JASC_CACHE/"
+                                  "teachers or ~/.cache/jasc/teachers)")
 
 
 class LoggerConfig(_Strict):

@@ -28,15 +28,22 @@ from jasc_core.contract.registry import Registry, get_registry
 from jasc_core.contract.slots import ComponentSlot
 from jasc_core.contract.tasks import TASKS
 from jasc_core.errors import ConfigError, JascError
-from jasc_core.recipes.blocks import EvaluateConfig, InitConfig, LoggerConfig, OutputConfig, TrainConfig
+from jasc_core.recipes.blocks import (
+    DistillConfig,
+    EvaluateConfig,
+    InitConfig,
+    LoggerConfig,
+    OutputConfig,
+    TrainConfig,
+)
 from jasc_core.recipes.files import apply_sets, load_raw
 
 #: Top-level component slots: recipe path -> component kind.
 TOP_SLOTS: dict[str, str] = {"data": "dataset", "features": "features", "weighting": "weighting", "schedule": "schedule"}
 #: The core's own blocks, each a pydantic model (their ``ComponentSlot`` fields are filled in at assembly).
 CORE_BLOCKS: dict[str, type[BaseModel]] = {"train": TrainConfig, "evaluate": EvaluateConfig, "output": OutputConfig}
-BLOCK_ORDER = ("description", "seed", "data", "features", "augment", "model", "weighting", "schedule", "train",
-               "evaluate", "output", "log")
+BLOCK_ORDER = ("description", "seed", "data", "features", "augment", "model", "weighting", "schedule", "distill",
+               "train", "evaluate", "output", "log")
 
 
 # -- assembling the model ------------------------------------------------------------------------------------------
@@ -117,6 +124,7 @@ def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
     for block, model in CORE_BLOCKS.items():
         filled = _fill_slots(model, registry)
         fields[block] = (filled, Field(default_factory=filled))
+    fields["distill"] = (DistillConfig | None, Field(None, description="distil from the outputs of finished runs"))
     fields["log"] = (list[LoggerConfig], Field(default_factory=list, description="loggers that follow the run"))
     fields["augment"] = (list[kind_union(registry, "augment")],  # type: ignore[misc]
                          Field(default_factory=list, description="feature augmentations, in order, training only"))

@@ -64,6 +64,8 @@ class TrainingParts:
     augmentations: list[Any] = field(default_factory=list)
     #: What ``model.init`` loaded, skipped and left random (``jasc_core.training.init``), else None.
     init: dict[str, Any] | None = None
+    #: The recipe's ``distill`` block built (``jasc_core.training.distill.Distiller``), else None.
+    distiller: Any = None
 
 
 class Trainer:
@@ -152,6 +154,8 @@ class Trainer:
                 elif self.stopped:
                     continue  # early stopping ends the phase, not the run
                 record = self.train_epoch(epoch, progress)
+                if self.parts.distiller is not None:
+                    self.parts.distiller.save()  # each process its own cache file: a resume reads it back
                 record.update(self.validate())
                 self.weighting.on_epoch_end(EpochContext(epoch, self.step, phase.name, record["train_losses"]))
                 # The weights this epoch trained with, beside the unweighted losses they multiplied.
@@ -234,7 +238,7 @@ class Trainer:
         with self.runtime.gradient_sync(self.wrapped):
             losses, extra = step_losses(batches, self.wrapped, self.model, self.runtime, self.weighting,
                                         self.schedule, context, check,
-                                        self.augment if self.parts.augmentations else None)
+                                        self.augment if self.parts.augmentations else None, self.parts.distiller)
             self._stop_if_not_finite(bad, epoch)
             # Always (a step without losses has nothing to back-propagate): every process joins the collectives.
             backward(losses, extra, self.weighting, context, self.trainable, check, self.runtime)

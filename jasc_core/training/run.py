@@ -11,6 +11,7 @@ process create and write the run folder (the others get its path), evaluate, and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import signal
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from jasc_core.runs.folder import RunFolder, create_run, default_run_name, new_r
 from jasc_core.runs.liveness import heartbeat_if
 from jasc_core.runs.rng import seed_everything
 from jasc_core.training.compile import compile_settings
+from jasc_core.training.distill import Distiller
 from jasc_core.training.distributed import make_runtime, under_torchrun
 from jasc_core.training.hooks import RunHooks
 from jasc_core.training.init import apply_init
@@ -104,8 +106,8 @@ def build_parts(recipe: Recipe, *, init_weights: bool = True, runtime: Runtime |
     seed_everything(recipe.seed)
     dataset = build("dataset", recipe.data)
     dataset.prepare()
-    train_clips = load_split(dataset, config.train_split, data_name)
-    val_clips = load_split(dataset, config.val_split, data_name)
+    train_clips, val_clips = device_clips(load_split(dataset, config.train_split, data_name),
+                                          load_split(dataset, config.val_split, data_name), config.devices, data_name)
     labels = labels_for(train_clips, tasks, data_name, config.train_split)
     pipeline = build_pipeline(recipe, labels, tasks)
     # Weights of another run (fine-tuning) before the pipeline moves; a resume's checkpoint replaces them later.
@@ -129,10 +131,30 @@ def build_parts(recipe: Recipe, *, init_weights: bool = True, runtime: Runtime |
     for param in weighting.parameters():
         # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
         param.data = param.data.to(runtime.device)
+    augmentations = [build("augment", block).to(runtime.device) for block in recipe.augment]
+    distiller = (Distiller(recipe.distill, labels, tasks, int(features.sample_rate), runtime.device, augmentations,
+                           runtime.rank) if recipe.distill is not None else None)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
                          (run.recipe_hash if run is not None else recipe_hash)(identity_dict(recipe)),
-                         stand_in=pipeline.stand_in(dataset.stand_in), init=init,
-                         augmentations=[build("augment", block).to(runtime.device) for block in recipe.augment])
+                         stand_in=pipeline.stand_in(dataset.stand_in), init=init, augmentations=augmentations,
+                         distiller=distiller)
+
+
+def device_clips(train: ClipList, val: ClipList, devices: list[str] | None,
+                 data_name: str) -> tuple[ClipList, ClipList]:
+    """``train.devices``: the training clips of those devices, and the validation clips of them where there are any
+    (the vocabularies stay the split's, so a device-specific model keeps the general model's labels); None: all."""
+    if devices is None:
+        return train, val
+    wanted = set(devices)
+    kept = [clip for clip in train if clip.device in wanted]
+    if not kept:
+        found = sorted({str(clip.device) for clip in train})
+        raise ConfigError(f"train.devices: no training clip of data '{data_name}' was recorded by {', '.join(devices)}"
+                          f" (devices there: {', '.join(found)})")
+    val_kept = [clip for clip in val if clip.device in wanted]
+    return (dataclasses.replace(train, clips=kept),
+            dataclasses.replace(val, clips=val_kept) if val_kept else val)
 
 
 def split_datasets(config: TrainConfig, dataset: Dataset, features: FeatureExtractor, labels: Labels,

@@ -2,7 +2,8 @@
 
 Per batch of the step (``StepPlan.batches``): waveforms -> features -> the recipe's augmentations (training only)
 -> the model's outputs through the runtime's wrapped pipeline; outputs and targets cut to the clips labelled for each trained task; ``weighting.task_losses``; the
-schedule's ``extra_losses``. A task present in several batches gets the clip-weighted mean of its losses. Then either
+schedule's ``extra_losses``; with a recipe's ``distill`` block, the teachers' outputs join the batch's targets before
+augmentation and the distillation terms join the extra losses (``jasc_core.training.distill``). A task present in several batches gets the clip-weighted mean of its losses. Then either
 ``weighting.combine(losses) + extra`` is back-propagated, or, for schemes with ``requires_task_gradients``, per-task
 gradients of the shared (trainable encoder) parameters are merged by ``combine_gradients`` and the heads get the
 gradient of their own task's weighted loss. Every loss is checked finite (``check`` raises naming it).
@@ -32,13 +33,15 @@ from jasc_core.training.runtime import Runtime
 def step_losses(
     batches: Sequence[Batch], wrapped: nn.Module, model: nn.Module, runtime: Runtime, weighting: Weighting,
     schedule: Schedule, context: StepContext, check: Callable[[str, Any], None],
-    augment: Callable[[Tensor, Batch], tuple[Tensor, Batch]] | None = None,
+    augment: Callable[[Tensor, Batch], tuple[Tensor, Batch]] | None = None, distiller: Any = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """The step's unweighted task losses and named extra losses (see the module docstring)."""
     parts: dict[str, list[tuple[Tensor, int]]] = {}
     extra: dict[str, Tensor] = {}
     for batch in batches:
         batch = runtime.to_device(batch)
+        if distiller is not None:  # teachers' outputs as targets, so that a mixing augmentation mixes them too
+            batch = distiller.attach(batch)
         augmented = {"batch": batch}
 
         def on_features(features: Tensor, augmented: dict[str, Any] = augmented) -> Tensor:
@@ -58,7 +61,10 @@ def step_losses(
         for task, loss in weighting.task_losses(outs, targets).items():
             check(task, loss)
             parts.setdefault(task, []).append((loss, clips_in_loss(task, targets)))
-        for name, loss in schedule.extra_losses(model, features, outputs, batch, context).items():
+        named = schedule.extra_losses(model, features, outputs, batch, context)
+        if distiller is not None:
+            named = {**named, **distiller.losses(outputs, batch)}
+        for name, loss in named.items():
             check(f"extra loss '{name}'", loss)
             extra[name] = extra[name] + loss if name in extra else loss
     means = {task: (_clip_weighted_mean(terms), sum(n for _, n in terms)) for task, terms in parts.items()}

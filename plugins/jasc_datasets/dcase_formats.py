@@ -1,7 +1,9 @@
 """The DCASE formats of disjoint data (003): TAU scene clips, DESED event clips, and both together.
 
 - ``tau``: ``meta.csv`` (tab-separated ``filename scene_label identifier source_label``) and split lists in the
-  TAU ``evaluation_setup`` format (``filename [scene_label]``). Clips have a scene and no event labels.
+  TAU ``evaluation_setup`` format (``filename [scene_label]``). Clips have a scene and no event labels, and the
+  recording device of ``source_label`` (``Clip.device``); ``subset`` trains on a DCASE 2024 Task 1 training subset
+  (``tau_subsets.py``).
 - ``desed``: per split, parts of kind ``strong`` (tsv ``filename onset offset event_label``; a row with empty event
   fields marks a file without events), ``weak`` (tsv ``filename event_labels``, comma-separated) or ``unlabeled``
   (every audio file of a folder). Clips have no scene; strong clips have events, weak clips only ``weak``.
@@ -24,6 +26,7 @@ from jasc_datasets.packages import default_root
 from jasc_datasets.recordings import Recording, merge_recording_events
 from jasc_datasets.stand_in import StandInFallback, missing_download, refuse_or_log, synthetic_stand_in
 from jasc_datasets.tables import Problems, check_label, parse_time, read_table
+from jasc_datasets.tau_subsets import SPLIT_FILE, device_of, draw_subset, read_subset_file
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 #: Where ``jasc data download tau-2022-mobile`` unpacks the development set (inside <data home>/tau-2022-mobile).
@@ -69,10 +72,21 @@ class Tau(StandInFallback, ClipSource):
         clip_seconds: float = Field(1.0, gt=0, description="clip length in seconds (TAU 2022: 1 s)")
         scene_labels: list[str] | None = Field(None, description="scene vocabulary; default: sorted labels of meta.csv")
         skip_bad_files: bool = Field(False, description="skip unreadable/missing audio with a counted warning")
+        subset: Literal[5, 10, 25, 50, 100] | None = Field(
+            None, description="train on this DCASE 2024 Task 1 training subset (% of the 'train' split): real data "
+            "reads subset_file; the synthetic stand-in draws it (nested, device- and scene-balanced; docs/"
+            "distillation.md)")
+        subset_file: str = Field(SPLIT_FILE, description="the subset's split file relative to root ({percent} is "
+                                 "replaced; tab-separated filename, scene_label)")
+        subset_seed: int = Field(0, ge=0, description="seed of drawn subsets")
+        subset_rule: Literal["file", "drawn"] = Field(
+            "file", description="file: read subset_file (the challenge's split); drawn: draw the subset by the "
+            "nested, balanced rule (generated data; the synthetic stand-in always draws)")
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
         self._vocabulary: list[str] = []
+        self._devices: dict[str, str] = {}
 
     @property
     def root(self) -> str:
@@ -101,6 +115,9 @@ class Tau(StandInFallback, ClipSource):
             where = f"{meta_path}:{line}"
             if check_label(row["scene_label"], cfg.scene_labels, "scene", where, problems):
                 meta[row["filename"]] = (row["scene_label"], row.get("identifier", "") or row["filename"])
+                device = device_of(row, row["filename"])
+                if device:
+                    self._devices[os.path.normpath(os.path.join(root, row["filename"]))] = device
         self._vocabulary = cfg.scene_labels or sorted({scene for scene, _ in meta.values()})
         files = cfg.splits
         if files is None:
@@ -135,8 +152,23 @@ class Tau(StandInFallback, ClipSource):
         """The clips of ``split`` read from the files at root."""
         notes: Counter = Counter()
         clips = _whole_file_clips(self, self.split_recordings(split), notes, self.config.clip_seconds, split)
+        clips = [dataclasses.replace(c, device=self._devices.get(c.path)) for c in clips]
         log_notes(self.name, split, notes)
         return ClipList(clips=clips, scene_labels=self.vocabulary(), event_labels=[], notes=dict(notes))
+
+    def load(self, split: str) -> ClipList:
+        """The clips of ``split``; for 'train' with ``subset``, the DCASE 2024 Task 1 subset of them."""
+        clips = super().load(split)
+        percent = self.config.subset
+        if split != "train" or percent is None:
+            return clips
+        if self._stand_in_reader is not None or self.config.subset_rule == "drawn":
+            kept = draw_subset(clips.clips, percent, self.config.subset_seed)
+        else:
+            path = os.path.join(self.root, self.config.subset_file.format(percent=percent))
+            names = {os.path.normpath(os.path.join(self.root, f)) for f in read_subset_file(path)}
+            kept = [c for c in clips.clips if c.path in names]
+        return dataclasses.replace(clips, clips=kept, notes={**clips.notes, f"subset_{percent}_of": len(clips)})
 
 
 class DesedPart(BaseModel):

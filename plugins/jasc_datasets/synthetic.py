@@ -36,7 +36,7 @@ def synthesize(
     Returns ``(folder, generated)``; ``generated`` is False when a complete identical folder was already there.
     """
     spec = get_preset(preset)
-    key = generation_key(preset, minutes, seed, sample_rate)
+    key = generation_key(preset, minutes, seed, sample_rate, getattr(spec, "version", None))
 
     def build(folder: Path, report: Progress | None) -> dict:
         return spec.build(folder, minutes, seed, sample_rate, report)
@@ -90,7 +90,8 @@ class Synthetic(Dataset):
         """Where this configuration's data lives: ``<cache_dir>/synthetic/<preset>-<hash of the settings>``."""
         cfg = self.config
         cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-        key = generation_key(cfg.preset, cfg.minutes, cfg.seed, cfg.sample_rate)
+        key = generation_key(cfg.preset, cfg.minutes, cfg.seed, cfg.sample_rate,
+                             getattr(get_preset(cfg.preset), "version", None))
         return cache / "synthetic" / f"{cfg.preset}-{config_hash(key)}"
 
     @property

@@ -1,7 +1,9 @@
 """Preset ``dcase-disjoint``: scene-only and event-only data in the DCASE formats (the setting of 003).
 
 - TAU-like part (``tau/``): 1-s clips of 10 scenes with ``meta.csv`` (``filename scene_label identifier
-  source_label``) and ``evaluation_setup/fold1_{train,val,evaluate}.csv`` (``filename scene_label``).
+  source_label``; ``source_label`` is the recording device) and ``evaluation_setup/fold1_{train,val,evaluate}.csv``
+  (``filename scene_label``). Each clip is recorded by a simulated device (``synthesis/devices.py``): train and val
+  by ``a, b, c, s1-s3``, eval also by the unseen ``s4-s6``, as in TAU 2022 Mobile.
 - DESED-like part (``desed/``): 10-s domestic clips of 10 event classes, in a strong part (``filename onset offset
   event_label``), a weak part (``filename event_labels``, comma-separated) and an unlabeled part (audio only), plus
   strongly labelled validation and evaluation sets.
@@ -19,6 +21,7 @@ import numpy as np
 from jasc_core import Event
 from jasc_datasets.recordings import merge_events
 from jasc_datasets.synthesis import sounds
+from jasc_datasets.synthesis.devices import SEEN_DEVICES, UNSEEN_DEVICES, record_with
 from jasc_datasets.synthesis.dsp import band, envelope, normalise, slow_curve, spectral_noise, tone
 from jasc_datasets.synthesis.tut_joint import babble, loudness
 from jasc_datasets.synthesis.writer import Progress, write_wav
@@ -26,7 +29,7 @@ from jasc_datasets.synthesis.writer import Progress, write_wav
 TAU_SCENES = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall",
               "street_pedestrian", "street_traffic", "tram")
 TAU_CITIES = ("barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris", "prague", "stockholm", "vienna")
-TAU_DEVICES = ("a", "b", "c", "s1", "s2", "s3")
+TAU_DEVICES = SEEN_DEVICES  # the devices of train and val; eval adds UNSEEN_DEVICES (synthesis/devices.py)
 DESED_CLASSES = ("Alarm_bell_ringing", "Blender", "Cat", "Dishes", "Dog", "Electric_shaver_toothbrush", "Frying",
                  "Running_water", "Speech", "Vacuum_cleaner")
 TAU_SECONDS = 1.0
@@ -164,6 +167,8 @@ class DcaseDisjoint:
 
     name: str = "dcase-disjoint"
     reader: str = "disjoint"
+    #: Part of the generation key: 2 added the simulated devices (a folder of version 1 is regenerated, not reused).
+    version: int = 2
 
     def vocabularies(self) -> tuple[list[str], list[str]]:
         return list(TAU_SCENES), list(DESED_CLASSES)
@@ -182,10 +187,12 @@ class DcaseDisjoint:
             rng = clip_rng(seed, self.name, index)
             scene = TAU_SCENES[index % len(TAU_SCENES)]
             city = TAU_CITIES[int(rng.integers(len(TAU_CITIES)))]
-            device = TAU_DEVICES[int(rng.integers(len(TAU_DEVICES)))]
+            devices = TAU_DEVICES + UNSEEN_DEVICES if split == "eval" else TAU_DEVICES
+            device = devices[int(rng.integers(len(devices)))]
             identifier = f"{city}-{index // 10:04d}"
             filename = f"audio/{scene}-{identifier}-{index % 10 * 1000}-{device}.wav"
-            write_wav(tau / filename, tau_clip(rng, scene, sample_rate), sample_rate)
+            audio = record_with(device, tau_clip(rng, scene, sample_rate), sample_rate, rng)
+            write_wav(tau / filename, audio, sample_rate)
             meta.append(f"{filename}\t{scene}\t{identifier}\t{device}")
             lists[split].append(f"{filename}\t{scene}")
             if progress:

@@ -55,10 +55,16 @@ def read_manifest(folder: str | Path) -> dict[str, Any] | None:
     return manifest
 
 
-def generation_key(preset: str, minutes: float, seed: int, sample_rate: int) -> dict[str, Any]:
-    """Everything that determines the generated files."""
-    return {"preset": preset, "minutes": float(minutes), "seed": int(seed), "sample_rate": int(sample_rate),
-            "version": GENERATOR_VERSION}
+def generation_key(
+    preset: str, minutes: float, seed: int, sample_rate: int, preset_version: int | None = None
+) -> dict[str, Any]:
+    """Everything that determines the generated files (``preset_version``: the preset's own version, when it has
+    one, so a changed preset regenerates its folder without invalidating the other presets' caches)."""
+    key = {"preset": preset, "minutes": float(minutes), "seed": int(seed), "sample_rate": int(sample_rate),
+           "version": GENERATOR_VERSION}
+    if preset_version is not None:
+        key["preset_version"] = int(preset_version)
+    return key
 
 
 def config_hash(key: dict[str, Any]) -> str:

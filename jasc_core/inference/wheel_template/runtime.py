@@ -1,0 +1,148 @@
+"""Inference with the ONNX model(s) of one jasc run, packaged by ``jasc export RUN --format wheel``.
+
+Needs onnxruntime, numpy and soundfile only (soxr where a file's rate differs from the model's). The windowing is
+jasc's (``jasc_core.inference.windows``, numpy only, repeated here so the package needs no jasc): a file longer than
+the model's window is cut into windows every half window plus one aligned to the end, scene probabilities are
+averaged over windows and frame probabilities overlap-averaged into one track per file.
+
+    import PACKAGE
+    result = PACKAGE.predict("street.wav")                       # the general model
+    result = PACKAGE.predict(waveform, 32000, device="b")       # device b's fine-tuned model, if the run had one
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODELS = Path(__file__).parent / "models"
+
+
+def _read(folder: Path, name: str) -> Any:
+    return json.loads((folder / name).read_text(encoding="utf-8"))
+
+
+def devices() -> dict[str, str]:
+    """Recording devices with a model of their own -> its folder name under models/ (others use ``general``)."""
+    return _read(MODELS, "devices.json")
+
+
+def labels() -> dict[str, list[str]]:
+    """Class names per task, in output order."""
+    return _read(MODELS / "general", "labels.json")
+
+
+@cache
+def _session(folder: str) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(Path(folder) / "model.onnx"), options,
+                                        providers=["CPUExecutionProvider"])
+
+
+def _mono_at(source: Any, sample_rate: int | None, rate: int) -> np.ndarray:
+    if isinstance(source, (str, Path)):
+        import soundfile
+
+        audio, sample_rate = soundfile.read(str(source), dtype="float32", always_2d=True)
+    else:
+        if sample_rate is None:
+            raise ValueError("a waveform needs its sample_rate: predict(array, sample_rate)")
+        audio = np.asarray(source, dtype=np.float32)
+        if audio.ndim == 2 and audio.shape[0] < audio.shape[1]:
+            audio = audio.T
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0]
+    if audio.size == 0 or not np.all(np.isfinite(audio)):
+        raise ValueError("the audio is empty or holds NaN/infinite samples")
+    if int(sample_rate) != rate:
+        import soxr  # only for audio at another rate than the model's
+
+        audio = soxr.resample(audio, int(sample_rate), rate)
+    return np.asarray(audio, dtype=np.float32)
+
+
+def _starts(n: int, window: int, hop: int, frame_hop: int) -> list[int]:
+    hop = max(frame_hop, min(hop, window) // frame_hop * frame_hop)
+    if n <= window:
+        return [0]
+    starts = list(range(0, n - window + 1, hop))
+    last = (n - window) // frame_hop * frame_hop
+    if starts[-1] < last:
+        starts.append(last)
+    return starts
+
+
+def scores(source: Any, sample_rate: int | None = None, device: str | None = None) -> dict[str, Any]:
+    """Raw probabilities: ``scene`` [N] averaged over windows, ``event`` [T, M] frames, ``event_clip`` [M]."""
+    folder = MODELS / devices().get(device, "general") if device is not None else MODELS / "general"
+    front = _read(folder, "frontend.json")
+    rate, window, frame_hop = int(front["sample_rate"]), int(front["window_samples"]), int(front["frame_hop_samples"])
+    extra = int(front["frames_per_window"]) - window // frame_hop
+    audio = _mono_at(source, sample_rate, rate)
+    n = len(audio)
+    starts = _starts(n, window, round(window / 2), frame_hop)
+    length = min(window, n)
+    session = _session(str(folder))
+    names = [front["outputs"][o.name] for o in session.get_outputs()]
+    parts: dict[str, list[np.ndarray]] = {}
+    for first in range(0, len(starts), 16):
+        batch = np.stack([audio[s: s + length] for s in starts[first: first + 16]]).astype(np.float32)
+        if length < window:
+            batch = np.pad(batch, ((0, 0), (0, window - length)))
+        for name, probs in zip(names, session.run(None, {"waveform": batch}), strict=True):
+            if name == "event" and length < window:
+                probs = probs[:, : length // frame_hop + extra]
+            parts.setdefault(name, []).append(np.asarray(probs, dtype=np.float32))
+    joined = {name: np.concatenate(p) for name, p in parts.items()}
+    result: dict[str, Any] = {"model": folder.name, "duration": n / rate, "windows": len(starts)}
+    if "scene" in joined:
+        result["scene"] = joined["scene"].mean(axis=0)
+    if "event" in joined:
+        n_frames = n // frame_hop + extra
+        total = np.zeros((n_frames, joined["event"].shape[-1]))
+        counts = np.zeros(n_frames)
+        for track, start in zip(joined["event"], [s // frame_hop for s in starts], strict=True):
+            stop = min(n_frames, start + track.shape[0])
+            total[start:stop] += track[: stop - start]
+            counts[start:stop] += 1
+        result["event"] = (total / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    if "event/clip" in joined:
+        result["event_clip"] = joined["event/clip"].max(axis=0)
+    return result
+
+
+def predict(source: Any, sample_rate: int | None = None, device: str | None = None) -> dict[str, Any]:
+    """Scene label and probabilities of a file path or a waveform (``[samples]`` or ``[samples, channels]`` with
+    ``sample_rate``); ``device``: the recording device (its fine-tuned model when there is one, else the general)."""
+    raw = scores(source, sample_rate, device)
+    result: dict[str, Any] = {"model": raw["model"], "duration": round(raw["duration"], 6), "windows": raw["windows"]}
+    if "scene" in raw:
+        names = labels()["scene"]
+        result["scene"] = names[int(np.argmax(raw["scene"]))]
+        result["scene_probabilities"] = {label: float(p) for label, p in zip(names, raw["scene"], strict=True)}
+    if "event" in raw:
+        result["event_frame_probabilities"] = raw["event"].tolist()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script: ``PACKAGE [--device D] FILE...`` prints one JSON line per file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", help="audio files")
+    parser.add_argument("--device", default=None, help="recording device (its own model when there is one)")
+    args = parser.parse_args(argv)
+    for path in args.files:
+        result = predict(path, device=args.device)
+        result.pop("event_frame_probabilities", None)
+        print(json.dumps({"filename": path, **result}))
+    return 0
