@@ -185,11 +185,17 @@ def validate(
 ) -> None:
     """Check a recipe against what is installed, build its model and run it once on silence (no data read)."""
     from jasc_core.model.dry_run import dry_run
-    from jasc_core.recipes.model import dump_yaml, load_recipe, resolved_dict
+    from jasc_core.recipes.model import BaseRecipeError, dump_yaml, load_recipe, resolved_dict
 
     if print_ and json_:
         raise ConfigError("--print and --json: choose one")
-    loaded = load_recipe(recipe, set_ or [])
+    try:
+        loaded = load_recipe(recipe, set_ or [])
+    except BaseRecipeError as exc:
+        if print_ or json_:  # a base has no resolved form: the defaults of the blocks it lacks are unknown
+            raise
+        console.print(f"[green]ok[/green] {_escape(str(exc))}", highlight=False, soft_wrap=True)
+        return
     checked = dry_run(loaded)
     if print_ or json_:  # only the recipe on stdout, so it can be piped or saved
         typer.echo(json.dumps(resolved_dict(loaded), indent=2) if json_ else dump_yaml(loaded), nl=json_)

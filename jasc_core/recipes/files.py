@@ -1,11 +1,17 @@
 """Recipe files: YAML read safely (duplicate keys are errors), ``extends`` chains merged, ``--set`` overrides applied.
 
+One override rule for both layers (``extends`` and ``--set``): a block merges field by field, except that changing a
+component's ``name`` starts the block from the new component's defaults, keeping only the fields the overriding
+layer itself sets (the old fields belong to another component's ``Config``). Each switch that drops fields says so
+in one warning line naming them.
+
 What comes out is plain data; ``jasc_core.recipes.model`` validates it against the installed components.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +19,8 @@ from typing import Any
 import yaml
 
 from jasc_core.errors import ConfigError
+
+log = logging.getLogger("jasc")
 
 # -- reading YAML --------------------------------------------------------------------------------------------------
 
@@ -71,17 +79,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any],
+               dropped: list[str] | None = None, _path: tuple[str, ...] = ()) -> dict[str, Any]:
     """``override`` on top of ``base``; mappings merge recursively, other values replace.
 
-    A component block that switches to another component (its ``name`` differs) replaces the base block, because
-    the base's fields belong to a different ``Config``.
+    A component block that switches to another component (its ``name`` differs) is the override's block alone:
+    the base's fields belong to a different ``Config``. Each switch that drops fields appends a line naming them to
+    ``dropped``.
     """
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
         old = merged.get(key)
-        if isinstance(old, dict) and isinstance(value, dict) and not _switches_component(old, value):
-            merged[key] = deep_merge(old, value)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if _switches_component(old, value):
+                _note_switch(dropped, (*_path, str(key)), old, value, value)
+                merged[key] = copy.deepcopy(value)
+            else:
+                merged[key] = deep_merge(old, value, dropped, (*_path, str(key)))
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -89,6 +103,17 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 def _switches_component(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return "name" in old and "name" in new and old["name"] != new["name"]
+
+
+def _note_switch(dropped: list[str] | None, path: tuple[str, ...], old: Mapping[str, Any], new: Mapping[str, Any],
+                 kept: Mapping[str, Any]) -> None:
+    """One line naming the fields of ``old`` that a switch to ``new['name']`` drops (none: no line)."""
+    lost = [field for field in old if field != "name" and field not in kept]
+    if dropped is None or not lost:
+        return
+    values = ", ".join(f"{field}={old[field]!r}" for field in lost)
+    dropped.append(f"{'.'.join(path)}: switching {old['name']} -> {new['name']} starts from {new['name']}'s "
+                   f"defaults; not carried over: {values} (the overriding layer sets what it keeps)")
 
 
 def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -100,6 +125,7 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: extends cycle: {cycle}")
     data = read_yaml(path)
     bases = data.pop("extends", None)
+    dropped: list[str] = []
     if bases is None:
         return data
     if isinstance(bases, str):
@@ -113,8 +139,11 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
             raise ConfigError(f"{path}: extends: no such file '{base}' (looked for {base_path})")
         if base_path.is_dir():
             raise ConfigError(f"{path}: extends: '{base}' is a folder ({base_path}), not a recipe file")
-        merged = deep_merge(merged, load_raw(base_path, (*_chain, resolved)))
-    return deep_merge(merged, data)
+        merged = deep_merge(merged, load_raw(base_path, (*_chain, resolved)), dropped)
+    merged = deep_merge(merged, data, dropped)
+    for line in dropped:
+        log.warning("%s: %s", path, line)
+    return merged
 
 
 # -- --set overrides -----------------------------------------------------------------------------------------------
@@ -136,19 +165,41 @@ def parse_set(expression: str) -> tuple[list[str], Any]:
 
 
 def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> list[str]:
-    """Apply overrides in order; returns the dotted paths that were set (for tagging their errors)."""
-    paths = []
+    """Apply overrides in order, under the rule of ``deep_merge``: a mapping value merges into the block it lands on,
+    and a new ``name`` restarts its block from that component's defaults, keeping the fields an earlier ``--set``
+    of this command line gave it. Returns the dotted paths that were set (for tagging their errors)."""
+    paths: list[str] = []
+    dropped: list[str] = []
     for expression in sets:
         keys, value = parse_set(expression)
-        node: Any = data
-        for depth, key in enumerate(keys[:-1]):
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                where = ".".join(keys[: depth + 1])
-                raise ConfigError(f"--set {expression}: '{where}' is {child!r}, not a block with fields")
-            node = child
-        node[keys[-1]] = value
+        node = _parent_block(data, keys, expression)
+        key, old = keys[-1], node.get(keys[-1])
+        if key == "name" and "name" in node and node["name"] != value:
+            prefix = ".".join(keys[:-1]) + "."
+            kept = {field: node[field] for field in node
+                    if any(p == prefix + field or p.startswith(prefix + field + ".") for p in paths)}
+            _note_switch(dropped, tuple(keys[:-1]), node, {"name": value}, kept)
+            node.clear()
+            node.update({"name": value, **kept})
+        elif isinstance(old, dict) and isinstance(value, dict):
+            node[key] = deep_merge({key: old}, {key: value}, dropped, tuple(keys[:-1]))[key]
+        else:
+            node[key] = value
         paths.append(".".join(keys))
+    for line in dropped:
+        log.warning("--set: %s", line)
     return paths
+
+
+def _parent_block(data: dict[str, Any], keys: list[str], expression: str) -> dict[str, Any]:
+    """The block that holds ``keys[-1]``, made where missing."""
+    node: Any = data
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            where = ".".join(keys[: depth + 1])
+            raise ConfigError(f"--set {expression}: '{where}' is {child!r}, not a block with fields")
+        node = child
+    return node

@@ -290,11 +290,33 @@ def _tag_sets(problems: list[str], set_paths: Sequence[str]) -> list[str]:
     return tagged
 
 
+#: The blocks a runnable recipe must hold; a file that sets only others is a base for recipes to extend.
+REQUIRED_BLOCKS = ("data", "features", "model", "weighting", "schedule")
+
+
+class BaseRecipeError(ConfigError):
+    """The recipe is a valid base: everything it sets validates, but it lacks required blocks (``missing``)."""
+
+    def __init__(self, path: str | Path, missing: Sequence[str]) -> None:
+        self.missing = list(missing)
+        name = Path(path).name
+        super().__init__(f"{path} is a base recipe: the blocks it sets are valid, but it has no "
+                         f"{', '.join(self.missing)}, so it does not run on its own. A recipe extends it "
+                         f"(extends: {name}, relative to that recipe) and adds {', '.join(self.missing)}.")
+
+
 def load_recipe(path: str | Path, sets: Iterable[str] = (), *, registry: Registry | None = None) -> BaseModel:
-    """Read, merge, override and validate a recipe file."""
+    """Read, merge, override and validate a recipe file (``BaseRecipeError`` for a valid base recipe)."""
     data = load_raw(path)
     set_paths = apply_sets(data, sets)
-    return validate_recipe(data, registry=registry, set_paths=set_paths, source=str(path))
+    try:
+        return validate_recipe(data, registry=registry, set_paths=set_paths, source=str(path))
+    except ConfigError as exc:
+        missing = [block for block in REQUIRED_BLOCKS if block not in data]
+        problems = str(exc).splitlines()[1:]
+        if missing and all(line.split(":", 1)[0] in missing for line in problems):
+            raise BaseRecipeError(path, missing) from None
+        raise
 
 
 def resolved_dict(recipe: BaseModel) -> dict[str, Any]:
