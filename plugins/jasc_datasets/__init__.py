@@ -29,4 +29,4 @@ def jasc_register_components(register) -> None:
 def jasc_register_commands(app: Any) -> None:
     from jasc_datasets.cli import data_app
 
-    app.add_typer(data_app, name="data", help="Datasets: synthesize soundscapes, inspect a dataset.")
+    app.add_typer(data_app, name="data")  # its help is data_app's own, so `jasc --help` and `jasc data --help` agree

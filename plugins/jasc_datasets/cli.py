@@ -13,7 +13,8 @@ from rich.table import Table
 from jasc_core.api import output_console
 from jasc_datasets.synthesis.presets import PRESET_NAMES
 
-data_app = typer.Typer(help="Datasets: download the real data, synthesize soundscapes, inspect a dataset.",
+data_app = typer.Typer(help="Datasets: download the papers' real data, list what is present, synthesize soundscapes, "
+                       "inspect a dataset.",
                        no_args_is_help=True)
 console = output_console()
 

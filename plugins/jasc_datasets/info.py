@@ -13,7 +13,7 @@ from jasc_core import ClipList, DataError, Dataset
 from jasc_datasets.audio import probe
 from jasc_datasets.clip_source import ClipSource
 from jasc_datasets.dcase_formats import Desed, Disjoint, Tau
-from jasc_datasets.joint import Joint
+from jasc_datasets.joint import Joint, has_downloaded_layout
 from jasc_datasets.synthesis.writer import read_manifest
 from jasc_datasets.synthetic import reader_for
 
@@ -86,7 +86,7 @@ def dataset_for_folder(folder: str) -> Dataset:
             raise DataError(f"{folder}: an incomplete synthetic dataset (interrupted?); generate it again"
                             + (f" and remove {', '.join(map(str, leftovers))}" if leftovers else ""))
         raise DataError(f"{folder}: neither a dataset folder nor a recipe file")
-    if glob.glob(os.path.join(folder, "meta", "*.tsv")):
+    if glob.glob(os.path.join(folder, "meta", "*.tsv")) or has_downloaded_layout(folder):
         return Joint({"root": folder, "skip_bad_files": True})
     if os.path.isdir(os.path.join(folder, "tau")) and os.path.isdir(os.path.join(folder, "desed")):
         return Disjoint({"tau": {"root": os.path.join(folder, "tau"), "skip_bad_files": True},
@@ -96,7 +96,8 @@ def dataset_for_folder(folder: str) -> Dataset:
     if os.path.isdir(os.path.join(folder, "metadata")):
         return Desed({"root": folder, "skip_bad_files": True})
     raise DataError(
-        f"{folder}: no known layout (joint: meta/<split>.tsv; TAU: meta.csv; DESED: metadata/; disjoint: tau/ + desed/)"
+        f"{folder}: no known layout (joint: meta/<split>.tsv, or meta/meta_development.txt + meta/meta_evaluation.txt "
+        "as `jasc data download tut-joint` writes them; TAU: meta.csv; DESED: metadata/; disjoint: tau/ + desed/)"
     )
 
 
@@ -131,7 +132,9 @@ def inspect(dataset: Dataset, source: str, skipping_is_fatal: bool = True) -> Re
         dataset.prepare()
     except DataError as exc:
         problems = _safe(_annotation_problems, dataset)
-        report.fatal += (problems + _safe(_audio_problems, dataset)) if problems else [str(exc)]
+        found = (problems + _safe(_audio_problems, dataset)) if problems else [str(exc)]
+        # A folder that cannot be read at all fails every pass with the same message: report it once.
+        report.fatal += list(dict.fromkeys(found))
         return report
     if getattr(dataset, "stand_in", None):
         report.warnings.append(f"this is the {dataset.stand_in}, not the real data")

@@ -31,6 +31,13 @@ ROOT_MISSING = (
 #: The annotation files of the downloaded layout (``jasc data download tut-joint``), used when root is not given.
 DOWNLOADED_SPLITS = {"train": "meta/meta_development.txt", "eval": "meta/meta_evaluation.txt"}
 
+
+def has_downloaded_layout(folder: str) -> bool:
+    """Whether ``folder`` holds the joint metadata as ``jasc data download tut-joint`` places it (read without
+    ``splits``: development as train, evaluation as eval)."""
+    return all(os.path.isfile(os.path.join(folder, f)) for f in DOWNLOADED_SPLITS.values())
+
+
 class Joint(StandInFallback, ClipSource):
     """Scene + strong event labels in the joint TUT format (one annotation file per split), windowed into clips.
 
@@ -95,8 +102,11 @@ class Joint(StandInFallback, ClipSource):
         if splits:
             return {s: os.path.join(root, f) for s, f in splits.items()}
         files = sorted(glob.glob(os.path.join(root, "meta", "*.tsv")))
+        if not files and has_downloaded_layout(root):
+            return {s: os.path.join(root, f) for s, f in DOWNLOADED_SPLITS.items()}
         if not files:
-            raise DataError(f"{root}: no annotation files meta/<split>.tsv (or give 'splits')")
+            raise DataError(f"{root}: no annotation files: neither meta/<split>.tsv nor the downloaded layout "
+                            f"({', '.join(DOWNLOADED_SPLITS.values())}); or give data.splits")
         found = {os.path.splitext(os.path.basename(f))[0]: f for f in files}
         order = {"train": 0, "val": 1, "eval": 2}  # the usual order first, any other split after, alphabetically
         return {s: found[s] for s in sorted(found, key=lambda s: (order.get(s, 3), s))}
