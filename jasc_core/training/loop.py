@@ -144,7 +144,7 @@ class Trainer:
             if checkpoint is not None:
                 self.restore(checkpoint)
         self.runtime.main_only(lambda: hook.jasc_run_start(run_dir=str(self.run.root), recipe=resolved_dict(self.recipe)))
-        with Progress(show_progress() and self.runtime.is_main) as progress:
+        with Progress(show_progress() and self.runtime.is_main, timed=self.runtime.is_main) as progress:
             if self.runtime.is_main:
                 progress.log(runtime_line(self))
             for epoch in range(self.start_epoch, self.config.epochs):
@@ -168,7 +168,8 @@ class Trainer:
     def end_epoch(self, epoch: int, improved: bool, record: dict[str, Any], progress: Progress, hook: Any) -> None:
         """The main process's part of an epoch end: checkpoints and history, the console line, the hooks."""
         self.save(epoch, improved)
-        progress.log(epoch_line(epoch, self.config.epochs, record))
+        left = progress.time_left(record["time"], self.config.epochs - epoch - 1)
+        progress.log(epoch_line(epoch, self.config.epochs, record) + left)
         hook.jasc_epoch_end(run_dir=str(self.run.root), epoch=epoch + 1, metrics=flatten_record(record))
 
     def train_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
@@ -192,6 +193,7 @@ class Trainer:
             done.add(losses, sum(len(batch) for batch in batches))
             rate = done.clips / max(1e-9, time.time() - start)
             progress.update(bar, " ".join(f"{t} {v:.4f}" for t, v in losses.items()) + f" | {rate:.1f} clips/s")
+            progress.step_done(self.steps_per_epoch, self.config.epochs - epoch)
             self.step_boundary(epoch, done, start)
         progress.remove(bar)
         means = self.runtime.epoch_means(done.sums, done.counts)

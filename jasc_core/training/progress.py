@@ -1,10 +1,73 @@
-"""Progress on the console: rich bars on an interactive terminal, one plain line per epoch elsewhere."""
+"""Progress on the console: rich bars on an interactive terminal, one plain line per epoch elsewhere, and the time
+to the end of training (said up front from the first steps when the run is long, then after every epoch)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from datetime import datetime, timedelta
 from typing import Any
+
+#: A run whose training steps alone are estimated at this many seconds or more is announced up front: a CPU run of
+#: the papers' full-size recipes takes hours, and the user should learn that in the first minute, not the first hour.
+LONG_RUN_SECONDS = 3600.0
+#: Steps timed for the up-front estimate. The first step of a session is not among them: it pays one-off costs
+#: (allocations, the first reads of the data, lazy initialisation) that the later steps do not.
+TIMED_STEPS = 5
+
+
+def duration_text(seconds: float) -> str:
+    """``45 s``, ``12 min 5 s``, ``34 h 10 min``: a duration at the precision a person plans with."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min {int(seconds % 60)} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class RunClock:
+    """Estimates the time left in training from what this session has measured (no assumed speeds)."""
+
+    def __init__(self, now: Any = time.perf_counter) -> None:
+        self.now = now
+        self.steps = 0
+        self.first_step_end: float | None = None
+        self.announced = False
+        self.epoch_seconds: list[float] = []
+
+    def step_done(self, steps_per_epoch: int, epochs_left: int) -> str | None:
+        """Call after each training step; ``epochs_left`` counts the current epoch. Once ``TIMED_STEPS`` steps
+        after the first are timed, returns the up-front estimate when it reaches ``LONG_RUN_SECONDS``."""
+        self.steps += 1
+        if self.announced or self.epoch_seconds:
+            return None
+        if self.steps == 1:
+            self.first_step_end = self.now()
+            return None
+        if self.steps < 1 + TIMED_STEPS or self.first_step_end is None:
+            return None
+        self.announced = True
+        per_step = (self.now() - self.first_step_end) / TIMED_STEPS
+        per_epoch = per_step * steps_per_epoch
+        total = per_epoch * epochs_left
+        if total < LONG_RUN_SECONDS:
+            return None
+        return (f"a long run: {per_step:.2f} s per training step (steps 2-{1 + TIMED_STEPS} timed), so one epoch of "
+                f"{steps_per_epoch} steps takes about {duration_text(per_epoch)} and the {epochs_left} epochs left "
+                f"about {duration_text(total)}, validation not counted; the time left is printed after every epoch")
+
+    def epoch_done(self, seconds: float, epochs_left: int) -> str:
+        """Call after each epoch (``seconds`` with its validation); ``epochs_left`` after this one. The text to
+        append to the epoch's line: the epochs left at the mean epoch time of this session."""
+        self.epoch_seconds.append(seconds)
+        if epochs_left <= 0:
+            return ""
+        left = sum(self.epoch_seconds) / len(self.epoch_seconds) * epochs_left
+        end = (datetime.now() + timedelta(seconds=left)).strftime("%a %H:%M")
+        return f" | {epochs_left} epochs left: about {duration_text(left)} (ends about {end}; sooner if it stops early)"
 
 
 def show_progress() -> bool:
@@ -13,7 +76,10 @@ def show_progress() -> bool:
 
 
 class Progress:
-    def __init__(self, enabled: bool) -> None:
+    """Bars (``enabled``) and console lines; with ``timed``, also the time left (``RunClock``)."""
+
+    def __init__(self, enabled: bool, timed: bool = False) -> None:
+        self.clock = RunClock() if timed else None
         self.progress = None
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -49,3 +115,13 @@ class Progress:
         elif "PYTEST_CURRENT_TEST" not in os.environ:
             # No terminal (a log file, CI): one plain line per epoch instead of bars.
             print(text, file=sys.stderr, flush=True)
+
+    def step_done(self, steps_per_epoch: int, epochs_left: int) -> None:
+        """After a training step: the up-front line of a long run, once."""
+        line = self.clock.step_done(steps_per_epoch, epochs_left) if self.clock is not None else None
+        if line is not None:
+            self.log(line)
+
+    def time_left(self, epoch_seconds: float, epochs_left: int) -> str:
+        """After an epoch: the text that says how long the rest takes ("" when not timed or nothing is left)."""
+        return self.clock.epoch_done(epoch_seconds, epochs_left) if self.clock is not None else ""
