@@ -194,7 +194,7 @@ def validate(
     except BaseRecipeError as exc:
         if print_ or json_:  # a base has no resolved form: the defaults of the blocks it lacks are unknown
             raise
-        console.print(f"[green]ok[/green] {_escape(str(exc))}", highlight=False, soft_wrap=True)
+        console.print(f"[green]ok[/green] {_escape(exc.summary)}", highlight=False, soft_wrap=True)
         return
     checked = dry_run(loaded)
     if print_ or json_:  # only the recipe on stdout, so it can be piped or saved

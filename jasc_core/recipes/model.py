@@ -295,14 +295,18 @@ REQUIRED_BLOCKS = ("data", "features", "model", "weighting", "schedule")
 
 
 class BaseRecipeError(ConfigError):
-    """The recipe is a valid base: everything it sets validates, but it lacks required blocks (``missing``)."""
+    """The recipe is a valid base: everything it sets validates, but it lacks required blocks (``missing``).
 
-    def __init__(self, path: str | Path, missing: Sequence[str]) -> None:
+    The message keeps the usual ``block: required`` lines (a block left out by mistake reads as before) and adds
+    ``summary``, the sentence ``jasc validate`` prints for a base."""
+
+    def __init__(self, path: str | Path, missing: Sequence[str], problems: str) -> None:
         self.missing = list(missing)
-        name = Path(path).name
-        super().__init__(f"{path} is a base recipe: the blocks it sets are valid, but it has no "
-                         f"{', '.join(self.missing)}, so it does not run on its own. A recipe extends it "
-                         f"(extends: {name}, relative to that recipe) and adds {', '.join(self.missing)}.")
+        blocks = ", ".join(self.missing)
+        self.summary = (f"{path} is a base recipe: the blocks it sets are valid, but it has no {blocks}, so it does "
+                        f"not run on its own. A recipe extends it (extends: {Path(path).name}, relative to that "
+                        f"recipe) and adds {blocks}.")
+        super().__init__(f"{problems}\n{self.summary}")
 
 
 def load_recipe(path: str | Path, sets: Iterable[str] = (), *, registry: Registry | None = None) -> BaseModel:
@@ -315,7 +319,7 @@ def load_recipe(path: str | Path, sets: Iterable[str] = (), *, registry: Registr
         missing = [block for block in REQUIRED_BLOCKS if block not in data]
         problems = str(exc).splitlines()[1:]
         if missing and all(line.split(":", 1)[0] in missing for line in problems):
-            raise BaseRecipeError(path, missing) from None
+            raise BaseRecipeError(path, missing, str(exc)) from None
         raise
 
 
