@@ -27,13 +27,16 @@ RECIPE_COMMANDS = {"run", "validate", "profile", "sweep", "info"}
 
 def code_blocks(path: Path) -> list[list[tuple[int, str]]]:
     """The code blocks of a Markdown file (fenced, or indented by four spaces after a blank line) as logical lines
-    (line number, text), continuation lines ending in a backslash joined."""
+    (line number, text), continuation lines ending in a backslash joined. In ``text`` and ``console`` blocks, which
+    mix commands with their output, only ``$ `` lines are commands; the others are dropped."""
     blocks: list[list[tuple[int, str]]] = []
     current: list[tuple[int, str]] | None = None
-    fenced, previous = False, ""
+    fenced, prompts_only, previous = False, False, ""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if FENCE.match(line.strip()):
+        fence = FENCE.match(line.strip())
+        if fence:
             fenced = not fenced
+            prompts_only = fenced and fence[1] in {"text", "console"}
             current = [] if fenced else None
             if fenced:
                 blocks.append(current)
@@ -41,8 +44,13 @@ def code_blocks(path: Path) -> list[list[tuple[int, str]]]:
             if current is None:
                 current = []
                 blocks.append(current)
-            text = line.strip().removeprefix("$ ")
-            if current and current[-1][1].endswith("\\"):
+            text = line.strip()
+            continued = bool(current) and current[-1][1].endswith("\\")
+            if prompts_only and not continued and not text.startswith("$ "):
+                previous = line
+                continue
+            text = text.removeprefix("$ ")
+            if continued:
                 current[-1] = (current[-1][0], current[-1][1][:-1].rstrip() + " " + text)
             else:
                 current.append((number, text))

@@ -1,4 +1,4 @@
-"""Metrics as the papers define them (DESIGN.md "Choices already made").
+"""Metrics as the papers define them (docs/evaluation.md, "Metrics").
 
 Scene classification: micro-F = accuracy (single-label), macro-F = mean per-class F1 over every class of the label
 list; confusion matrix rows are the reference, columns the prediction.
