@@ -61,3 +61,13 @@ def test_a_missing_root_is_reported_once(tmp_path: Path) -> None:
     assert result.exit_code == 2
     fatal = json.loads(result.output)["fatal"]
     assert len(fatal) == 1 and "does not exist" in fatal[0]
+
+
+def test_a_real_data_recipe_without_its_download_names_the_download_command(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("JASC_DATA", str(tmp_path / "empty"))
+    recipe = Path(__file__).parents[1] / "recipes" / "cpmobile_asc_real.yaml"
+    result = runner.invoke(data_app, ["info", str(recipe), "--json"])
+    assert result.exit_code == 2
+    fatal = json.loads(result.output)["fatal"]
+    assert len(fatal) == 1 and "data.require_real is set" in fatal[0]
+    assert "`jasc data download tau-2022-mobile`" in fatal[0]

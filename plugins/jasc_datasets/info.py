@@ -14,6 +14,7 @@ from jasc_datasets.audio import probe
 from jasc_datasets.clip_source import ClipSource
 from jasc_datasets.dcase_formats import Desed, Disjoint, Tau
 from jasc_datasets.joint import Joint, has_downloaded_layout
+from jasc_datasets.stand_in import MissingDownloadError
 from jasc_datasets.synthesis.writer import read_manifest
 from jasc_datasets.synthetic import reader_for
 
@@ -130,6 +131,9 @@ def inspect(dataset: Dataset, source: str, skipping_is_fatal: bool = True) -> Re
     report = Report(source=source, kind=dataset.name)
     try:
         dataset.prepare()
+    except MissingDownloadError as exc:  # nothing to read yet: the download command is the one thing to say
+        report.fatal.append(str(exc))
+        return report
     except DataError as exc:
         problems = _safe(_annotation_problems, dataset)
         found = (problems + _safe(_audio_problems, dataset)) if problems else [str(exc)]

@@ -25,6 +25,10 @@ _said: set[str] = set()
 STAND_IN_MINUTES = {"tut-joint": 266.0, "dcase-disjoint": 60.0}
 
 
+class MissingDownloadError(DataError):
+    """``require_real`` is set and the real data is not downloaded: the message names the download command."""
+
+
 def missing_download(name: str, root: str | None) -> str | None:
     """None when ``root`` was given or the download of ``name`` is complete; else what is missing, in words."""
     if root is not None:
@@ -43,7 +47,7 @@ def refuse_or_log(reasons: list[str], preset: str, require_real: bool, minutes: 
     (``minutes``: the stand-in's size where it is not a preset of ``STAND_IN_MINUTES``)."""
     text = "; ".join(reasons)
     if require_real:
-        raise DataError(f"data.require_real is set and {text}; or give data.root")
+        raise MissingDownloadError(f"data.require_real is set and {text}; or give data.root")
     minutes = STAND_IN_MINUTES[preset] if minutes is None else minutes
     line = (f"{text}. Using the synthetic stand-in of {preset} instead ({minutes:g} min of "
             "generated audio); no result of this run is a reproduction.")
