@@ -3,6 +3,7 @@ drift (a test regenerates it and compares). Regenerate with ``python -m jasc_cor
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def _param_row(param: Any, ctx: Any) -> str | None:
     if record is None or param.name == "help":
         return None
     names, help_text = record
-    help_text = (help_text or "").replace("[required]", "").strip()  # the default column says it
+    help_text = re.sub(r"\s*\[(required|default: [^\]]*)\]", "", help_text or "").strip()  # the default column says it
     if getattr(param, "multiple", False):
         names += " (repeatable)"
     default = param.default
