@@ -93,6 +93,9 @@ def words_of(command: str) -> list[str]:
         if word in {"|", ">", ">>", "&&", ";", "2>&1"}:
             words = words[:i]
             break
+        if word.endswith(";"):  # `... train.epochs=3; done`: the shell statement ends here
+            words = [*words[:i], word[:-1]]
+            break
     # `...` marks "more of the same"; `a|b` offers alternatives: the first stands for them all.
     return [w.split("|")[0] if "|" in w and not w.startswith("-") else w for w in words[1:] if w != "..."]
 
@@ -154,7 +157,8 @@ def validate_recipe_of(where: str, line: int, name: str, params: dict) -> None:
         return
     path = ROOT / recipe
     assert path.is_file(), f"{where}:{line}: no recipe {recipe}"
-    sets = [s for s in (params.get("set_") or []) if not any(PLACEHOLDER.match(w) for w in re.split(r"[=.,]", s))]
+    sets = [s for s in (params.get("set_") or [])  # placeholders and shell variables are not values to validate
+            if "$" not in s and not any(PLACEHOLDER.match(w) for w in re.split(r"[=.,]", s))]
     axes = [axis.partition("=") for axis in params.get("grid") or []]
     for key, _, values in axes or [("", "", "")]:
         for value in values.split(",") if key else [None]:
