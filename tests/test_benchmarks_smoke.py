@@ -52,8 +52,8 @@ def tiny_recipe(tmp_path: Path) -> Path:
 
 
 def test_every_benchmark_has_a_smoke_test():
-    tested = {"features.py", "inference.py", "run_throughput.py", "scale.py", "synth.py", "thresholds.py",
-              "train_throughput.py"}
+    tested = {"dcase_t1_distillation.py", "features.py", "inference.py", "run_throughput.py", "scale.py", "synth.py",
+              "thresholds.py", "train_throughput.py"}
     assert {p.name for p in BENCHMARKS.glob("*.py")} == tested
 
 
@@ -110,3 +110,13 @@ def test_run_throughput(tmp_path, tiny_recipe):
     out = run_script("run_throughput.py", "--tree", str(ROOT), "--recipe", str(tiny_recipe), "--rounds", "1",
                      "--epochs", "2", tmp_path=tmp_path)
     assert "training clips/s" in out
+
+
+@pytest.mark.slow  # trains two teachers and two students: .ci/run runs the slow smoke tests before the default suite
+def test_dcase_t1_distillation(tmp_path):
+    out = run_script("dcase_t1_distillation.py", "--out", str(tmp_path / "t1"), "--minutes", "1", "--epochs", "1",
+                     "--teacher-epochs", "1", "--seeds", "1", "--finetune-epochs", "1", "--batch-size", "4",
+                     "--teacher-a-channels", "8", "--teacher-b-channels", "8", tmp_path=tmp_path)
+    accuracy = json.loads((tmp_path / "t1" / "summary.json").read_text())["accuracy"]
+    assert len(accuracy) >= 2 and all(len(values) == 1 for values in accuracy.values())
+    assert all(f"| {kind} |" in out for kind in accuracy)

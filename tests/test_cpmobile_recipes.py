@@ -51,7 +51,8 @@ def test_unknown_budget_and_conflicting_seconds_are_config_errors(cli):
 TINY = {
     "cpmobile_asc.yaml": ["model.encoder.base_channels=8", "model.encoder.n_blocks=[1,1,1]",
                           "model.encoder.strides={b2: [2, 1]}"],
-    "cpmobile_2023_asc.yaml": ["model.encoder.base_channels=8", "model.encoder.n_blocks=[1,1,1]",
+    # n_blocks [1, 1, 2]: the recipe's strides name block 4, and a --set mapping merges into strides like extends does.
+    "cpmobile_2023_asc.yaml": ["model.encoder.base_channels=8", "model.encoder.n_blocks=[1,1,2]",
                                "model.encoder.strides={b2: [2, 2]}"],
     "desed_crnn_sed.yaml": ["model.encoder.channels=[4,4,4,4,4,4,8]", "model.heads.event.hidden_size=8"],
     "cpmobile_rnn_sed.yaml": ["model.encoder.base_channels=8", "model.heads.event.hidden_size=8"],
