@@ -80,10 +80,18 @@ def _starts(n: int, window: int, hop: int, frame_hop: int) -> list[int]:
     return starts
 
 
+def _tasks(front: dict[str, Any]) -> dict[str, str]:
+    """Each task of the model -> its output kind (``class``, ``multilabel`` or ``frames``), as ``jasc export`` wrote
+    them in frontend.json: the task descriptions' words, so this file names no task."""
+    return {spec["task"]: spec["kind"] for spec in front["tasks"]}
+
+
 def scores(source: Any, sample_rate: int | None = None, device: str | None = None) -> dict[str, Any]:
-    """Raw probabilities: ``scene`` [N] averaged over windows, ``event`` [T, M] frames, ``event_clip`` [M]."""
+    """Raw probabilities by output name: a clip-level task's ``[N]`` averaged over windows, a frame-level task's
+    ``[T, M]`` frames overlap-averaged and its ``<task>_clip`` ``[M]`` (the highest over windows)."""
     folder = MODELS / devices().get(device, "general") if device is not None else MODELS / "general"
     front = _read(folder, "frontend.json")
+    kinds = _tasks(front)
     rate, window, frame_hop = int(front["sample_rate"]), int(front["window_samples"]), int(front["frame_hop_samples"])
     extra = int(front["frames_per_window"]) - window // frame_hop
     audio = _mono_at(source, sample_rate, rate)
@@ -98,38 +106,52 @@ def scores(source: Any, sample_rate: int | None = None, device: str | None = Non
         if length < window:
             batch = np.pad(batch, ((0, 0), (0, window - length)))
         for name, probs in zip(names, session.run(None, {"waveform": batch}), strict=True):
-            if name == "event" and length < window:
+            if kinds.get(name) == "frames" and length < window:
                 probs = probs[:, : length // frame_hop + extra]
             parts.setdefault(name, []).append(np.asarray(probs, dtype=np.float32))
     joined = {name: np.concatenate(p) for name, p in parts.items()}
     result: dict[str, Any] = {"model": folder.name, "duration": n / rate, "windows": len(starts)}
-    if "scene" in joined:
-        result["scene"] = joined["scene"].mean(axis=0)
-    if "event" in joined:
-        n_frames = n // frame_hop + extra
-        total = np.zeros((n_frames, joined["event"].shape[-1]))
-        counts = np.zeros(n_frames)
-        for track, start in zip(joined["event"], [s // frame_hop for s in starts], strict=True):
-            stop = min(n_frames, start + track.shape[0])
-            total[start:stop] += track[: stop - start]
-            counts[start:stop] += 1
-        result["event"] = (total / np.maximum(counts, 1)[:, None]).astype(np.float32)
-    if "event/clip" in joined:
-        result["event_clip"] = joined["event/clip"].max(axis=0)
+    for name, windows in joined.items():
+        if name not in kinds:  # a frame-level task's clip output, under its ONNX name (``event_clip``)
+            result[name.replace("/", "_")] = windows.max(axis=0)
+        elif kinds[name] == "frames":
+            result[name] = _overlap_average(windows, [s // frame_hop for s in starts], n // frame_hop + extra)
+        else:
+            result[name] = windows.mean(axis=0)
     return result
 
 
+def _overlap_average(tracks: np.ndarray, starts: list[int], n_frames: int) -> np.ndarray:
+    """Windows' frame tracks placed at their first frames and averaged where they overlap."""
+    total = np.zeros((n_frames, tracks.shape[-1]))
+    counts = np.zeros(n_frames)
+    for track, start in zip(tracks, starts, strict=True):
+        stop = min(n_frames, start + track.shape[0])
+        total[start:stop] += track[: stop - start]
+        counts[start:stop] += 1
+    return (total / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
 def predict(source: Any, sample_rate: int | None = None, device: str | None = None) -> dict[str, Any]:
-    """Scene label and probabilities of a file path or a waveform (``[samples]`` or ``[samples, channels]`` with
-    ``sample_rate``); ``device``: the recording device (its fine-tuned model when there is one, else the general)."""
+    """Labels and probabilities of a file path or a waveform (``[samples]`` or ``[samples, channels]`` with
+    ``sample_rate``); ``device``: the recording device (its fine-tuned model when there is one, else the general).
+
+    Per task: one class per clip -> ``<task>`` (the top label) and ``<task>_probabilities``; several labels per clip
+    -> ``<task>_probabilities``; frames -> ``<task>_frame_probabilities`` ([T, M], no event list: post-processing
+    is jasc's)."""
     raw = scores(source, sample_rate, device)
+    folder = MODELS / devices().get(device, "general") if device is not None else MODELS / "general"
     result: dict[str, Any] = {"model": raw["model"], "duration": round(raw["duration"], 6), "windows": raw["windows"]}
-    if "scene" in raw:
-        names = labels()["scene"]
-        result["scene"] = names[int(np.argmax(raw["scene"]))]
-        result["scene_probabilities"] = {label: float(p) for label, p in zip(names, raw["scene"], strict=True)}
-    if "event" in raw:
-        result["event_frame_probabilities"] = raw["event"].tolist()
+    names = labels()
+    for task, kind in _tasks(_read(folder, "frontend.json")).items():
+        if task not in raw:
+            continue
+        if kind == "frames":
+            result[f"{task}_frame_probabilities"] = raw[task].tolist()
+            continue
+        if kind == "class":
+            result[task] = names[task][int(np.argmax(raw[task]))]
+        result[f"{task}_probabilities"] = {label: float(p) for label, p in zip(names[task], raw[task], strict=True)}
     return result
 
 
