@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from pydantic import BaseModel
-
 from jasc_core.recipes.blocks import EvaluateConfig, InitConfig, LoggerConfig, OutputConfig, TrainConfig
 
 
@@ -53,7 +51,3 @@ class Recipe(Protocol):
     log: list[LoggerConfig]
 
     def model_dump(self) -> dict[str, object]: ...
-
-
-#: A recipe's pydantic model instance as functions that accept any validated recipe type it.
-RecipeModel = BaseModel
