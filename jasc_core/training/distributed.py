@@ -144,11 +144,6 @@ class DistributedRuntime(Runtime):
         dist.broadcast_object_list(box, src=0)
         return box[0]  # type: ignore[return-value]
 
-    def any_process(self, flag: bool) -> bool:
-        seen = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        dist.all_reduce(seen, op=dist.ReduceOp.MAX)
-        return bool(seen.item())
-
     def close(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()

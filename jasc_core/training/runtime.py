@@ -44,8 +44,8 @@ class Runtime:
         return self.rank == 0
 
     def any_process(self, flag: bool) -> bool:
-        """True when ``flag`` is True on any process (one process: ``flag``); every process must call it."""
-        return flag
+        """True when ``flag`` is True on any process; every process must call it (``max_over_processes``)."""
+        return bool(self.max_over_processes([int(flag)])[0])
 
     @property
     def pin_memory(self) -> bool:
