@@ -30,7 +30,7 @@ def _recording(monkeypatch, steps):
         batches, tasks = step_input
         steps.append({"epoch": epoch, "phase": self.phase.name, "tasks": tasks, "trainer": self,
                       "lr": self.optimizer.param_groups[0]["lr"],
-                      "batches": [(b["waveform"].shape, sorted(b["targets"])) for b in batches]})
+                      "batches": [(b.waveform.shape, sorted(b.targets)) for b in batches]})
         return original(self, step_input, epoch)
 
     monkeypatch.setattr(training.Trainer, "train_step", record)
@@ -218,3 +218,37 @@ def test_validate_dry_runs_a_head_with_its_own_clip_output(cli):
     code, out, err = cli("validate", str(recipe))
     assert code == 0, err
     assert "model.heads.event/clip [1, 10]" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(("schedule", "epochs", "expected"), [
+    # train.steps_per_epoch fixes every epoch at 5 steps whatever the streams' lengths: SoftMTL trains both tasks
+    # on every step; FreezeMTL over twice the epochs gives each task as many steps as SoftMTL; HardMTL 1:1 halves.
+    ({"name": "soft"}, 2, {"total": 10, "tasks": {"event": 10, "scene": 10}}),
+    ({"name": "freeze", "order": ["event", "scene"], "first_epochs": 2}, 4,
+     {"total": 20, "tasks": {"event": 10, "scene": 10},
+      "phases": {"event": {"steps": 10, "tasks": {"event": 10}}, "scene": {"steps": 10, "tasks": {"scene": 10}}}}),
+    ({"name": "hard", "ratio": {"scene": 1, "event": 1}}, 2, {"total": 10, "tasks": {"event": 5, "scene": 5}}),
+])
+def test_steps_per_epoch_matches_steps_across_schedules_and_run_json_counts_them(fakes, tmp_path, schedule, epochs,
+                                                                                 expected):
+    from jasc_core.training.step_counts import steps_line
+
+    run_dir = _run(tmp_path, **{"train.epochs": epochs, "train.steps_per_epoch": 5, "schedule": schedule})
+    steps = json.loads((run_dir / "run.json").read_text())["steps"]
+    assert {k: v for k, v in steps.items() if k in expected} == expected
+    line = steps_line(steps)  # printed at the end of training
+    assert line.startswith(f"optimiser steps: {expected['total']} (event {expected['tasks']['event']}, scene ")
+    assert ("by phase: event 10 (event 10); scene 10 (scene 10)" in line) == (schedule["name"] == "freeze")
+
+
+def test_mean_teacher_rampup_counts_the_fixed_steps_per_epoch(fakes):
+    from jasc_core.contract.context import SetupContext, StreamInfo
+    from jasc_schedules.mean_teacher import MeanTeacher
+
+    streams = {"strong": StreamInfo("strong", frozenset({"event"}), 2.0, 12, 4)}
+    schedule = MeanTeacher(MeanTeacher.Config(rampup_epochs=2))
+    for fixed, rampup in ((None, 2 * 3), (50, 2 * 50)):
+        context = SetupContext(epochs=4, tasks=("event",), streams=streams, device=torch.device("cpu"), seed=0,
+                               steps_per_epoch=fixed)
+        schedule.setup(torch.nn.Linear(1, 1), context)  # the EMA teacher copies any module
+        assert schedule._rampup_steps == rampup

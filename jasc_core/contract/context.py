@@ -38,6 +38,9 @@ class SetupContext(_ReadsLikeADict):
     streams: Mapping[str, StreamInfo]  # the training split's data streams by name
     device: torch.device
     seed: int
+    #: ``train.steps_per_epoch``: optimiser steps in every epoch of every phase, or None when the schedule decides
+    #: (``Schedule.steps_per_epoch``). ``Schedule.epoch_steps`` applies it.
+    steps_per_epoch: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ One loop serves every schedule (``jasc_core.training.loop``). Per run it asks th
 2. ``phases(context)``: the run's phases, each with its epochs, trainable parameter groups, streams and selection
    metric. At the start of each phase the loop rebuilds optimiser and LR schedule, resets early stopping and puts
    frozen groups in eval mode (their batch-norm statistics stay put);
-3. per epoch, ``steps_per_epoch(phase, streams)``; per step, ``plan_step(step, epoch, phase)``: which streams feed
+3. per epoch, ``epoch_steps(phase, context)``: ``train.steps_per_epoch`` when the recipe fixes it, else
+   ``steps_per_epoch(phase, streams)``; per step, ``plan_step(step, epoch, phase)``: which streams feed
    the step's batches and which tasks train;
 4. per epoch, ``on_epoch_start(model, epoch)``; per step, after the task losses: ``extra_losses(...)`` (named terms added to the weighted loss, such as a mean
    teacher's consistency); after the optimiser step, ``after_step(model, context)`` (e.g. an EMA update);
@@ -98,6 +99,12 @@ class Schedule(Component):
         """Optimiser steps in one epoch of ``phase``: by default one pass over its longest stream."""
         used = self.phase_streams(phase, streams)
         return max(info.batches_per_pass for info in used)
+
+    def epoch_steps(self, phase: Phase, context: SetupContext) -> int:
+        """Optimiser steps in one epoch of ``phase`` as the loop runs it: ``train.steps_per_epoch`` when the recipe
+        fixes it (step-matched comparisons: every schedule, every phase the same number of steps per epoch), else
+        ``steps_per_epoch``. Schedules that ramp a weight up over epochs convert epochs to steps with this."""
+        return context.steps_per_epoch or self.steps_per_epoch(phase, context.streams)
 
     def plan_step(self, step: int, epoch: int, phase: Phase, streams: Mapping[str, StreamInfo]) -> StepPlan:
         """The batches and tasks of optimiser step ``step`` (0-based over the run)."""

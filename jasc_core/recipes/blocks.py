@@ -47,6 +47,10 @@ class LRScheduleConfig(_Strict):
 
 class TrainConfig(_Strict):
     epochs: int = Field(20, ge=1, description="training epochs")
+    steps_per_epoch: int | None = Field(
+        None, ge=1, description="optimiser steps in every epoch of every phase; null: the schedule decides (one pass "
+        "over the longest stream a phase reads). Fix it to compare schedules at matched steps: streams that run out "
+        "start a new pass")
     batch_size: int = Field(16, ge=1, description="clips per batch of every data stream without its own size")
     stream_batch_sizes: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,

@@ -41,6 +41,7 @@ from jasc_core.training.progress import Progress, show_progress
 from jasc_core.training.runtime import Runtime
 from jasc_core.training.signals import Stopped, StopSignals
 from jasc_core.training.step import backward, step_losses
+from jasc_core.training.step_counts import steps_line, steps_trained
 from jasc_core.training.streams import StreamReader
 
 
@@ -80,7 +81,8 @@ class Trainer:
         self.wrapped = self.runtime.wrap(self.pipeline)
         self.groups = self.model.parameter_groups()
         self.infos = {name: reader.info for name, reader in parts.streams.items()}
-        self.setup = SetupContext(self.config.epochs, parts.tasks, self.infos, self.runtime.device, self.recipe.seed)
+        self.setup = SetupContext(self.config.epochs, parts.tasks, self.infos, self.runtime.device, self.recipe.seed,
+                                  self.config.steps_per_epoch)
         self.schedule.setup(self.model, self.setup)
         # After setup: an EMA teacher is a deep copy of the student, made before the student is compiled in place.
         self.compiled = compile_models([self.model, *self.schedule.extra_models().values()], self.config.compile,
@@ -127,7 +129,7 @@ class Trainer:
         self.phase, self.phase_index = phase, index
         self.trainable = set_trainable(self.groups, phase.train)
         self.shared = [p for p in self.groups["encoder"].parameters() if p.requires_grad]
-        self.steps_per_epoch = self.schedule.steps_per_epoch(phase, self.infos)
+        self.steps_per_epoch = self.schedule.epoch_steps(phase, self.setup)
         self.optimizer = build_optimizer(self.config, self.trainable, list(self.weighting.parameters()))
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(self.config, self.steps_per_epoch, phase.epochs))
@@ -164,6 +166,8 @@ class Trainer:
                 improved = self.select(epoch, record)
                 self.history.append(record)
                 self.runtime.main_only(lambda e=epoch, i=improved, r=record: self.end_epoch(e, i, r, progress, hook))
+            if self.runtime.is_main:
+                progress.log(steps_line(steps_trained(self.history)))
 
     def end_epoch(self, epoch: int, improved: bool, record: dict[str, Any], progress: Progress, hook: Any) -> None:
         """The main process's part of an epoch end: checkpoints and history, the console line, the hooks."""
@@ -200,6 +204,8 @@ class Trainer:
         return {"epoch": epoch + 1, "_start": start, "step": self.step, "phase": self.phase.name,
                 "lr": float(self.optimizer.param_groups[0]["lr"]),
                 "train_losses": {k: v for k, v in means.items() if not k.startswith("extra/")},
+                # Optimiser steps in which each task's loss counted (the same on every process: losses are shared).
+                "task_steps": {k: n for k, n in done.counts.items() if not k.startswith("extra/")},
                 "extra_losses": {k.removeprefix("extra/"): v for k, v in means.items() if k.startswith("extra/")},
                 "train_clips_per_s": done.clips / max(1e-9, time.time() - start)}
 

@@ -48,6 +48,7 @@ from jasc_core.training.progress import show_progress
 from jasc_core.training.resume import open_for_resume
 from jasc_core.training.runtime import Runtime, deterministic_mode, is_main_process
 from jasc_core.training.signals import DUPLICATE_WINDOW_S, Stopped, StopSignals, signal_name
+from jasc_core.training.step_counts import steps_trained
 from jasc_core.training.streams import build_streams
 
 
@@ -256,7 +257,8 @@ def _train(recipe: Recipe, run: RunFolder, runtime: Runtime, hook: RunHooks, sig
         signum = runtime.max_over_processes([signals.signum or 0])[0]
     if signum:
         raise Stopped(signum)
-    main(lambda: run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best))
+    main(lambda: run.update_meta(status="trained", epochs_trained=len(trainer.history), best=trainer.best,
+                                 steps=steps_trained(trainer.history)))
     return (main(lambda: _evaluate(run, recipe)) or {}) if evaluate else {}
 
 

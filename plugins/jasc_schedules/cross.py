@@ -90,7 +90,7 @@ class CrossTeaching:
             return
         self.teacher = EmaTeacher(model, cross.decay, cross.teacher_mode)
         first = self.phases(context)[0]  # type: ignore[attr-defined]
-        self._rampup_steps = cross.rampup_epochs * self.steps_per_epoch(first, context.streams)  # type: ignore[attr-defined]
+        self._rampup_steps = cross.rampup_epochs * self.epoch_steps(first, context)  # type: ignore[attr-defined]
 
     def cross_weight(self, step: int) -> float:
         """The weight of each cross term at optimiser step ``step``."""

@@ -50,8 +50,7 @@ class MeanTeacher(Schedule):
         if "event" not in context.tasks:
             raise ValueError("mean_teacher trains an event head; the model has none")
         self.teacher = EmaTeacher(model, self.config.decay, self.config.teacher_mode)
-        self._rampup_steps = self.config.rampup_epochs * self.steps_per_epoch(self.phases(context)[0],
-                                                                              context.streams)
+        self._rampup_steps = self.config.rampup_epochs * self.epoch_steps(self.phases(context)[0], context)
 
     def phase_streams(self, phase: Any, streams: Mapping[str, StreamInfo]) -> list[StreamInfo]:
         """The labelled streams of the phase's tasks plus the unlabelled ones of the same clip lengths (they feed the
