@@ -299,7 +299,7 @@ class GradientMean(Weighting):
     def combine_gradients(self, grads: Any, losses: Any, context: Any) -> list[torch.Tensor]:
         GradientMean.seen.append(
             {"tasks": sorted(grads), "shapes": [tuple(g.shape) for g in next(iter(grads.values()))],
-             "n_shared": len(context["shared_parameters"]),
+             "n_shared": len(context.shared_parameters),
              "grads": {t: [g.detach().clone() for g in gs] for t, gs in grads.items()}}
         )
         n = len(grads)
@@ -326,7 +326,7 @@ class LearnedScale(Weighting):
         return sum(torch.exp(-self.log_vars[t]) * loss + self.log_vars[t] for t, loss in losses.items())
 
     def on_epoch_end(self, context: Any) -> None:
-        self.epoch_losses.append(dict(context["train_losses"]))
+        self.epoch_losses.append(dict(context.train_losses))
 
     def effective_weights(self) -> dict[str, float]:
         return {t: float(torch.exp(-p.detach())) for t, p in self.log_vars.items()}

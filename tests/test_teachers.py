@@ -186,7 +186,7 @@ def test_mean_teacher_run_never_trains_the_teacher_and_resumes_like_an_uninterru
     def record(self, step_input, epoch):
         result = original(self, step_input, epoch)
         seen["trainer"] = self
-        seen["batch"] = max(len(b["clip_ids"]) for b in step_input[0])
+        seen["batch"] = max(len(b.clip_ids) for b in step_input[0])
         assert len(step_input[0]) == 1  # one batch joining strong, weak and unlabelled 2-s clips
         teacher = self.schedule.teacher.model
         seen["grads"] = seen.get("grads", 0) + sum(p.grad is not None for p in teacher.parameters())

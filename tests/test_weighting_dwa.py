@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loop_contexts import epoch_context, step_context
 
 from jasc_core import component
 from jasc_weighting import dwa_weights
@@ -25,11 +26,8 @@ def run_epoch(weighting, losses_per_step: list[dict[str, float]], epoch: int, co
     combined = []
     for step, values in enumerate(losses_per_step):
         losses = {task: torch.tensor(value, requires_grad=True) for task, value in values.items()}
-        combined.append(weighting.combine(losses, {"epoch": epoch, "step": step}).item())
-    context = {"epoch": epoch}
-    if context_losses is not None:
-        context["train_losses"] = context_losses
-    weighting.on_epoch_end(context)
+        combined.append(weighting.combine(losses, step_context(step, epoch)).item())
+    weighting.on_epoch_end(epoch_context(epoch, train_losses=context_losses))
     return combined
 
 
@@ -84,7 +82,7 @@ def test_dwa_resumes_from_state_dict():
     restored.load_state_dict(weighting.state_dict())
     assert restored.lambdas() == pytest.approx(weighting.lambdas())
     losses = {"scene": torch.tensor(0.4), "event": torch.tensor(0.5)}
-    assert restored.combine(losses, {}).item() == pytest.approx(weighting.combine(losses, {}).item())
+    assert restored.combine(losses, step_context()).item() == pytest.approx(weighting.combine(losses, step_context()).item())
 
 
 @settings(max_examples=50, deadline=None)
@@ -112,7 +110,7 @@ def test_mfl_dwa_is_focal_losses_times_dwa_weights():
         run_epoch(weighting, [means], epoch)
     lam = by_hand(HISTORY[2], HISTORY[1], 2.0)
     expected = 0.5 * lam["scene"] * losses["scene"].item() + lam["event"] * losses["event"].item()
-    assert weighting.combine(losses, {}).item() == pytest.approx(expected, rel=1e-6)
+    assert weighting.combine(losses, step_context()).item() == pytest.approx(expected, rel=1e-6)
     restored = component("weighting", "mfl_dwa")({"alpha": 0.5})
     restored.load_state_dict(weighting.state_dict())
     assert restored.effective_weights() == pytest.approx(weighting.effective_weights())

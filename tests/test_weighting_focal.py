@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from loop_contexts import epoch_context, step_context
 
 from jasc_core import component
 
@@ -71,7 +72,7 @@ def test_mfl_matches_eq5_eq6_by_hand(reduction, params):
 def test_mfl_combines_by_eq3():
     weighting = mfl(alpha=0.25, beta=2.0)
     losses = {"scene": torch.tensor(3.0), "event": torch.tensor(5.0)}
-    assert weighting.combine(losses, {}).item() == pytest.approx(0.25 * 3.0 + 2.0 * 5.0)
+    assert weighting.combine(losses, step_context()).item() == pytest.approx(0.25 * 3.0 + 2.0 * 5.0)
 
 
 @pytest.mark.parametrize("extreme", [30.0, 100.0, 1e4])
@@ -97,7 +98,7 @@ def test_mfl_drops_absent_tasks_and_unlabelled_outputs():
     outputs = {"scene": torch.from_numpy(SCENE_LOGITS), "event": torch.from_numpy(EVENT_LOGITS)}
     losses = weighting.task_losses(outputs, {"event": torch.from_numpy(EVENT_TARGETS)})
     assert set(losses) == {"event"}
-    total = weighting.combine(losses, {"step": 0})
+    total = weighting.combine(losses, step_context(0))
     assert total.item() == pytest.approx(1.0 * losses["event"].item())
 
 
@@ -114,7 +115,7 @@ def test_mfl_effective_weight_is_mean_modulation():
     assert weights["scene"] == pytest.approx(0.5 * scene_factor, rel=1e-5)
     assert weights["event"] == pytest.approx(event_factor, rel=1e-5)
     # Epoch boundary: the finished epoch's mean stays visible until the next step, then a new mean starts.
-    weighting.on_epoch_end({"epoch": 0})
+    weighting.on_epoch_end(epoch_context(0))
     assert weighting.effective_weights()["scene"] == pytest.approx(0.5 * scene_factor, rel=1e-5)
     state = weighting.state_dict()
     restored = mfl(alpha=0.5)

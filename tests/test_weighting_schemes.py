@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 import torch
+from loop_contexts import epoch_context, step_context
 from torch import nn
 
 from jasc_core import component
@@ -57,7 +59,7 @@ def train_step(weighting, model, optimizer, x, targets, context) -> float:
             task: list(torch.autograd.grad(value, shared, retain_graph=True, allow_unused=True))
             for task, value in losses.items()
         }
-        combined = weighting.combine_gradients(grads, losses, {**context, "shared_parameters": shared})
+        combined = weighting.combine_gradients(grads, losses, replace(context, shared_parameters=tuple(shared)))
     optimizer.zero_grad()
     loss.backward()
     if combined is not None:
@@ -92,13 +94,13 @@ def test_scheme_trains_a_tiny_model(name):
     for epoch in range(6):
         epoch_losses: dict[str, list[float]] = {}
         for _ in range(5):
-            loss = train_step(weighting, model, optimizer, x, targets, {"epoch": epoch, "step": step, "seed": 0})
+            loss = train_step(weighting, model, optimizer, x, targets, step_context(step, epoch, model=model))
             assert math.isfinite(loss)
             with torch.no_grad():
                 for task, value in weighting.task_losses(model(x), targets).items():
                     epoch_losses.setdefault(task, []).append(float(value))
             step += 1
-        weighting.on_epoch_end({"epoch": epoch, "train_losses": {k: sum(v) / len(v) for k, v in epoch_losses.items()}})
+        weighting.on_epoch_end(epoch_context(epoch, step, {k: sum(v) / len(v) for k, v in epoch_losses.items()}))
         weights = weighting.effective_weights()
         assert weights and all(math.isfinite(w) and w >= 0 for w in weights.values())
     with torch.no_grad():
@@ -132,12 +134,12 @@ def test_scheme_on_a_batch_lacking_a_task(name, present):
     optimizer = make_optimizer(model, weighting)
     for epoch in range(3):
         for step in range(2):
-            train_step(weighting, model, optimizer, x, targets, {"epoch": epoch, "step": 2 * epoch + step})
-        weighting.on_epoch_end({"epoch": epoch})
+            train_step(weighting, model, optimizer, x, targets, step_context(2 * epoch + step, epoch))
+        weighting.on_epoch_end(epoch_context(epoch))
     outputs = model(x)
     losses = weighting.task_losses(outputs, {present: targets[present]})
     assert set(losses) == {present}
-    total = weighting.combine(losses, {"epoch": 3, "step": 99})
+    total = weighting.combine(losses, step_context(99, 3))
     assert total.dim() == 0 and torch.isfinite(total)
     loss = float(losses[present].detach())
     if present == "scene":
@@ -152,7 +154,7 @@ def test_scheme_on_a_batch_lacking_a_task(name, present):
     if weighting.requires_task_gradients:
         shared = list(model.shared.parameters())
         grads = {present: list(torch.autograd.grad(losses[present], shared, retain_graph=True))}
-        combined = weighting.combine_gradients(grads, losses, {"step": 99, "shared_parameters": shared})
+        combined = weighting.combine_gradients(grads, losses, step_context(99, 3, shared_parameters=shared))
         scale = weighting.config.alpha if present == "scene" else weighting.config.beta
         for got, grad in zip(combined, grads[present], strict=True):
             torch.testing.assert_close(got, scale * grad)
@@ -164,13 +166,13 @@ def test_pcgrad_removes_the_conflicting_component():
     weighting = component("weighting", "pcgrad")({})
     like = [torch.zeros(2)]
     g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
-    combined = weighting.combine_gradients({"scene": [g1], "event": [g2]}, {}, {"shared_parameters": like})[0]
+    combined = weighting.combine_gradients({"scene": [g1], "event": [g2]}, {}, step_context(shared_parameters=like))[0]
     # g1' = g1 - (g1.g2)/|g2|^2 g2 = [0.5, 0.5]; g2' = g2 - (g2.g1)/|g1|^2 g1 = [0, 1].
     torch.testing.assert_close(combined, torch.tensor([0.5, 1.5]))
     assert weighting.conflicts == 1
     # No conflict: the plain sum.
     agreeing = weighting.combine_gradients(
-        {"scene": [g1], "event": [torch.tensor([1.0, 1.0])]}, {}, {"shared_parameters": like}
+        {"scene": [g1], "event": [torch.tensor([1.0, 1.0])]}, {}, step_context(shared_parameters=like)
     )[0]
     torch.testing.assert_close(agreeing, torch.tensor([2.0, 1.0]))
 
@@ -181,12 +183,12 @@ def test_gradnorm_moves_weight_to_the_task_with_the_smaller_gradient():
     grads = {"scene": [torch.full((3, 2), 0.1)], "event": [torch.full((3, 2), 1.0)]}
     losses = {"scene": torch.tensor(1.0), "event": torch.tensor(1.0)}
     for step in range(20):
-        weighting.combine_gradients(grads, losses, {"step": step, "shared_parameters": like})
+        weighting.combine_gradients(grads, losses, step_context(step, shared_parameters=like))
     assert weighting.effective_weights()["scene"] < weighting.weights()["scene"]  # the epoch mean lags behind
     w = weighting.weights()
     assert w["scene"] > 1.2 > 0.8 > w["event"]
     assert w["scene"] + w["event"] == pytest.approx(2.0)
-    combined = weighting.combine_gradients(grads, losses, {"step": 20, "shared_parameters": like})[0]
+    combined = weighting.combine_gradients(grads, losses, step_context(20, shared_parameters=like))[0]
     torch.testing.assert_close(combined, w["scene"] * grads["scene"][0] + w["event"] * grads["event"][0])
 
 
@@ -201,14 +203,14 @@ def test_rlw_is_seeded_by_step_and_renormalises():
     a = component("weighting", "rlw")({})
     b = component("weighting", "rlw")({})
     losses = {"scene": torch.tensor(1.0), "event": torch.tensor(1.0)}
-    first = [float(a.combine(losses, {"seed": 3, "step": s})) for s in range(5)]
-    again = [float(b.combine(losses, {"seed": 3, "step": s})) for s in range(5)]
+    first = [float(a.combine(losses, step_context(s, seed=3))) for s in range(5)]
+    again = [float(b.combine(losses, step_context(s, seed=3))) for s in range(5)]
     assert first == again
     assert all(v == pytest.approx(2.0) for v in first)  # lambdas sum to K = 2
     other = component("weighting", "rlw")({})
     weights = []
     for s in range(5):
-        other.combine({"scene": torch.tensor(1.0), "event": torch.tensor(0.0)}, {"seed": 3, "step": s})
+        other.combine({"scene": torch.tensor(1.0), "event": torch.tensor(0.0)}, step_context(s, seed=3))
         weights.append(other.effective_weights()["scene"])
     assert len(set(weights)) > 1  # the running mean moves: weights differ step to step
 
@@ -218,7 +220,7 @@ def test_uncertainty_exposes_its_log_variances():
     params = weighting.parameters()
     assert len(params) == 2 and all(isinstance(p, nn.Parameter) for p in params)
     losses = {"scene": torch.tensor(2.0), "event": torch.tensor(3.0)}
-    total = weighting.combine(losses, {})
+    total = weighting.combine(losses, step_context())
     assert float(total.detach()) == pytest.approx(math.exp(-0.5) * 5.0 + 1.0)
     total.backward()
     # d/ds [exp(-s) L + s] = 1 - exp(-s) L

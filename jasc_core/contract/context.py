@@ -1,11 +1,13 @@
 """The typed objects the loop hands to weighting schemes and schedules (instead of untyped dicts).
 
-Each is a frozen dataclass. For plugins written against the old dict contexts, they also answer ``context["key"]``
-and ``context.get("key")`` with the attribute of that name; new code reads attributes.
+Each is a frozen dataclass, and attribute access (``context.step``) is the contract. For plugins written against the
+dict contexts of earlier releases they also answer ``context["key"]`` and ``context.get("key")`` with the attribute of
+that name, with a DeprecationWarning naming the attribute to read instead (as ``Batch`` does).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -15,15 +17,25 @@ from torch import nn
 
 
 class _ReadsLikeADict:
-    """``context["step"]`` and ``context.get("step")`` for plugins written against the dict contexts."""
+    """``context["step"]`` and ``context.get("step")`` for plugins written against the dict contexts (deprecated)."""
 
     def __getitem__(self, key: str) -> Any:
+        self._warn_dict_access(key)
         if key not in self:
             raise KeyError(key)
         return getattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
+        self._warn_dict_access(key)
         return getattr(self, key) if key in self else default
+
+    def _warn_dict_access(self, key: object) -> None:
+        kind = type(self).__name__
+        instead = (f"read context.{key}" if key in self else
+                   f"it has no field {key!r} (fields: {', '.join(f.name for f in fields(self))})")  # type: ignore[arg-type]
+        # stacklevel 3: the warning points at the plugin's line that indexed the context, not at this helper.
+        warnings.warn(f"context[{key!r}]: contexts are jasc_core.{kind} objects; {instead} (dict-style access will "
+                      "be removed in a later release)", DeprecationWarning, stacklevel=3)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key in {f.name for f in fields(self)}  # type: ignore[arg-type]

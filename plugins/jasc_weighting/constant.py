@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Weighting
+from jasc_core import StepContext, Weighting
 from jasc_weighting.task_weights import base_weights, weighted_sum
 
 
@@ -21,7 +20,7 @@ class Constant(Weighting):
         alpha: float = Field(1.0, ge=0, description="weight of the scene loss (001 Eq. 3; 001's recipes use 0.001)")
         beta: float = Field(1.0, ge=0, description="weight of the event loss (001 Eq. 3)")
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
         # 001 Eq. 3. The weights are not normalised, so a batch lacking one task simply has one term less: the
         # expected objective over batches stays alpha * L_scene + beta * L_event.
         return weighted_sum(losses, base_weights(self.config))

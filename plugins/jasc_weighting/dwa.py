@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Weighting
+from jasc_core import EpochContext, StepContext, Weighting
 from jasc_weighting.task_weights import TaskMeans, base_weights, renormalise, weighted_sum
 
 
@@ -68,7 +68,7 @@ class DynamicWeightAverage(Weighting):
             return dict(self._lambdas)
         return renormalise(self._lambdas, list(present))
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
         self._note_tasks(list(losses))
         if self.training:
             self._epoch_losses.add_all(losses)
@@ -78,11 +78,11 @@ class DynamicWeightAverage(Weighting):
         base = base_weights(self.config)
         return weighted_sum(losses, {task: base.get(task, 1.0) * lam[task] for task in losses})
 
-    def on_epoch_end(self, context: Mapping[str, Any]) -> None:
+    def on_epoch_end(self, context: EpochContext) -> None:
         # Prefer the engine's epoch means (what the run history records) and fall back on our own per-task means;
         # a task with no batch this epoch simply has no entry.
         means = self._epoch_losses.means()
-        for task, value in dict(context.get("train_losses") or {}).items():
+        for task, value in context.train_losses.items():
             if value is not None and math.isfinite(float(value)):
                 means[task] = float(value)
         self._note_tasks(list(means))

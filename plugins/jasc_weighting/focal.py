@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Weighting, broadcast_class_mask, class_masks_of
+from jasc_core import EpochContext, StepContext, Weighting, broadcast_class_mask, class_masks_of
 from jasc_weighting.task_weights import EpochWeights, base_weights, weighted_sum
 
 Reduction = Literal["sum", "mean"]
@@ -136,7 +136,7 @@ class MultiFocal(Weighting):
         self._modulation.record(modulation, self.training)
         return losses
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
         # 001 Eq. 3 with the focal losses of Eq. 5-6. The dynamic part of MFL lives inside the task losses, so the
         # outer weights are the constant alpha, beta: a batch lacking a task just has one term less.
         return weighted_sum(losses, base_weights(self.config))
@@ -150,7 +150,7 @@ class MultiFocal(Weighting):
         weights = base_weights(self.config)
         return {task: weights[task] * factor for task, factor in self.modulation().items()}
 
-    def on_epoch_end(self, context: Mapping[str, Any]) -> None:
+    def on_epoch_end(self, context: EpochContext) -> None:
         self._modulation.end_epoch()
 
     def state_dict(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Weighting
+from jasc_core import EpochContext, StepContext, Weighting
 from jasc_weighting.dwa import DynamicWeightAverage
 from jasc_weighting.focal import MultiFocal, Reduction
 
@@ -43,11 +43,11 @@ class MultiFocalDWA(Weighting):
     def task_losses(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return self.focal.task_losses(outputs, targets)
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
         # DWA sees the unweighted focal losses: lambda follows their descent rate.
         return self.dwa.combine(losses, context)
 
-    def on_epoch_end(self, context: Mapping[str, Any]) -> None:
+    def on_epoch_end(self, context: EpochContext) -> None:
         self.dwa.on_epoch_end(context)
         self.focal.on_epoch_end(context)
 

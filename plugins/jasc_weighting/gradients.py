@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
 
+from jasc_core import StepContext
 
-def reference_shapes(grads: Mapping[str, Sequence[Tensor | None]], context: Mapping[str, Any]) -> list[Tensor]:
+
+def reference_shapes(grads: Mapping[str, Sequence[Tensor | None]], context: StepContext) -> list[Tensor]:
     """One tensor per shared parameter giving its shape, dtype and device (the parameter itself when known).
 
-    The engine passes ``context["shared_parameters"]``; without it the first task gradient that is not ``None``
+    The engine passes ``context.shared_parameters``; where that is empty the first task gradient that is not ``None``
     stands in. A parameter that no task's loss reaches (gradient ``None`` everywhere and unknown) is an error.
     """
-    params = context.get("shared_parameters")
-    if params is not None:
-        return list(params)
+    if context.shared_parameters:
+        return list(context.shared_parameters)
     lengths = {len(g) for g in grads.values()}
     if len(lengths) != 1:
         raise ValueError(f"per-task gradient lists differ in length: {sorted(lengths)}")

@@ -9,7 +9,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import TASKS, Weighting
+from jasc_core import TASKS, EpochContext, StepContext, Weighting
 from jasc_weighting.constraints import joint_step_problems
 from jasc_weighting.gradients import flatten, reference_shapes, unflatten
 from jasc_weighting.task_weights import EpochWeights, base_weights, weighted_sum
@@ -67,12 +67,12 @@ class GradNorm(Weighting):
         scale = initial / sum(values[t] for t in present)
         return {t: values[t] * scale for t in present}
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
         # The task-specific (head) parameters get w_k * grad L_k, like the shared ones below.
         return weighted_sum(losses, self.weights(list(losses)))
 
     def combine_gradients(
-        self, grads: Mapping[str, list[Tensor]], losses: Mapping[str, Tensor], context: Mapping[str, Any]
+        self, grads: Mapping[str, list[Tensor]], losses: Mapping[str, Tensor], context: StepContext
     ) -> list[Tensor]:
         like = reference_shapes(grads, context)
         tasks = [t for t in grads if t in self._tasks]
@@ -120,7 +120,7 @@ class GradNorm(Weighting):
             w_all[index] = w_all[index] / w_all[index].sum() * scale
             self.raw_weights.copy_(w_all)
 
-    def on_epoch_end(self, context: Mapping[str, Any]) -> None:
+    def on_epoch_end(self, context: EpochContext) -> None:
         self._epoch_weights.end_epoch()
 
     def effective_weights(self) -> dict[str, float]:

@@ -9,7 +9,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import Weighting
+from jasc_core import StepContext, Weighting
 from jasc_weighting.constraints import joint_step_problems
 from jasc_weighting.gradients import flatten, reference_shapes, unflatten
 from jasc_weighting.task_weights import base_weights, step_seed, weighted_sum
@@ -55,12 +55,12 @@ class PCGrad(Weighting):
         self.conflicts = 0  # steps on which some pair of task gradients conflicted (for the record)
         self.steps = 0
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
         # Used by the engine for the task-specific (head) parameters, which see only their own task's gradient.
         return weighted_sum(losses, base_weights(self.config))
 
     def combine_gradients(
-        self, grads: Mapping[str, list[Tensor]], losses: Mapping[str, Tensor], context: Mapping[str, Any]
+        self, grads: Mapping[str, list[Tensor]], losses: Mapping[str, Tensor], context: StepContext
     ) -> list[Tensor]:
         like = reference_shapes(grads, context)
         base = base_weights(self.config)
@@ -68,7 +68,7 @@ class PCGrad(Weighting):
         if not vectors:
             raise ValueError("no task gradients to combine")
         # Projection order is random (Yu et al.); seeded by the step so reruns and resumed runs agree.
-        generator = torch.Generator().manual_seed(step_seed(None, context, self.steps))
+        generator = torch.Generator().manual_seed(step_seed(None, context))
         # A batch with one task has nothing to conflict with: its gradient passes unchanged.
         projected = project_conflicting(vectors, generator)
         self.steps += 1

@@ -9,7 +9,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
-from jasc_core import TASKS, Weighting
+from jasc_core import TASKS, EpochContext, StepContext, Weighting
 from jasc_weighting.task_weights import EpochWeights, base_weights, step_seed, weighted_sum
 
 
@@ -39,12 +39,10 @@ class RandomLossWeighting(Weighting):
 
     def __init__(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
         super().__init__(config)
-        self._calls = 0  # fallback step counter when the context carries no step
         self._epoch_weights = EpochWeights()
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
-        seed = step_seed(self.config.seed, context, self._calls)
-        self._calls += 1
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
+        seed = step_seed(self.config.seed, context)
         # Softmax over the tasks present only: a batch with one task gives it lambda 1 (renormalised, not zeroed).
         lam = random_weights(list(losses), seed)
         base = base_weights(self.config)
@@ -52,7 +50,7 @@ class RandomLossWeighting(Weighting):
         self._epoch_weights.record(weights, self.training)
         return weighted_sum(losses, weights)
 
-    def on_epoch_end(self, context: Mapping[str, Any]) -> None:
+    def on_epoch_end(self, context: EpochContext) -> None:
         self._epoch_weights.end_epoch()
 
     def effective_weights(self) -> dict[str, float]:
@@ -60,8 +58,8 @@ class RandomLossWeighting(Weighting):
         return self._epoch_weights.current()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"calls": self._calls, "epoch_weights": self._epoch_weights.state_dict()}
+        return {"epoch_weights": self._epoch_weights.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self._calls = int(state.get("calls", 0))
+        # A checkpoint of an earlier release also has "calls", a step counter that context.step replaced.
         self._epoch_weights.load_state_dict(state.get("epoch_weights", {}))

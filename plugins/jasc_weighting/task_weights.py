@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from pydantic import BaseModel
 from torch import Tensor
+
+from jasc_core import StepContext
 
 
 def base_weights(config: BaseModel) -> dict[str, float]:
@@ -109,13 +110,8 @@ class EpochWeights:
         self._finished = {k: float(v) for k, v in state.get("finished", {}).items()}
 
 
-def step_seed(config_seed: int | None, context: Mapping[str, Any], fallback_step: int) -> int:
-    """A seed for the random draws of one step: the scheme's own seed, else the run's (``context["seed"]``, else the
-    seed torch was seeded with), combined with the step so that reruns and resumed runs draw the same."""
-    if config_seed is not None:
-        seed = int(config_seed)
-    elif context.get("seed") is not None:
-        seed = int(context["seed"])
-    else:
-        seed = torch.initial_seed()
-    return (seed * 1_000_003 + int(context.get("step", fallback_step))) % (2**63)
+def step_seed(config_seed: int | None, context: StepContext) -> int:
+    """A seed for the random draws of one step: the scheme's own seed, else the run's (``context.seed``), combined
+    with the step (``context.step``, counted over the whole run) so that reruns and resumed runs draw the same."""
+    seed = int(config_seed) if config_seed is not None else int(context.seed)
+    return (seed * 1_000_003 + int(context.step)) % (2**63)

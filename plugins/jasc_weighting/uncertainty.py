@@ -9,7 +9,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor, nn
 
-from jasc_core import TASKS, Weighting
+from jasc_core import TASKS, EpochContext, StepContext, Weighting
 from jasc_weighting.task_weights import EpochWeights, base_weights
 
 
@@ -41,7 +41,7 @@ class Uncertainty(Weighting):
             param.data = param.data.to(device)
         return self
 
-    def combine(self, losses: Mapping[str, Tensor], context: Mapping[str, Any]) -> Tensor:
+    def combine(self, losses: Mapping[str, Tensor], context: StepContext) -> Tensor:
         if not losses:
             raise ValueError("no task losses to combine: the batch has no labels for any trained task")
         device = next(iter(losses.values())).device
@@ -61,7 +61,7 @@ class Uncertainty(Weighting):
         self._epoch_weights.record(applied, self.training)
         return total
 
-    def on_epoch_end(self, context: Mapping[str, Any]) -> None:
+    def on_epoch_end(self, context: EpochContext) -> None:
         self._epoch_weights.end_epoch()
 
     def effective_weights(self) -> dict[str, float]:
