@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from jasc_core.contract.context import EpochContext, SetupContext, StepContext, StreamInfo
     from jasc_core.contract.data import Clip, ClipList, Event
     from jasc_core.contract.hookspecs import hookimpl
+    from jasc_core.contract.logger import Logger
     from jasc_core.contract.registry import component, components
     from jasc_core.contract.schedule import Phase, Schedule, StepPlan, by_clip_length, streams_with
     from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS, TaskDescription, labelled_tasks
@@ -58,6 +59,7 @@ _PUBLIC = {
     **dict.fromkeys(("EpochContext", "SetupContext", "StepContext", "StreamInfo"), "jasc_core.contract.context"),
     **dict.fromkeys(("Clip", "ClipList", "Event"), "jasc_core.contract.data"),
     "hookimpl": "jasc_core.contract.hookspecs",
+    "Logger": "jasc_core.contract.logger",
     **dict.fromkeys(("component", "components"), "jasc_core.contract.registry"),
     **dict.fromkeys(("Phase", "Schedule", "StepPlan", "by_clip_length", "streams_with"), "jasc_core.contract.schedule"),
     **dict.fromkeys(("TASK_DESCRIPTIONS", "TASKS", "TaskDescription", "labelled_tasks"), "jasc_core.contract.tasks"),
@@ -86,6 +88,7 @@ __all__ = [
     "TASKS",
     "TASK_DESCRIPTIONS",
     "EpochContext",
+    "Logger",
     "Phase",
     "SetupContext",
     "StepContext",

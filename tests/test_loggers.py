@@ -7,8 +7,9 @@ import types
 
 import engine_fakes
 import pytest
+from pydantic import Field
 
-from jasc_core import hookimpl
+from jasc_core import Logger, hookimpl
 from jasc_core.contract.registry import Registry
 from jasc_core.errors import ConfigError
 from jasc_core.training.hooks import RunHooks
@@ -113,7 +114,8 @@ def test_run_hooks_go_through_pluggy_so_ordering_and_wrappers_apply():
 
 
 def test_log_names_are_checked_when_the_recipe_loads(fakes, monkeypatch):
-    with pytest.raises(ConfigError, match=r"log\[0\].name: no logger 'tensorbord'; did you mean 'tensorboard'"):
+    with pytest.raises(ConfigError, match=r"log\[0\].name: no logger 'tensorbord'; installed: mlflow, tensorboard; "
+                                          r"did you mean 'tensorboard'"):
         engine_fakes.make_recipe(log=["tensorboard", "tensorbord"][1:])
     with pytest.raises(ConfigError, match=r"log\[1\].name: 'mlflow' is listed twice"):
         engine_fakes.make_recipe(log=["mlflow", {"name": "mlflow", "dir": "x"}])
@@ -132,3 +134,93 @@ def test_mlflow_metric_names_lose_what_mlflow_rejects():
     # TUT event labels such as "(object) banging" reach per-class metric names; MLflow refuses the parentheses.
     assert metric_name("final/event/frame_per_class_f1/(object) banging") == "final/event/frame_per_class_f1/_object_ banging"
     assert metric_name("val/scene/accuracy") == "val/scene/accuracy"
+
+
+def test_logger_options_are_validated_like_any_block(fakes):
+    with pytest.raises(ConfigError) as caught:
+        engine_fakes.make_recipe(log=["tensorbord"])
+    assert "\n" not in str(caught.value)  # the name problem alone, not pydantic's union-tag error about it too
+    with pytest.raises(ConfigError, match=r"log\.1\.flush_sec: extra field; did you mean 'flush_secs'"):
+        engine_fakes.make_recipe(log=["mlflow", {"name": "tensorboard", "flush_sec": 30}])
+    with pytest.raises(ConfigError, match=r"log\.0\.flush_secs: .*greater than 0"):
+        engine_fakes.make_recipe(log=[{"name": "tensorboard", "flush_secs": 0}])
+    with pytest.raises(ConfigError, match=r"log\.0\.experiment: .*at least 1 character"):
+        engine_fakes.make_recipe(log=[{"name": "mlflow", "experiment": ""}])
+
+
+def test_listing_shows_loggers_with_their_plugin(cli):
+    code, out, _ = cli("list-plugins", "--kind", "logger", "--json")
+    rows = {row["name"]: row for row in json.loads(out)["components"]}
+    assert code == 0 and rows["tensorboard"]["plugin"] == "loggers_tensorboard" and rows["mlflow"]["kind"] == "logger"
+
+
+class Recorder(Logger):
+    """Records what the run hooks give it (a third-party logger)."""
+
+    name = "recorder"
+    seen: list[tuple[str, object]] = []
+
+    class Config(Logger.Config):
+        prefix: str = Field("metric/", description="put before every metric name")
+
+
+def _recorder_plugin() -> types.ModuleType:
+    plugin = types.ModuleType("recorder_plugin")
+    plugin.jasc_register_components = hookimpl(lambda register: register(Recorder))
+
+    def jasc_run_start(run_dir, recipe):
+        found = Recorder.options(recipe)
+        Recorder.seen.append(("start", None if found is None else (found[0], found[1].prefix)))
+
+    def jasc_epoch_end(run_dir, epoch, metrics):
+        Recorder.seen.append(("epoch", epoch))
+
+    plugin.jasc_run_start = hookimpl(jasc_run_start)
+    plugin.jasc_epoch_end = hookimpl(jasc_epoch_end)
+    return plugin
+
+
+def test_a_third_party_logger_registers_validates_and_follows_the_run(fakes, tmp_path):
+    Recorder.seen = []
+    fakes.add_plugin(_recorder_plugin(), "recorder_plugin")
+    assert fakes.info("logger", "recorder").plugin.name == "recorder_plugin"
+    with pytest.raises(ConfigError, match=r"log\.0\.prefx: extra field; did you mean 'prefix'"):
+        engine_fakes.make_recipe(log=[{"name": "recorder", "prefx": "x/"}])
+    _run(tmp_path, [{"name": "recorder", "prefix": "x/"}])
+    assert Recorder.seen == [("start", (0, "x/")), ("epoch", 1), ("epoch", 2)]
+
+
+def test_a_logger_served_through_jasc_logger_names_still_validates(fakes):
+    legacy = types.ModuleType("legacy_logger")
+    legacy.jasc_logger_names = hookimpl(lambda: ["legacy"])
+    fakes.add_plugin(legacy, "legacy_logger")
+    info = fakes.info("logger", "legacy")
+    assert info.plugin.name == "legacy_logger" and issubclass(info.cls, Logger)
+    assert engine_fakes.make_recipe(log=["legacy"]).log[0].dir is None
+    assert engine_fakes.make_recipe(log=[{"name": "legacy", "dir": "d"}]).log[0].dir == "d"
+    with pytest.raises(ConfigError, match=r"log\.0\.every: extra field"):
+        engine_fakes.make_recipe(log=[{"name": "legacy", "every": 2}])
+
+
+def test_bare_names_and_name_dir_blocks_are_read_as_logger_blocks(fakes):
+    from jasc_core.recipes.model import resolved_dict, validate_recipe
+
+    fakes.add_plugin(_recorder_plugin(), "recorder_plugin")
+    recipe = engine_fakes.make_recipe(log=["tensorboard", {"name": "recorder", "dir": "elsewhere"}])
+    tensorboard, recorder = recipe.log
+    assert (tensorboard.name, tensorboard.dir, tensorboard.flush_secs, tensorboard.max_queue) == (
+        "tensorboard", None, 120.0, 10)
+    assert (recorder.name, recorder.dir, recorder.prefix) == ("recorder", "elsewhere", "metric/")
+    # A run folder's recipe.yaml holds the resolved blocks: they validate again to the same recipe.
+    data = resolved_dict(recipe)
+    assert data["log"][0] == {"name": "tensorboard", "dir": None, "flush_secs": 120.0, "max_queue": 10}
+    assert [e.model_dump() for e in validate_recipe(data).log] == [e.model_dump() for e in recipe.log]
+    assert engine_fakes.make_recipe(log=[{"name": "tensorboard", "flush_secs": 30}]).log[0].flush_secs == 30
+
+
+@pytest.mark.parametrize("name", ["tensorboard", "mlflow"])
+def test_built_in_loggers_pass_the_conformance_checks(name):
+    from jasc_core import component
+    from jasc_core.testing import check_component
+
+    check_component(component("logger", name))

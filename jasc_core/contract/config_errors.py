@@ -86,6 +86,9 @@ def fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
         if typing.get_origin(current) is dict:
             current = typing.get_args(current)[1]
             continue
+        if typing.get_origin(current) is list and isinstance(part, int):  # an item of a list block (augment, log)
+            current = typing.get_args(current)[0]
+            continue
         return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):

@@ -10,7 +10,8 @@ When each hook is called:
 1. **Start-up** (every ``jasc`` command, every ``jasc_core.component`` lookup): ``jasc_register_components`` once
    per plugin, in entry-point order; then ``jasc_register_commands`` when the command line is built.
 2. **Loading a recipe** (``jasc validate``, ``jasc run``, every ``load_recipe``), after the recipe validated:
-   ``jasc_logger_names`` (the recipe's ``log`` list must name served loggers), then ``jasc_check_recipe``.
+   ``jasc_check_recipe`` (loggers are components of kind ``logger``, ``jasc_core.contract.logger``; their names
+   and options are validated with the recipe's other blocks).
 3. **A run** (``jasc run``, ``jasc sweep`` for each of its runs), on the process that writes the run folder:
    ``jasc_run_start`` once after everything is built (also after ``--resume``), ``jasc_epoch_end`` after every
    epoch's checkpoint is written, ``jasc_run_end`` once after the final evaluation. These three serve observers
@@ -47,8 +48,8 @@ def jasc_register_components(register: Callable[[type], None]) -> None:
     """Register component classes: call ``register(cls)`` once per class.
 
     The class derives from one kind's base class (``FeatureExtractor``, ``Encoder``, ``Head``, ``Weighting``,
-    ``Schedule``, ``Dataset``, ``ThresholdOptimizer``), has a ``name`` unique within its kind and a nested pydantic
-    ``Config``. Registering a ``(kind, name)`` another plugin already registered is an error naming both plugins.
+    ``Schedule``, ``Dataset``, ``ThresholdOptimizer``, ``Logger``), has a ``name`` unique within its kind and a
+    nested pydantic ``Config``. Registering a ``(kind, name)`` another plugin already registered is an error naming both plugins.
 
     A ``TaskDescription`` subclass (``jasc_core.TaskDescription``: a third task such as clip-level tagging) is
     registered the same way: its ``name`` joins ``TASK_DESCRIPTIONS`` and becomes a key of ``model.heads``;
@@ -67,10 +68,12 @@ def jasc_register_commands(app: Any) -> None:
 
 @hookspec
 def jasc_logger_names() -> list[str]:
-    """Names of the loggers this plugin serves in a recipe's ``log`` list (``[tensorboard]``).
+    """Names of the loggers this plugin serves in a recipe's ``log`` list: the way of earlier releases, kept for
+    their plugins. Register a ``jasc_core.Logger`` subclass instead (its ``Config`` holds the logger's options).
 
-    A plugin that serves a logger reads the resolved recipe's ``log`` entries (``{name, dir}``) in ``jasc_run_start``
-    and stays inert for a run whose list does not name it.
+    Called once, when the plugin is loaded: each name becomes a ``logger`` component of this plugin whose options are
+    those every logger has (``dir``). The plugin reads its entry of the resolved recipe's ``log`` list in
+    ``jasc_run_start`` and stays inert for a run whose list does not name it.
     """
 
 

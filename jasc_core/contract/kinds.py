@@ -11,6 +11,7 @@ from jasc_core.contract.components import (
     Head,
     ThresholdOptimizer,
 )
+from jasc_core.contract.logger import Logger
 from jasc_core.contract.schedule import Schedule
 from jasc_core.contract.weighting import Weighting
 from jasc_core.errors import ConfigError
@@ -18,7 +19,8 @@ from jasc_core.errors import ConfigError
 #: Every kind the core knows, in the order listings show them.
 KINDS: dict[str, type[Component]] = {
     base.kind: base
-    for base in (FeatureExtractor, Encoder, Head, Augmentation, Weighting, Schedule, Dataset, ThresholdOptimizer)
+    for base in (FeatureExtractor, Encoder, Head, Augmentation, Weighting, Schedule, Dataset, ThresholdOptimizer,
+                 Logger)
 }
 
 

@@ -22,6 +22,7 @@ from jasc_core.contract import hookspecs
 from jasc_core.contract.components import Component
 from jasc_core.contract.config_errors import did_you_mean
 from jasc_core.contract.kinds import KINDS, kind_of
+from jasc_core.contract.logger import Logger
 from jasc_core.contract.observers import guard_observers
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TaskDescription, install_tasks
 from jasc_core.errors import PluginError
@@ -134,11 +135,24 @@ class Registry:
         # plugin whose registration fails is marked broken without stopping the others.
         try:
             self._caller_for("jasc_register_components", module)(register=self._register_for(info))
+            self._register_hook_loggers(module, info)
         except PluginError:
             raise
         except Exception as exc:
             info.status, info.error = "broken", f"jasc_register_components failed: {type(exc).__name__}: {exc}"
         return info
+
+    def _register_hook_loggers(self, module: object, plugin: PluginInfo) -> None:
+        """Loggers a plugin of an earlier release serves through ``jasc_logger_names`` only: each becomes a
+        ``Logger`` of that plugin with the options every logger has (``dir``), so it is listed, looked up and
+        validated like a registered one."""
+        for names in self._caller_for("jasc_logger_names", module)():
+            for name in names:
+                if ("logger", name) in self._components and self._components["logger", name].plugin is plugin:
+                    continue  # the plugin registers a Logger class of that name too
+                doc = f"the '{name}' logger of plugin '{plugin.name}' (served through jasc_logger_names)"
+                self.register_component(type(f"HookLogger_{name}", (Logger,), {"name": name, "__doc__": doc,
+                                                                              "__module__": plugin.module}), plugin)
 
     def _caller_for(self, hook_name: str, module: object) -> Any:
         """A pluggy caller of ``hook_name`` that calls ``module``'s implementations only."""
@@ -266,7 +280,7 @@ def reset_registry(registry: Registry | None = None) -> None:
 
 def component(kind: str, name: str) -> type[Component]:
     """The class registered as ``name`` of ``kind`` (``"features"``, ``"encoder"``, ``"head"``, ``"weighting"``,
-    ``"schedule"``, ``"dataset"``, ``"thresholds"``)."""
+    ``"schedule"``, ``"dataset"``, ``"thresholds"``, ``"logger"``)."""
     return get_registry().component(kind, name)
 
 

@@ -1,5 +1,5 @@
-"""The core's own recipe blocks: ``train``, ``evaluate``, ``output``, ``log`` and ``model.init`` (component blocks
-come from the registry).
+"""The core's own recipe blocks: ``train``, ``evaluate``, ``output``, ``distill`` and ``model.init`` (component blocks,
+loggers' included, come from the registry).
 
 The engine (``jasc_core.training.loop``) reads ``train``; evaluation (``jasc_core.evaluation``) reads ``evaluate``; the run
 folder location comes from ``output`` (see docs/training.md and docs/evaluation.md).
@@ -181,15 +181,3 @@ class DistillConfig(_Strict):
         "computed every step; auto: cached unless an augmentation of the recipe changes the clip's audio")
     cache_dir: str | None = Field(None, description="folder of the teacher-output cache (default $JASC_CACHE/"
                                   "teachers or ~/.cache/jasc/teachers)")
-
-
-class LoggerConfig(_Strict):
-    """One entry of the recipe's ``log`` list: a logger a plugin serves (``tensorboard``, ``mlflow``)."""
-
-    name: str = Field(description="logger name (jasc list-plugins shows the plugins that serve loggers)")
-    dir: str | None = Field(None, description="where the logger writes (default: a folder inside the run folder)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_name(cls, data: Any) -> Any:
-        return {"name": data} if isinstance(data, str) else data  # `log: [tensorboard]` is the short form

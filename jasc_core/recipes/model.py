@@ -15,12 +15,13 @@ Every problem is reported as ``path: problem`` in a ``ConfigError`` (exit code 2
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from jasc_core.contract.components import Component
 from jasc_core.contract.config_errors import did_you_mean, format_validation_error
@@ -32,7 +33,6 @@ from jasc_core.recipes.blocks import (
     DistillConfig,
     EvaluateConfig,
     InitConfig,
-    LoggerConfig,
     OutputConfig,
     TrainConfig,
 )
@@ -68,6 +68,19 @@ def kind_union(registry: Registry, kind: str) -> Any:
     if len(members) == 1:
         return members[0]
     return Annotated[Union[tuple(members)], Field(discriminator="name")]  # noqa: UP007
+
+
+def _named(entry: object) -> object:
+    """``log: [tensorboard]``: a bare name is the block ``{name: tensorboard}`` (every option at its default)."""
+    return {"name": entry} if isinstance(entry, str) else entry
+
+
+def expand_short_forms(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw recipe with each bare logger name of ``log`` written as its block, as the model reads it."""
+    expanded = dict(data)
+    if isinstance(expanded.get("log"), list):
+        expanded["log"] = [_named(entry) for entry in expanded["log"]]
+    return expanded
 
 
 def _fill_slots(model: type[BaseModel], registry: Registry) -> type[BaseModel]:
@@ -125,7 +138,9 @@ def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
         filled = _fill_slots(model, registry)
         fields[block] = (filled, Field(default_factory=filled))
     fields["distill"] = (DistillConfig | None, Field(None, description="distil from the outputs of finished runs"))
-    fields["log"] = (list[LoggerConfig], Field(default_factory=list, description="loggers that follow the run"))
+    logger = Annotated[kind_union(registry, "logger"), BeforeValidator(_named)]
+    fields["log"] = (list[logger], Field(default_factory=list,  # type: ignore[valid-type]
+                                         description="loggers that follow the run: names or {name, <option>: ...}"))
     fields["augment"] = (list[kind_union(registry, "augment")],  # type: ignore[misc]
                          Field(default_factory=list, description="feature augmentations, in order, training only"))
     return create_model("Recipe", __config__=strict, **fields)
@@ -140,9 +155,10 @@ def component_paths(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]
         paths += [(("model", "heads", task), "head") for task in heads if task in TASKS]
     for block, model in CORE_BLOCKS.items():
         paths += [((block, field), kind) for field, kind in slot_fields(model).items()]
-    augment = data.get("augment")
-    if isinstance(augment, list):
-        paths += [(("augment", i), "augment") for i in range(len(augment))]
+    for block, kind in (("augment", "augment"), ("log", "logger")):
+        entries = data.get(block)
+        if isinstance(entries, list):
+            paths += [((block, i), kind) for i in range(len(entries))]
     return paths
 
 
@@ -207,12 +223,15 @@ def validate_recipe(
 ) -> BaseModel:
     """Validate raw recipe data; raises ``ConfigError`` listing every problem."""
     registry = registry or get_registry()
+    data = expand_short_forms(data)
     unknown = [key for key in data if key not in BLOCK_ORDER]
     problems = [f"{key}: unknown block{did_you_mean(key, list(BLOCK_ORDER))}" for key in unknown]
     name_problems = check_names(data, registry)
     problems += name_problems
     # Blocks whose name is already reported would only add noise about union tags below.
-    reported = tuple(problem.split(":", 1)[0].removesuffix(".name") for problem in name_problems)
+    # (pydantic writes list items as ``log.0``, the name check as ``log[0]``).
+    reported = tuple(re.sub(r"\[(\d+)\]", r".\1", problem.split(":", 1)[0]).removesuffix(".name")
+                     for problem in name_problems)
     model = recipe_model(registry)
     try:
         recipe = model.model_validate({key: value for key, value in data.items() if key not in unknown})
@@ -251,16 +270,11 @@ def check_recipe(recipe: BaseModel, registry: Registry) -> list[str]:
 
 
 def check_loggers(recipe: BaseModel, registry: Registry) -> list[str]:
-    """Each ``log`` entry names a logger some plugin serves (``jasc_logger_names``), once; then the plugins' own
-    checks of the resolved recipe (``jasc_check_recipe``: e.g. a logger's optional dependency is installed)."""
-    served = sorted({name for names in registry.hook.jasc_logger_names() for name in names})
+    """Each logger is listed once (its name and options were validated with the other component blocks); then the
+    plugins' own checks of the resolved recipe (``jasc_check_recipe``: e.g. a logger's optional dependency)."""
     problems, seen = [], set()
     for index, entry in enumerate(recipe.log):
-        if entry.name not in served:
-            installed = ", ".join(served) or "(none installed)"
-            problems.append(f"log[{index}].name: no logger '{entry.name}'{did_you_mean(entry.name, served)}; "
-                            f"installed: {installed}")
-        elif entry.name in seen:
+        if entry.name in seen:
             problems.append(f"log[{index}].name: '{entry.name}' is listed twice")
         seen.add(entry.name)
     if problems:

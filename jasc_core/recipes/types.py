@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from jasc_core.recipes.blocks import EvaluateConfig, InitConfig, LoggerConfig, OutputConfig, TrainConfig
+from jasc_core.recipes.blocks import EvaluateConfig, InitConfig, OutputConfig, TrainConfig
 
 
 class ComponentBlock(Protocol):
@@ -48,6 +48,6 @@ class Recipe(Protocol):
     train: TrainConfig
     evaluate: EvaluateConfig
     output: OutputConfig
-    log: list[LoggerConfig]
+    log: list[ComponentBlock]  # each a logger's options (jasc_core.contract.logger)
 
     def model_dump(self) -> dict[str, object]: ...

@@ -8,7 +8,7 @@ with ``mlflow ui --backend-store-uri sqlite:///<run>/mlruns/mlflow.db``.
 Params: the resolved recipe flattened with dots (``train.optimizer.lr``). Metrics: the ``jasc_epoch_end`` numbers at
 step = 1-based epoch, as history.json counts, then the final evaluation metrics as ``final/...``. Artifacts: the run folder's files at run
 end (the store itself left out). A resumed run continues the same MLflow run (its id is kept in
-``<run>/mlflow_run.json``).
+``<run>/mlflow_run.json``). Options: ``log: [{name: mlflow, experiment: dcase, dir: /data/mlruns}]``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jasc_core import hookimpl
-from jasc_loggers import logger_entry, missing_dependency, output_dir
+from pydantic import Field
 
-NAME = "mlflow"
-EXPERIMENT = "jasc"
+from jasc_core import Logger, hookimpl
+from jasc_loggers import missing_dependency, output_dir
+
 RUN_ID_FILE = "mlflow_run.json"
 #: MLflow's own limits: params per log_batch call, characters per param value.
 PARAMS_PER_BATCH, PARAM_VALUE_CHARS = 100, 6000
@@ -34,15 +34,24 @@ _NOT_IN_NAMES = re.compile(r"[^\w\-. :/]")
 _runs: dict[str, tuple[Any, str, Path]] = {}
 
 
+class MLflow(Logger):
+    """A local MLflow run: the recipe as params, the epoch and final metrics, the run folder as artifacts."""
+
+    name = "mlflow"
+
+    class Config(Logger.Config):
+        experiment: str = Field("jasc", min_length=1, description="MLflow experiment the run is logged under")
+
+
 @hookimpl
-def jasc_logger_names() -> list[str]:
-    return [NAME]
+def jasc_register_components(register: Any) -> None:
+    register(MLflow)
 
 
 @hookimpl
 def jasc_check_recipe(recipe: Mapping[str, Any]) -> list[str]:
     # The SQLite store needs SQLAlchemy, which mlflow-skinny does not bring; the extra installs full mlflow.
-    return missing_dependency(recipe, NAME, "mlflow") or missing_dependency(recipe, NAME, "sqlalchemy")
+    return missing_dependency(recipe, MLflow, "mlflow") or missing_dependency(recipe, MLflow, "sqlalchemy")
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -60,19 +69,21 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 @hookimpl
 def jasc_run_start(run_dir: str, recipe: Mapping[str, Any]) -> None:
     _runs.pop(run_dir, None)
-    entry = logger_entry(recipe, NAME)
-    if entry is None:
+    found = MLflow.options(recipe)
+    if found is None:
         return
+    options = found[1]
+    assert isinstance(options, MLflow.Config)
     # Imported here: mlflow is an optional extra, and a run that does not log must not need it.
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    store = output_dir(run_dir, entry, "mlruns").resolve()
+    store = output_dir(run_dir, options.dir, "mlruns").resolve()
     store.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment = client.get_experiment_by_name(options.experiment)
     experiment_id = (experiment.experiment_id if experiment is not None
-                     else client.create_experiment(EXPERIMENT, artifact_location=(store / "artifacts").as_uri()))
+                     else client.create_experiment(options.experiment, artifact_location=(store / "artifacts").as_uri()))
     id_file = Path(run_dir) / RUN_ID_FILE
     previous = json.loads(id_file.read_text(encoding="utf-8")) if id_file.is_file() else {}
     if previous.get("store") == str(store):  # --resume: continue the same MLflow run

@@ -4,7 +4,7 @@ Scalars per epoch (step = 1-based epoch, as history.json counts) under the names
 ``train/extra/<name>``, ``weight/<task>``, ``lr``, ``val/...``; the final evaluation metrics at run end as
 ``final/<split>/<task>/<metric>`` (step 0) and every PNG in the run's ``plots/`` as an image ``plots/<name>``.
 Default folder: ``<run>/tensorboard`` (``tensorboard --logdir runs`` finds every run); with ``dir:``,
-``<dir>/<run folder name>``.
+``<dir>/<run folder name>``. Options: ``log: [{name: tensorboard, flush_secs: 30, max_queue: 100}]``.
 """
 
 from __future__ import annotations
@@ -15,38 +15,51 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
-from jasc_core import hookimpl
-from jasc_loggers import logger_entry, missing_dependency, output_dir
+from jasc_core import Logger, hookimpl
+from jasc_loggers import missing_dependency, output_dir
 
-NAME = "tensorboard"
 #: Open writers by run folder (a sweep runs one after another in the same process).
 _writers: dict[str, Any] = {}
 
 
+class TensorBoard(Logger):
+    """TensorBoard event files: the epoch scalars, the final metrics and the run's plots."""
+
+    name = "tensorboard"
+
+    class Config(Logger.Config):
+        flush_secs: float = Field(120.0, gt=0, description="seconds between the writer's own flushes to disk (it also "
+                                  "flushes at every epoch end)")
+        max_queue: int = Field(10, ge=1, description="events held in memory before they are written")
+
+
 @hookimpl
-def jasc_logger_names() -> list[str]:
-    return [NAME]
+def jasc_register_components(register: Any) -> None:
+    register(TensorBoard)
 
 
 @hookimpl
 def jasc_check_recipe(recipe: Mapping[str, Any]) -> list[str]:
-    return missing_dependency(recipe, NAME, "tensorboard")
+    return missing_dependency(recipe, TensorBoard, "tensorboard")
 
 
 @hookimpl
 def jasc_run_start(run_dir: str, recipe: Mapping[str, Any]) -> None:
     _close(run_dir)  # a writer left by a run that failed before its end
-    entry = logger_entry(recipe, NAME)
-    if entry is None:
+    found = TensorBoard.options(recipe)
+    if found is None:
         return
+    options = found[1]
+    assert isinstance(options, TensorBoard.Config)
     # Imported here: tensorboard is an optional extra, and a run that does not log must not need it.
     from torch.utils.tensorboard import SummaryWriter
 
-    folder = output_dir(run_dir, entry, "tensorboard")
-    if entry.get("dir"):
+    folder = output_dir(run_dir, options.dir, "tensorboard")
+    if options.dir:
         folder = folder / Path(run_dir).name
-    _writers[run_dir] = SummaryWriter(log_dir=str(folder))
+    _writers[run_dir] = SummaryWriter(log_dir=str(folder), max_queue=options.max_queue, flush_secs=options.flush_secs)
 
 
 @hookimpl
