@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from jasc_core.contract.data import Clip
+from jasc_core.contract.event_tsv import event_tsv
 from jasc_core.inference.postprocess import PostprocessConfig, filter_frames, median_filter_scores, scores_to_events
 
 
@@ -38,14 +39,12 @@ def filtered_scores(
 
 
 def write_event_tsv(path: Path, events: Mapping[str, list[tuple[float, float, str]]]) -> None:
-    """DCASE TSV: header ``filename onset offset event_label``, one row per event, times in seconds."""
+    """DCASE TSV (``jasc_core.contract.event_tsv``): header ``filename onset offset event_label``, one row per event,
+    times in seconds."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [(clip_id, onset, offset, label) for clip_id, found in events.items() for onset, offset, label in found]
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["filename", "onset", "offset", "event_label"])
-        for clip_id, clip_events_ in events.items():
-            for onset, offset, label in clip_events_:
-                writer.writerow([clip_id, f"{onset:.3f}", f"{offset:.3f}", label])
+        handle.write(event_tsv(rows))
 
 
 def write_scene_tsv(path: Path, predictions: Mapping[str, str]) -> None:

@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jasc_core.contract.event_tsv import event_tsv
 from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import DataError
 
-EVENT_COLUMNS = ("filename", "onset", "offset", "event_label", "score")
 #: Extensions a folder argument is searched for (what soundfile/libsndfile decodes).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".opus")
 
@@ -58,13 +58,10 @@ def predict_many(
 
 
 def events_tsv(results: Sequence[dict[str, Any]], key: str = "events") -> str:
-    """DCASE event TSV of the event lists under ``key`` (a frame-level task's ``result_key``)."""
-    lines = ["\t".join(EVENT_COLUMNS)]
-    for result in results:
-        for event in result.get(key, []):
-            lines.append(f"{result['filename']}\t{event['onset']:g}\t{event['offset']:g}\t{event['event_label']}\t"
-                         f"{event['score']:.6f}")
-    return "\n".join(lines) + "\n"
+    """DCASE event TSV (``jasc_core.contract.event_tsv``) of the event lists under ``key`` (a frame-level task's
+    ``result_key``), with each event's peak ``score``."""
+    return event_tsv([(result["filename"], event["onset"], event["offset"], event["event_label"], event["score"])
+                      for result in results for event in result.get(key, [])], scored=True)
 
 
 def clips_tsv(results: Sequence[dict[str, Any]], spec: TaskOutputs) -> str:
