@@ -26,7 +26,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -65,19 +64,19 @@ class Batch:
                        masks={k: m.pin_memory() for k, m in self.masks.items()},
                        class_masks={k: m.pin_memory() for k, m in self.class_masks.items()})
 
-    def replace(self, **changes: Any) -> Batch:
+    def replace(self, **changes: object) -> Batch:
         """A copy with some fields changed (augmentations that mix targets return one)."""
         return replace(self, **changes)
 
     # The dict-style access of earlier releases ---------------------------------------------------------------------
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> object:
         _warn_dict_access(key)
         if key not in _FIELDS:
             raise KeyError(key)
         return getattr(self, key)
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: object = None) -> object:
         _warn_dict_access(key)
         return getattr(self, key, default) if key in _FIELDS else default
 

@@ -8,7 +8,6 @@ collated into ``Batch.class_masks``). ``labelled_subset`` returns its targets as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from torch import Tensor, nn
 
@@ -18,7 +17,7 @@ class LabelledTargets(dict):
     name, True where the clip's dataset annotates the class, cut to the same clips; absent for an output where every
     clip annotates every class."""
 
-    def __init__(self, *args: Any, class_masks: Mapping[str, Tensor] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: object, class_masks: Mapping[str, Tensor] | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.class_masks: dict[str, Tensor] = dict(class_masks or {})
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -42,9 +42,9 @@ class Component(metaclass=ABCMeta):  # noqa: B024 - each kind declares its abstr
         model_config = ConfigDict(extra="forbid")
 
     #: Keyword arguments the conformance kit passes when it builds an instance of this kind (see ``jasc_core.testing``).
-    conformance_kwargs: ClassVar[dict[str, Any]] = {}
+    conformance_kwargs: ClassVar[dict[str, object]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         config = cls.__dict__.get("Config")
         if config is not None and config.model_config.get("extra") != "forbid":
@@ -57,11 +57,11 @@ class Component(metaclass=ABCMeta):  # noqa: B024 - each kind declares its abstr
                  "__module__": config.__module__, "__qualname__": config.__qualname__},
             )
 
-    def __init__(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
+    def __init__(self, config: Mapping[str, object] | BaseModel | None = None) -> None:
         self.config = self.validate_config(config)
 
     @classmethod
-    def validate_config(cls, config: Mapping[str, Any] | BaseModel | None) -> BaseModel:
+    def validate_config(cls, config: Mapping[str, object] | BaseModel | None) -> BaseModel:
         """Validate a recipe block (without ``name``) into an instance of ``cls.Config``."""
         if isinstance(config, cls.Config):
             return config
@@ -93,7 +93,7 @@ class Component(metaclass=ABCMeta):  # noqa: B024 - each kind declares its abstr
 class _ModuleComponent(Component, nn.Module):
     """A component that is also an ``nn.Module``: ``nn.Module.__init__`` runs before the config is validated."""
 
-    def __init__(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
+    def __init__(self, config: Mapping[str, object] | BaseModel | None = None) -> None:
         nn.Module.__init__(self)
         Component.__init__(self, config)
 
@@ -136,7 +136,7 @@ class Encoder(_ModuleComponent):
     out_features: int
     time_stride: int = 1
 
-    def __init__(self, config: Mapping[str, Any] | BaseModel | None = None, *, n_features: int = 64) -> None:
+    def __init__(self, config: Mapping[str, object] | BaseModel | None = None, *, n_features: int = 64) -> None:
         super().__init__(config)
         self.n_features = n_features
 
@@ -163,7 +163,7 @@ class Head(_ModuleComponent):
 
     def __init__(
         self,
-        config: Mapping[str, Any] | BaseModel | None = None,
+        config: Mapping[str, object] | BaseModel | None = None,
         *,
         task: str,
         n_classes: int,

@@ -6,9 +6,12 @@ import difflib
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+#: Where a pydantic error is: field names and list positions (and the union tags pydantic inserts).
+Loc = tuple[int | str, ...]
 
 
 def format_validation_error(
@@ -17,7 +20,7 @@ def format_validation_error(
     prefix: str = "",
     model: type[BaseModel] | None = None,
     component: type | None = None,
-    drop: Sequence[tuple[tuple[Any, ...], int]] = (),
+    drop: Sequence[tuple[Loc, int]] = (),
 ) -> str:
     """All problems of ``exc`` as lines. ``drop`` lists (loc prefix, index) pairs of loc elements to remove (the
     discriminator tags pydantic inserts into the locations of union members)."""
@@ -38,7 +41,7 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
-def describe(error: dict[str, Any], model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+def describe(error: ErrorDetails, model: type[BaseModel] | None, loc: Loc) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         choices = fields_at(model, loc[:-1]) if model is not None else []
@@ -56,16 +59,16 @@ def describe(error: dict[str, Any], model: type[BaseModel] | None, loc: tuple[An
     return message
 
 
-def _strip_tags(loc: tuple[Any, ...], drop: Sequence[tuple[tuple[Any, ...], int]]) -> tuple[Any, ...]:
+def _strip_tags(loc: Loc, drop: Sequence[tuple[Loc, int]]) -> Loc:
     for prefix, index in drop:
         if loc[: len(prefix)] == prefix and len(loc) > index:
             return loc[:index] + loc[index + 1 :]
     return loc
 
 
-def fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+def fields_at(model: type[BaseModel] | None, loc: Loc) -> list[str]:
     """The field names of the model that sits at ``loc`` inside ``model`` (following discriminator tags in loc)."""
-    current: Any = model
+    current: object = model
     parts = list(loc)
     while parts:
         current = _unwrap(current)
@@ -96,7 +99,7 @@ def fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _unwrap(annotation: Any) -> Any:
+def _unwrap(annotation: object) -> object:
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -105,13 +108,13 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _union_members(annotation: Any) -> list[type[BaseModel]]:
+def _union_members(annotation: object) -> list[type[BaseModel]]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
     return []
 
 
-def _tag_of(member: type[BaseModel]) -> Any:
+def _tag_of(member: type[BaseModel]) -> object:
     field = member.model_fields.get("name")
     if field is None:
         return None

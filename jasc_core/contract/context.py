@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 import torch
 from torch import nn
@@ -19,13 +18,13 @@ from torch import nn
 class _ReadsLikeADict:
     """``context["step"]`` and ``context.get("step")`` for plugins written against the dict contexts (deprecated)."""
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> object:
         self._warn_dict_access(key)
         if key not in self:
             raise KeyError(key)
         return getattr(self, key)
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: object = None) -> object:
         self._warn_dict_access(key)
         return getattr(self, key) if key in self else default
 

@@ -31,9 +31,14 @@ the tables.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from jasc_core.contract.json_types import JSONMapping
 
 PROJECT = "jasc"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -59,7 +64,7 @@ def jasc_register_components(register: Callable[[type], None]) -> None:
 
 
 @hookspec
-def jasc_register_commands(app: Any) -> None:
+def jasc_register_commands(app: typer.Typer) -> None:
     """Add command-line commands: ``app`` is the root ``typer.Typer``; call ``app.add_typer(sub, name=...)``."""
 
 
@@ -78,7 +83,7 @@ def jasc_logger_names() -> list[str]:
 
 
 @hookspec
-def jasc_check_recipe(recipe: Mapping[str, Any]) -> list[str]:
+def jasc_check_recipe(recipe: JSONMapping) -> list[str]:
     """Problems with a validated recipe (plain data, every default filled in) that only this plugin can see, as
     ``"path: problem"`` lines (e.g. ``"log[0]: tensorboard needs ... pip install 'jasc[tensorboard]'"``); an empty
     list when there are none. Each line becomes part of the recipe's ``ConfigError`` (exit code 2)."""
@@ -88,7 +93,7 @@ def jasc_check_recipe(recipe: Mapping[str, Any]) -> list[str]:
 
 
 @hookspec
-def jasc_run_start(run_dir: str, recipe: Mapping[str, Any]) -> None:
+def jasc_run_start(run_dir: str, recipe: JSONMapping) -> None:
     """A run is about to train (or to continue, after ``--resume``).
 
     ``run_dir``: the run folder. ``recipe``: the fully resolved recipe as plain data (every default filled in).

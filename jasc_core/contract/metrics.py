@@ -12,9 +12,10 @@ denominator is 0 is 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+
+from jasc_core.contract.json_types import JSONObject
 
 
 def f_score(tp: float, fp: float, fn: float) -> float:
@@ -30,7 +31,7 @@ def confusion_matrix(reference: np.ndarray, predicted: np.ndarray, n_classes: in
     return matrix
 
 
-def scene_metrics(reference: np.ndarray, predicted: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+def scene_metrics(reference: np.ndarray, predicted: np.ndarray, labels: Sequence[str]) -> JSONObject:
     """Accuracy (= micro-F), macro-F, per-class F1 and the confusion matrix of single-label predictions."""
     matrix = confusion_matrix(reference, predicted, len(labels))
     tp = np.diag(matrix).astype(float)
@@ -61,7 +62,7 @@ def frame_counts(scores: np.ndarray, targets: np.ndarray, threshold: float | np.
 
 def event_frame_metrics(
     scores: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: float | np.ndarray = 0.5
-) -> dict[str, Any]:
+) -> JSONObject:
     """Frame-level micro-F and macro-F (001's definition) and per-class F of event scores ``[..., classes]``."""
     counts = frame_counts(scores, targets, threshold)
     tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -26,6 +26,9 @@ from jasc_core.contract.logger import Logger
 from jasc_core.contract.observers import guard_observers
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TaskDescription, install_tasks
 from jasc_core.errors import PluginError
+
+if TYPE_CHECKING:
+    import typer
 
 ENTRY_POINT_GROUP = "jasc"
 DISABLE_ENV = "JASC_DISABLE_PLUGINS"
@@ -57,7 +60,7 @@ class ComponentInfo:
     def description(self) -> str:
         return self.cls.description()
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str]:
         return {
             "kind": self.kind,
             "name": self.name,
@@ -154,7 +157,7 @@ class Registry:
                 self.register_component(type(f"HookLogger_{name}", (Logger,), {"name": name, "__doc__": doc,
                                                                               "__module__": plugin.module}), plugin)
 
-    def _caller_for(self, hook_name: str, module: object) -> Any:
+    def _caller_for(self, hook_name: str, module: object) -> pluggy.HookCaller:
         """A pluggy caller of ``hook_name`` that calls ``module``'s implementations only."""
         others = [plugin for plugin in self.plugin_manager.get_plugins() if plugin is not module]
         return self.plugin_manager.subset_hook_caller(hook_name, remove_plugins=others)
@@ -197,7 +200,7 @@ class Registry:
         if _registry is self:
             install_tasks(list(self.tasks.values()))
 
-    def register_commands(self, app: Any) -> None:
+    def register_commands(self, app: typer.Typer) -> None:
         """Let every plugin add its commands; a plugin whose hook raises is marked broken, the CLI keeps working."""
         for name, info in self.plugins.items():
             module = self.plugin_manager.get_plugin(name)
@@ -209,7 +212,7 @@ class Registry:
                 info.status, info.error = "broken", f"jasc_register_commands failed: {type(exc).__name__}: {exc}"
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> pluggy.HookRelay:
         """The pluggy hook relay, for the run-lifecycle hooks (``registry.hook.jasc_run_start(...)``)."""
         return self.plugin_manager.hook
 

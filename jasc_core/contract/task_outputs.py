@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
 
 #: The output kinds inference knows (module docstring).
 OUTPUT_KINDS = ("class", "multilabel", "frames")
@@ -50,11 +49,11 @@ class TaskOutputs:
         """True for the frame-wise main output (stitched, cut to a short file's frames)."""
         return self.frame_level and output_name == self.task
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TaskOutputs:
+    def from_dict(cls, data: Mapping[str, str]) -> TaskOutputs:
         return cls(**{key: data[key] for key in ("task", "kind", "result_key", "table", "selection_metric")})
 
 

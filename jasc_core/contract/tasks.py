@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from jasc_core.contract.batch import Batch
 from jasc_core.contract.class_masks import LabelledTargets, class_masks_of, masked_bce_with_logits
 from jasc_core.contract.data import Clip, ClipList
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.contract.metrics import event_frame_metrics, scene_metrics
 from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import DataError
@@ -68,7 +69,7 @@ class TaskDescription(ABC):
         """Logits of the main output -> probabilities."""
 
     @abstractmethod
-    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: Any) -> dict[str, Any]:
+    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: float | np.ndarray) -> JSONObject:
         """Frame- or clip-level metrics of labelled clips (``probs`` and ``targets`` as ``SplitScores`` holds them)."""
 
     # -- what predicting and exporting ask (jasc_core.inference; plain data in jasc_core.contract.task_outputs) ----
@@ -113,7 +114,7 @@ class TaskDescription(ABC):
         when it annotates every class (the default: only a multi-label task can leave classes out)."""
         return {}
 
-    def collate(self, items: Sequence[Mapping[str, Any]], n_frames: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def collate(self, items: Sequence[Mapping[str, object]], n_frames: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Stack the items' targets of this task: ``(targets, masks)`` keyed by output name, absent when no item has it.
 
         Frame targets of shorter clips are padded with inactive frames; a clip without the target gets zeros and a
@@ -138,7 +139,7 @@ class TaskDescription(ABC):
             masks[key] = torch.tensor([row is not None for row in rows])
         return targets, masks
 
-    def collate_class_masks(self, items: Sequence[Mapping[str, Any]], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def collate_class_masks(self, items: Sequence[Mapping[str, object]], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``[B, classes]`` class masks of the collated ``targets`` where some item annotates only some classes (an
         item without a mask of its own annotates all)."""
         masks: dict[str, Tensor] = {}
@@ -186,7 +187,7 @@ class SceneTask(TaskDescription):
     def probabilities(self, logits: Tensor) -> Tensor:
         return torch.softmax(logits.float(), dim=-1)
 
-    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: Any) -> dict[str, Any]:
+    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: float | np.ndarray) -> JSONObject:
         return scene_metrics(targets, probs.argmax(axis=-1), list(labels))
 
 
@@ -246,7 +247,7 @@ class EventTask(TaskDescription):
     def probabilities(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits.float())
 
-    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: Any) -> dict[str, Any]:
+    def metrics(self, probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], threshold: float | np.ndarray) -> JSONObject:
         return event_frame_metrics(probs, targets, list(labels), threshold)
 
 
@@ -281,7 +282,7 @@ TASK_DESCRIPTIONS: dict[str, TaskDescription] = {task.name: task for task in BUI
 class _TaskNames(Sequence[str]):
     """The names of ``TASK_DESCRIPTIONS`` now (a live view: a task a plugin registers appears in it)."""
 
-    def __getitem__(self, index: Any) -> Any:
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:  # type: ignore[override]
         return tuple(TASK_DESCRIPTIONS)[index]
 
     def __len__(self) -> int:

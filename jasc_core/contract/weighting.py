@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel
 from torch import Tensor, nn
@@ -37,7 +37,7 @@ class Weighting(Component):
     #: True for gradient-manipulating schemes (GradNorm, PCGrad): the loop then calls ``combine_gradients``.
     requires_task_gradients: ClassVar[bool] = False
 
-    def __init__(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
+    def __init__(self, config: Mapping[str, object] | BaseModel | None = None) -> None:
         super().__init__(config)
         #: True while training, False during validation (set by the loop through ``train()`` / ``eval()``).
         self.training = True
@@ -79,8 +79,8 @@ class Weighting(Component):
         """The weight each task got in the epoch just finished, for the run history and ``weights.png``."""
         return {}
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         return {}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
         """Restore what ``state_dict`` returned (resume)."""

@@ -18,16 +18,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from rich.progress import track
 
+from jasc_core.contract.components import Dataset
 from jasc_core.contract.data import Clip
 from jasc_core.runs.atomic_files import atomic_write
+
+if TYPE_CHECKING:  # clips.py imports this module
+    from jasc_core.data.clips import ClipDataset
 
 CACHE_ENV = "JASC_CACHE"
 
@@ -38,7 +42,7 @@ def default_audio_cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "jasc") / "audio"
 
 
-def _settings(source: Any) -> str:
+def _settings(source: Dataset) -> str:
     config = getattr(source, "config", None)
     dumped = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
     return json.dumps({"dataset": getattr(source, "name", type(source).__name__), "config": dumped},
@@ -48,7 +52,7 @@ def _settings(source: Any) -> str:
 class AudioCache:
     """Decoded clips of one dataset at one sample rate in ``root`` (see the module docstring)."""
 
-    def __init__(self, root: str | Path, source: Any, sample_rate: int) -> None:
+    def __init__(self, root: str | Path, source: Dataset, sample_rate: int) -> None:
         self.root = Path(root)
         self.sample_rate = int(sample_rate)
         self.settings = _settings(source)
@@ -90,7 +94,7 @@ class AudioCache:
 class _Filler(torch.utils.data.Dataset):
     """Loader items that fill the cache entries of a dataset's missing clips (in worker processes)."""
 
-    def __init__(self, data: Any, indices: Sequence[int]) -> None:
+    def __init__(self, data: ClipDataset, indices: Sequence[int]) -> None:
         self.data, self.indices = data, list(indices)
 
     def __len__(self) -> int:
@@ -100,7 +104,7 @@ class _Filler(torch.utils.data.Dataset):
         return float(self.data.waveform(self.indices[i], keep=False).size) / self.data.sample_rate
 
 
-def build_audio_cache(datasets: Sequence[Any], num_workers: int, progress: bool) -> dict[str, float]:
+def build_audio_cache(datasets: Sequence[ClipDataset], num_workers: int, progress: bool) -> dict[str, float]:
     """Fill the disk cache of each ``ClipDataset`` (with ``disk_cache`` set) before training, with a progress bar.
 
     Returns what was done: clips found already cached, clips added, and the seconds of audio added.
@@ -117,7 +121,7 @@ def build_audio_cache(datasets: Sequence[Any], num_workers: int, progress: bool)
         # A generator of its own: a loader without one draws its seed from the global RNG and would shift training's.
         loader = torch.utils.data.DataLoader(_Filler(data, missing), batch_size=None, num_workers=num_workers,
                                              generator=torch.Generator().manual_seed(0))
-        items: Any = loader
+        items: Iterable[float] = loader
         if progress:
             items = track(loader, total=len(missing), description="decoding audio into the disk cache",
                           transient=True)

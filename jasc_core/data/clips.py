@@ -7,14 +7,14 @@ memory cache, the on-disk ``AudioCache`` or the dataset's decoder. ``jasc_core.d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from jasc_core.contract.components import Dataset, FeatureExtractor
-from jasc_core.contract.data import ClipList
+from jasc_core.contract.data import Clip, ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.data.audio_cache import AudioCache
 from jasc_core.errors import DataError
@@ -38,7 +38,7 @@ class ClipDataset(torch.utils.data.Dataset):
         *,
         sample_rate: int,
         hop_seconds: float,
-        n_frames_for: Any,
+        n_frames_for: Callable[[int], int],
         labels: dict[str, list[str]] | None = None,
         cache: bool = False,
         cache_bytes: int | None = None,
@@ -80,7 +80,7 @@ class ClipDataset(torch.utils.data.Dataset):
         share = self.cache_bytes // (worker.num_workers * self.worker_pools if worker is not None else 1)
         return self._cached_bytes + nbytes <= share
 
-    def _decode(self, clip: Any) -> np.ndarray:
+    def _decode(self, clip: Clip) -> np.ndarray:
         audio = np.asarray(self.source.audio(clip, self.sample_rate), dtype=np.float32)
         expected = round(clip.duration * self.sample_rate)
         if audio.ndim != 1 or len(audio) != expected:
@@ -90,7 +90,7 @@ class ClipDataset(torch.utils.data.Dataset):
             )
         return audio
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> dict[str, object]:
         """One clip as ``jasc_core.data.loaders.collate`` stacks it (waveform, targets and class masks by output
         name, where it comes from)."""
         clip = self.clips[index]

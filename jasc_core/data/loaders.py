@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
@@ -30,7 +29,7 @@ def worker_count(setting: int | str) -> int:
     return max(0, min(cores - 1, 4))
 
 
-def collate(items: Sequence[dict[str, Any]]) -> Batch:
+def collate(items: Sequence[dict[str, object]]) -> Batch:
     """Stack items of one clip length into a ``Batch`` (targets, masks and class masks keyed by output name)."""
     lengths = {len(item["waveform"]) for item in items}
     if len(lengths) > 1:
@@ -60,7 +59,7 @@ def by_length(clips: ClipList) -> list[list[int]]:
 
 
 def split_loaders(data: ClipDataset, batch_size: int, num_workers: int, pin_memory: bool = False, *,
-                  persistent: bool = False) -> list[Any]:
+                  persistent: bool = False) -> list[torch.utils.data.DataLoader[Batch]]:
     """Unshuffled loaders over a split, one per clip length (validation, evaluation, inference).
 
     Each has a generator of its own: a loader without one draws its worker seed from the global RNG, which would

@@ -19,18 +19,22 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from jasc_core.console import output_console
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.contract.registry import component
 from jasc_core.errors import ConfigError
 from jasc_core.model.class_counts import class_counts
 from jasc_core.model.pipeline import JointModel, build_model
 from jasc_core.recipes.model import block_name_and_config, load_recipe
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: The statement every report carries, so a number is never read without its convention.
 CONVENTION = (
@@ -70,7 +74,7 @@ def rnn_macs(rnn: nn.RNNBase, batch: int, steps: int) -> int:
     return total * directions * batch * steps
 
 
-def _rnn_shape(rnn: nn.RNNBase, inputs: Sequence[Any]) -> tuple[int, int]:
+def _rnn_shape(rnn: nn.RNNBase, inputs: Sequence[object]) -> tuple[int, int]:
     x = inputs[0]
     if isinstance(x, nn.utils.rnn.PackedSequence):
         return int(x.batch_sizes[0]), int(x.batch_sizes.numel())  # upper bound: the padded length
@@ -79,12 +83,12 @@ def _rnn_shape(rnn: nn.RNNBase, inputs: Sequence[Any]) -> tuple[int, int]:
     return (x.shape[0], x.shape[1]) if rnn.batch_first else (x.shape[1], x.shape[0])
 
 
-def count_macs(module: nn.Module, *inputs: Tensor) -> tuple[int, Any]:
+def count_macs(module: nn.Module, *inputs: Tensor) -> tuple[int, object]:
     """MACs of one forward pass of ``module`` and its output (see the module docstring for what is counted)."""
     rnn_calls: list[tuple[str, int]] = []
     names = {sub: name for name, sub in module.named_modules()}
 
-    def on_rnn(rnn: nn.Module, args: tuple, _output: Any) -> None:
+    def on_rnn(rnn: nn.Module, args: tuple, _output: object) -> None:
         batch, steps = _rnn_shape(rnn, args)
         rnn_calls.append((names[rnn], rnn_macs(rnn, batch, steps)))
 
@@ -115,7 +119,7 @@ def count_macs_dcase(module: nn.Module, *inputs: Tensor) -> int:
     return int(summary.total_mult_adds)
 
 
-def profile_model(model: JointModel, n_frames: int, n_features: int, seconds: float) -> dict[str, Any]:
+def profile_model(model: JointModel, n_frames: int, n_features: int, seconds: float) -> JSONObject:
     """Parameters, parameter memory and MACs (both conventions) of each component and of the whole model for one
     clip ``[1, n_frames, n_features]``.
 
@@ -126,7 +130,7 @@ def profile_model(model: JointModel, n_frames: int, n_features: int, seconds: fl
         raise ValueError(f"seconds must be positive, got {seconds}")
     model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
     features = torch.zeros(1, n_frames, n_features)
-    rows: list[dict[str, Any]] = []
+    rows: list[JSONObject] = []
     encoder_macs, feature_map = count_macs(model.encoder, features)
     rows.append(_row("encoder", model.encoder, encoder_macs, count_macs_dcase(model.encoder, features), seconds))
     for task, head in model.heads.items():
@@ -155,7 +159,7 @@ def _memory(params: int) -> dict[str, int]:
     return {precision: params * size for precision, size in PRECISION_BYTES.items()}
 
 
-def _row(component: str, module: nn.Module, macs: int, macs_dcase: int, seconds: float) -> dict[str, Any]:
+def _row(component: str, module: nn.Module, macs: int, macs_dcase: int, seconds: float) -> JSONObject:
     params = count_parameters(module)
     return {
         "component": component,
@@ -176,7 +180,7 @@ def _si(value: float) -> str:
     return f"{value:.0f}"
 
 
-def render_profile(report: dict[str, Any], console: Any) -> None:
+def render_profile(report: JSONObject, console: Console) -> None:
     """Print a profile report as a rich table on ``console`` (a ``rich.console.Console``)."""
     from rich.table import Table
 
@@ -189,7 +193,7 @@ def render_profile(report: dict[str, Any], console: Any) -> None:
     table.add_column("DCASE MACs / clip", justify="right")
     table.add_column("per s: MACs | DCASE", justify="right")
 
-    def cells(row: dict[str, Any]) -> list[str]:
+    def cells(row: JSONObject) -> list[str]:
         memory = "/".join(f"{row['memory_bytes'][p] / 1000:.1f}" for p in PRECISION_BYTES)
         return [f"{row['params']:,}", memory, f"{row['macs']:,}", f"{row['macs_dcase']:,}",
                 f"{_si(row['macs_per_second'])} | {_si(row['macs_dcase_per_second'])}"]
@@ -238,7 +242,7 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
-def check_budget(report: dict[str, Any], budget: Budget) -> list[str]:
+def check_budget(report: JSONObject, budget: Budget) -> list[str]:
     """What in ``report`` is over ``budget``'s limits, one line each (empty: within the budget).
 
     The report must be of a clip of ``budget.clip_seconds`` (MAC limits are per clip of that length).
@@ -258,7 +262,7 @@ def check_budget(report: dict[str, Any], budget: Budget) -> list[str]:
     return over
 
 
-def profile_recipe(recipe_path: str, sets: Sequence[str] = (), seconds: float | None = None) -> dict[str, Any]:
+def profile_recipe(recipe_path: str, sets: Sequence[str] = (), seconds: float | None = None) -> JSONObject:
     """Profile the model of a recipe for one clip of the recipe's features.
 
     Clip length: ``seconds`` if given, else the dataset's ``clip_seconds`` if its config has one, else 10 s. Class

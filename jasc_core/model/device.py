@@ -9,10 +9,10 @@ reductions in fp32); the feature extractor, the losses and the metrics stay in f
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
@@ -67,7 +67,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def autocast_for(device: torch.device, precision: str) -> Any:
+def autocast_for(device: torch.device, precision: str) -> AbstractContextManager[object]:
     """bf16 autocast for ``precision`` ``bf16``; a no-op for ``fp32``."""
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

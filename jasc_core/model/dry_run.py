@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import TypeVar
 
 import torch
 
@@ -84,7 +85,7 @@ def dry_run(recipe: Recipe) -> DryRun:
     return report
 
 
-def _stage(report: DryRun, where: str, module: Component, run: Callable[[], Any]) -> Any:
+def _stage(report: DryRun, where: str, module: Component, run: Callable[[], object]) -> object:
     """``run()`` attributed to ``where``: a tensor, or for a head a ``{"frame", "clip"}`` pair of tensors."""
     name = getattr(module, "name", type(module).__name__)
     out = _attributed(f"{where} ({name})", run)
@@ -117,7 +118,7 @@ def _attributed(where: str, run: Callable[[], T]) -> T:
         raise ConfigError(f"{where}: {type(exc).__name__}: {exc}").with_traceback(None) from None
 
 
-def _component_in_traceback(tb: Any) -> str | None:
+def _component_in_traceback(tb: TracebackType | None) -> str | None:
     """``model.encoder (name)`` / ``model.heads.<task> (name)`` of the innermost component frame in ``tb``."""
     found = None
     while tb is not None:

@@ -10,8 +10,7 @@ encoder + event head a single-task SED model (001 Table IV's CNN and CNN-BiGRU r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from pydantic import BaseModel
@@ -97,12 +96,12 @@ def match_frames(frame_logits: Tensor, n_frames: int) -> Tensor:
     return torch.cat([frame_logits, tail], dim=1)
 
 
-def _field(block: BaseModel | Mapping[str, Any], key: str) -> Any:
+def _field(block: BaseModel | Mapping[str, object], key: str) -> object:
     return getattr(block, key, None) if isinstance(block, BaseModel) else block.get(key)
 
 
 def build_model(
-    model_block: BaseModel | Mapping[str, Any], n_features: int, n_classes: Mapping[str, int]
+    model_block: BaseModel | Mapping[str, object], n_features: int, n_classes: Mapping[str, int]
 ) -> JointModel:
     """Build the encoder and each head of a recipe's ``model`` block.
 
@@ -170,8 +169,9 @@ class Pipeline(nn.Module):
         phrases = [data_stand_in] + [getattr(module, "stand_in", None) for module in self.modules()]
         return "; ".join(p for p in phrases if isinstance(p, str) and p) or None
 
-    def forward(self, waveform: Tensor, with_features: bool = False, augment: Any = None,
-                class_masks: Mapping[str, Tensor] | None = None) -> Any:
+    def forward(self, waveform: Tensor, with_features: bool = False, augment: Callable[[Tensor], Tensor] | None = None,
+                class_masks: Mapping[str, Tensor] | None = None
+                ) -> dict[str, Tensor] | tuple[Tensor, dict[str, Tensor]]:
         """Logits by output name; with ``with_features``, ``(features, outputs)`` (schedules' extra losses).
 
         ``augment`` (training only) maps the features before the model sees them; ``class_masks`` go to the heads

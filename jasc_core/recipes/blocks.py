@@ -110,7 +110,7 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _amp_alias(cls, data: Any) -> Any:
+    def _amp_alias(cls, data: object) -> object:
         """``amp`` (before ``precision`` existed) is read as ``precision``, with a FutureWarning (users see it)."""
         if not isinstance(data, dict) or "amp" not in data:
             return data

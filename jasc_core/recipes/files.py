@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from jasc_core.contract.json_types import JSONMapping, JSONObject, JSONValue
 from jasc_core.errors import ConfigError
 
 log = logging.getLogger("jasc")
@@ -33,8 +33,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a key given twice in one mapping (a typo'd recipe would train on the wrong
     value with no word said)."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: dict[object, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merge keys may repeat by design
                 continue
@@ -51,12 +51,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def safe_load_unique(text: str) -> Any:
+def safe_load_unique(text: str) -> JSONValue:
     """``yaml.safe_load`` that raises ``DuplicateKeyError`` on a key repeated within one mapping."""
     return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader subclass
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> JSONObject:
     """One recipe file as a mapping, with errors that name the file."""
     if not path.exists():
         raise ConfigError(f"{path}: no such recipe file")
@@ -79,8 +79,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any],
-               dropped: list[str] | None = None, _path: tuple[str, ...] = ()) -> dict[str, Any]:
+def deep_merge(base: JSONMapping, override: JSONMapping,
+               dropped: list[str] | None = None, _path: tuple[str, ...] = ()) -> JSONObject:
     """``override`` on top of ``base``; mappings merge recursively, other values replace.
 
     A component block that switches to another component (its ``name`` differs) is the override's block alone:
@@ -101,12 +101,12 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any],
     return merged
 
 
-def _switches_component(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def _switches_component(old: JSONMapping, new: JSONMapping) -> bool:
     return "name" in old and "name" in new and old["name"] != new["name"]
 
 
-def _note_switch(dropped: list[str] | None, path: tuple[str, ...], old: Mapping[str, Any], new: Mapping[str, Any],
-                 kept: Mapping[str, Any]) -> None:
+def _note_switch(dropped: list[str] | None, path: tuple[str, ...], old: JSONMapping, new: JSONMapping,
+                 kept: JSONMapping) -> None:
     """One line naming the fields of ``old`` that a switch to ``new['name']`` drops (none: no line)."""
     lost = [field for field in old if field != "name" and field not in kept]
     if dropped is None or not lost:
@@ -116,7 +116,7 @@ def _note_switch(dropped: list[str] | None, path: tuple[str, ...], old: Mapping[
                    f"defaults; not carried over: {values} (the overriding layer sets what it keeps)")
 
 
-def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> JSONObject:
     """A recipe file with its ``extends`` chain merged in (not yet validated)."""
     path = Path(path)
     resolved = path.resolve()
@@ -132,7 +132,7 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         bases = [bases]
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
         raise ConfigError(f"{path}: extends: expected a file path or a list of file paths")
-    merged: dict[str, Any] = {}
+    merged: JSONObject = {}
     for base in bases:
         base_path = path.parent / base
         if not base_path.exists():
@@ -149,7 +149,7 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
 # -- --set overrides -----------------------------------------------------------------------------------------------
 
 
-def parse_set(expression: str) -> tuple[list[str], Any]:
+def parse_set(expression: str) -> tuple[list[str], JSONValue]:
     """``"a.b=value"`` -> (["a", "b"], parsed value)."""
     path, sep, text = expression.partition("=")
     keys = path.strip().split(".")
@@ -164,7 +164,7 @@ def parse_set(expression: str) -> tuple[list[str], Any]:
     return keys, value
 
 
-def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> list[str]:
+def apply_sets(data: JSONObject, sets: Iterable[str]) -> list[str]:
     """Apply overrides in order, under the rule of ``deep_merge``: a mapping value merges into the block it lands on,
     and a new ``name`` restarts its block from that component's defaults, keeping the fields an earlier ``--set``
     of this command line gave it. Returns the dotted paths that were set (for tagging their errors)."""
@@ -191,9 +191,9 @@ def apply_sets(data: dict[str, Any], sets: Iterable[str]) -> list[str]:
     return paths
 
 
-def _parent_block(data: dict[str, Any], keys: list[str], expression: str) -> dict[str, Any]:
+def _parent_block(data: JSONObject, keys: list[str], expression: str) -> JSONObject:
     """The block that holds ``keys[-1]``, made where missing."""
-    node: Any = data
+    node: JSONObject = data
     for depth, key in enumerate(keys[:-1]):
         child = node.get(key)
         if child is None:

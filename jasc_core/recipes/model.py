@@ -25,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from jasc_core.contract.components import Component
 from jasc_core.contract.config_errors import did_you_mean, format_validation_error
+from jasc_core.contract.json_types import JSONMapping, JSONObject, JSONValue
 from jasc_core.contract.registry import Registry, get_registry
 from jasc_core.contract.slots import ComponentSlot
 from jasc_core.contract.tasks import TASKS
@@ -58,7 +59,7 @@ def _block_model(info_cls: type[Component], name: str, kind: str) -> type[BaseMo
     )
 
 
-def kind_union(registry: Registry, kind: str) -> Any:
+def kind_union(registry: Registry, kind: str) -> object:
     """The union of every registered block of ``kind``, discriminated by ``name``."""
     members = [
         _block_model(info.cls, info.name, kind) for info in registry.components(kind) if not info.conflicts
@@ -75,7 +76,7 @@ def _named(entry: object) -> object:
     return {"name": entry} if isinstance(entry, str) else entry
 
 
-def expand_short_forms(data: Mapping[str, Any]) -> dict[str, Any]:
+def expand_short_forms(data: JSONMapping) -> JSONObject:
     """The raw recipe with each bare logger name of ``log`` written as its block, as the model reads it."""
     expanded = dict(data)
     if isinstance(expanded.get("log"), list):
@@ -125,7 +126,7 @@ def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
         heads=(heads, Field(description="one head per task; at least one")),
         init=(InitConfig | None, Field(None, description="load weights of another run before training (fine-tuning)")),
     )
-    fields: dict[str, Any] = {
+    fields: dict[str, object] = {
         "description": (str, Field("", description="what this recipe reproduces")),
         "seed": (int, Field(0, ge=0, description="random seed")),
         "data": (kind_union(registry, "dataset"), Field(description="the dataset")),
@@ -146,7 +147,7 @@ def recipe_model(registry: Registry | None = None) -> type[BaseModel]:
     return create_model("Recipe", __config__=strict, **fields)
 
 
-def component_paths(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+def component_paths(data: JSONMapping) -> list[tuple[tuple[str, ...], str]]:
     """Where component blocks sit in a raw recipe: (path, kind) pairs, including optional core slots."""
     paths: list[tuple[tuple[str, ...], str]] = [((key,), kind) for key, kind in TOP_SLOTS.items()]
     paths.append((("model", "encoder"), "encoder"))
@@ -162,7 +163,7 @@ def component_paths(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]
     return paths
 
 
-def _dotted(path: Sequence[Any]) -> str:
+def _dotted(path: Sequence[str | int]) -> str:
     """``("model", "heads", "event")`` -> ``model.heads.event``; list items as ``augment[0]``."""
     text = ""
     for key in path:
@@ -170,8 +171,8 @@ def _dotted(path: Sequence[Any]) -> str:
     return text
 
 
-def _lookup(data: Mapping[str, Any], path: Sequence[str]) -> Any:
-    node: Any = data
+def _lookup(data: JSONMapping, path: Sequence[str | int]) -> JSONValue:
+    node: object = data
     for key in path:
         if isinstance(node, list) and isinstance(key, int) and key < len(node) or isinstance(node, dict) and key in node:
             node = node[key]
@@ -180,7 +181,7 @@ def _lookup(data: Mapping[str, Any], path: Sequence[str]) -> Any:
     return node
 
 
-def check_names(data: Mapping[str, Any], registry: Registry) -> list[str]:
+def check_names(data: JSONMapping, registry: Registry) -> list[str]:
     """Problems with the ``name`` of every component block present in the raw recipe."""
     problems = []
     for path, kind in component_paths(data):
@@ -205,7 +206,7 @@ def check_names(data: Mapping[str, Any], registry: Registry) -> list[str]:
     return problems
 
 
-def _tag_positions(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], int]]:
+def _tag_positions(data: JSONMapping) -> list[tuple[tuple[str | int, ...], int]]:
     """Locations where pydantic inserts a discriminator tag into error locs (to remove them from messages)."""
     drop = []
     for path, _kind in component_paths(data):
@@ -219,7 +220,7 @@ def _tag_positions(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], int]]
 
 
 def validate_recipe(
-    data: Mapping[str, Any], *, registry: Registry | None = None, set_paths: Sequence[str] = (), source: str = ""
+    data: JSONMapping, *, registry: Registry | None = None, set_paths: Sequence[str] = (), source: str = ""
 ) -> BaseModel:
     """Validate raw recipe data; raises ``ConfigError`` listing every problem."""
     registry = registry or get_registry()
@@ -282,8 +283,8 @@ def check_loggers(recipe: BaseModel, registry: Registry) -> list[str]:
     return [problem for found in registry.hook.jasc_check_recipe(recipe=resolved_dict(recipe)) for problem in found]
 
 
-def _lookup_model(recipe: BaseModel, path: Sequence[str]) -> Any:
-    node: Any = recipe
+def _lookup_model(recipe: BaseModel, path: Sequence[str | int]) -> BaseModel | None:
+    node: object = recipe
     for key in path:
         node = node[key] if isinstance(key, int) and isinstance(node, list) else getattr(node, key, None)
         if node is None:
@@ -337,13 +338,13 @@ def load_recipe(path: str | Path, sets: Iterable[str] = (), *, registry: Registr
         raise
 
 
-def resolved_dict(recipe: BaseModel) -> dict[str, Any]:
+def resolved_dict(recipe: BaseModel) -> JSONObject:
     """The fully resolved recipe as plain data (every default filled in), in block order."""
     dumped = recipe.model_dump(mode="json")
     return {key: dumped[key] for key in BLOCK_ORDER if key in dumped}
 
 
-def identity_dict(recipe: BaseModel) -> dict[str, Any]:
+def identity_dict(recipe: BaseModel) -> JSONObject:
     """The recipe as plain data without the values left at their defaults: what a run's ``recipe_hash`` covers.
 
     Leaving defaults out keeps a run resumable by a newer jasc that adds a field (with a default) to a block or to a
@@ -358,7 +359,7 @@ def dump_yaml(recipe: BaseModel) -> str:
     return yaml.safe_dump(resolved_dict(recipe), sort_keys=False, default_flow_style=False)
 
 
-def block_name_and_config(block: BaseModel | Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+def block_name_and_config(block: BaseModel | Mapping[str, object], where: str) -> tuple[str, dict[str, object]]:
     """A component block (a recipe's pydantic block or a plain ``{name: ..., **config}`` dict) -> (name, config)."""
     data = block.model_dump() if isinstance(block, BaseModel) else dict(block)
     name = data.pop("name", None)
@@ -367,14 +368,15 @@ def block_name_and_config(block: BaseModel | Mapping[str, Any], where: str) -> t
     return name, data
 
 
-def build(kind: str, block: BaseModel | Mapping[str, Any], registry: Registry | None = None, **kwargs: Any) -> Any:
+def build(kind: str, block: BaseModel | Mapping[str, object], registry: Registry | None = None,
+          **kwargs: object) -> Component:
     """An instance of the component a recipe block names, built with ``kwargs`` (sizes only the caller knows)."""
     registry = registry or get_registry()
     name, config = block_name_and_config(block, kind)
     return registry.component(kind, name)(config, **kwargs)
 
 
-def recipe_schema(registry: Registry | None = None) -> dict[str, Any]:
+def recipe_schema(registry: Registry | None = None) -> JSONObject:
     """JSON Schema of recipes for what is installed now (for editors)."""
     schema = recipe_model(registry).model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 _umask_lock = threading.Lock()
 
@@ -43,7 +43,7 @@ def default_file_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: object) -> Iterator[IO[str] | IO[bytes]]:
     """Open a temporary sibling of ``path`` for writing; on a clean exit it replaces ``path`` atomically.
 
     ``mode`` is ``"w"`` (text, pass ``encoding``) or ``"wb"``. On any exception the temporary file is removed and

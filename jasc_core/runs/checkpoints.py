@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.errors import RunError
 from jasc_core.runs.atomic_files import atomic_write
 
@@ -34,23 +34,23 @@ class TrainingState:
     """What ``last.pt`` adds to the model: the state of every part of the loop, for an exact resume."""
 
     phase: int
-    optimizer: dict[str, Any]
-    lr_scheduler: dict[str, Any]
-    weighting: dict[str, Any]
-    schedule: dict[str, Any]
+    optimizer: dict[str, object]
+    lr_scheduler: dict[str, object]
+    weighting: dict[str, object]
+    schedule: dict[str, object]
     #: Each training stream's reader state (permutation generator and clips consumed).
-    streams: dict[str, Any]
+    streams: dict[str, object]
     #: ``jasc_core.runs.rng.rng_state()`` and the augmentations' generator state.
-    rng: dict[str, Any]
+    rng: dict[str, object]
     augment_rng: torch.Tensor
-    history: list[dict[str, Any]]
+    history: list[JSONObject]
     bad_epochs: int
     stopped: bool
     #: The resolved recipe the run trained with (``jasc run --resume`` reads it when recipe.yaml was edited).
-    recipe: dict[str, Any]
+    recipe: JSONObject
     #: A mid-epoch checkpoint's progress through epoch ``epoch + 1``: steps done and each process's loss sums,
     #: counts and clips (``jasc_core.training.mid_epoch``); None at an epoch end.
-    partial: dict[str, Any] | None = None
+    partial: dict[str, object] | None = None
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Checkpoint:
     labels: dict[str, list[str]]
     tasks: list[str]
     #: Model selection: ``{"metric", "value", "epoch"}``.
-    best: dict[str, Any]
+    best: JSONObject
     #: best.pt: the validation metrics of the selected epoch.
     val: dict[str, float] | None = None
     #: last.pt: everything else a resume needs.
@@ -81,7 +81,7 @@ class Checkpoint:
         """Write the checkpoint to ``path`` atomically, with the user's umask (see ``atomic_files``)."""
         return save_atomic(self.to_dict(), path)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("training", "path", "val")}
         if self.val is not None:
             flat["val"] = self.val
@@ -104,7 +104,7 @@ class Checkpoint:
         return self.training
 
     @classmethod
-    def from_dict(cls, flat: dict[str, Any], path: Path | None = None) -> Checkpoint:
+    def from_dict(cls, flat: dict[str, object], path: Path | None = None) -> Checkpoint:
         if not isinstance(flat, dict) or not isinstance(flat.get("model"), dict):
             raise RunError(f"{path} holds no model state: not a jasc checkpoint")
         training = None
@@ -117,7 +117,7 @@ class Checkpoint:
                    format=int(flat.get("format", 0)), path=path)
 
 
-def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
+def save_atomic(state: dict[str, object], path: str | Path) -> Path:
     """Write ``state`` with ``torch.save`` to ``path`` atomically, with the user's umask (see ``atomic_files``)."""
     path = Path(path)
     with atomic_write(path, "wb") as handle:

@@ -24,8 +24,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from jasc_core.contract.json_types import JSONMapping, JSONObject, JSONValue
 from jasc_core.errors import RunError
 from jasc_core.runs.atomic_files import atomic_write
 
@@ -90,14 +90,14 @@ class RunFolder:
         """The recipe blocks this run's hash covers."""
         return tuple(self.read_meta().get("hashed_blocks", LEGACY_TRAINING_BLOCKS))
 
-    def recipe_hash(self, identity: dict[str, Any]) -> str:
+    def recipe_hash(self, identity: JSONMapping) -> str:
         """The hash of a recipe's ``identity`` over this run's blocks (equal to run.json's when training is the same)."""
         return recipe_hash(identity, self.hashed_blocks())
 
-    def read_meta(self) -> dict[str, Any]:
+    def read_meta(self) -> JSONObject:
         return read_json(self.marker)
 
-    def update_meta(self, **fields: Any) -> None:
+    def update_meta(self, **fields: object) -> None:
         with _META_LOCK:  # one read-modify-write at a time in this process (the heartbeat thread writes too)
             meta = self.read_meta() if self.marker.exists() else {}
             meta.update(fields)
@@ -122,7 +122,7 @@ class RunFolder:
 NOT_TRAINING = {"train": ("checkpoint_every",)}
 
 
-def recipe_hash(identity: dict[str, Any], blocks: tuple[str, ...] = TRAINING_BLOCKS) -> str:
+def recipe_hash(identity: JSONMapping, blocks: tuple[str, ...] = TRAINING_BLOCKS) -> str:
     """SHA-256 of the training blocks of a recipe's identity (``identity_dict``; canonical JSON), without the
     fields of ``NOT_TRAINING``."""
     relevant = {key: identity.get(key) for key in blocks}
@@ -150,7 +150,7 @@ def default_run_name(recipe_path: str | Path | None) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def create_run(root: Path, *, recipe_yaml: str, identity: dict[str, Any], version: str) -> RunFolder:
+def create_run(root: Path, *, recipe_yaml: str, identity: JSONMapping, version: str) -> RunFolder:
     """Lay out a new run folder in ``root`` (which exists and is empty or new); ``identity`` is what the recipe hash
     covers (``jasc_core.recipes.model.identity_dict``)."""
     run = RunFolder(Path(root))
@@ -205,15 +205,15 @@ def write_text_atomic(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: object) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path) -> JSONValue:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def update_json_entry(path: Path, key: str, value: Any) -> None:
+def update_json_entry(path: Path, key: str, value: object) -> None:
     """Set ``key`` of the JSON object in ``path`` (created if missing), other entries kept.
 
     Under an exclusive lock on ``<path>.lock``: two evaluations of one run at once (a student and its teacher, or two
@@ -229,7 +229,7 @@ def update_json_entry(path: Path, key: str, value: Any) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _json_default(value: Any) -> Any:
+def _json_default(value: object) -> JSONValue:
     try:
         import numpy as np
 

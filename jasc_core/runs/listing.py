@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.runs.folder import RunFolder, find_runs, read_json
 from jasc_core.runs.liveness import liveness
 
 
-def run_row(root: Path) -> dict[str, Any]:
+def run_row(root: Path) -> JSONObject:
     """One run folder's line: ``run``, ``status`` (``interrupted: process gone`` for a dead ``running`` run),
     ``epochs`` trained (from history.json), ``best`` (metric=value at epoch) and ``detail``."""
     run = RunFolder(Path(root))
@@ -22,7 +22,7 @@ def run_row(root: Path) -> dict[str, Any]:
         return {"run": str(root), "status": "unreadable", "epochs": None, "best": "", "detail": str(exc)}
     state = liveness(meta)
     try:
-        history: list[dict[str, Any]] = read_json(run.history)
+        history: list[JSONObject] = read_json(run.history)  # type: ignore[assignment]
     except (OSError, ValueError):
         history = []
     best = meta.get("best") or _best_so_far(run, history)
@@ -34,7 +34,7 @@ def run_row(root: Path) -> dict[str, Any]:
             "detail": detail}
 
 
-def _best_so_far(run: RunFolder, history: list[dict[str, Any]]) -> dict[str, Any]:
+def _best_so_far(run: RunFolder, history: list[JSONObject]) -> JSONObject:
     """A run still training (or stopped) has no ``best`` in run.json yet: its last selected epoch in history.json,
     measured with the recipe's ``train.select_metric``."""
     selected = [record for record in history if record.get("selected")]
@@ -47,6 +47,6 @@ def _best_so_far(run: RunFolder, history: list[dict[str, Any]]) -> dict[str, Any
     return {"metric": metric, "value": selected[-1].get("val", {}).get(metric), "epoch": selected[-1].get("epoch")}
 
 
-def run_rows(folders: Iterable[Path]) -> list[dict[str, Any]]:
+def run_rows(folders: Iterable[Path]) -> list[JSONObject]:
     """``run_row`` of every run folder in or under ``folders`` (each searched 3 levels deep)."""
     return [run_row(run.root) for folder in folders for run in find_runs(folder)]

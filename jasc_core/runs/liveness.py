@@ -20,10 +20,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+
+from jasc_core.contract.json_types import JSONMapping, JSONObject
 
 #: How often the heartbeat is renewed.
 HEARTBEAT_EVERY_S = 60.0
@@ -40,7 +41,7 @@ def now_text() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def process_fields() -> dict[str, Any]:
+def process_fields() -> JSONObject:
     """``pid``, ``host`` and ``heartbeat`` of this process, for ``run.json``."""
     return {"pid": os.getpid(), "host": host_name(), "heartbeat": now_text()}
 
@@ -70,7 +71,7 @@ class Liveness:
     detail: str = ""
 
 
-def liveness(meta: Mapping[str, Any], *, now: float | None = None, stale_after: float = STALE_AFTER_S) -> Liveness:
+def liveness(meta: JSONMapping, *, now: float | None = None, stale_after: float = STALE_AFTER_S) -> Liveness:
     """The status of a run folder as a listing shows it (see the module docstring)."""
     status = str(meta.get("status", "unknown"))
     if status == "interrupted" and meta.get("signal"):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from jasc_core.contract.json_types import JSONValue
 from jasc_core.errors import RunError
 from jasc_core.recipes.blocks import PostprocessConfig
 from jasc_core.runs.folder import open_run, read_json, write_json
@@ -27,7 +27,7 @@ def stored_median_filters(run_dir: str | Path, labels: Sequence[str]) -> dict[st
     return {label: float(value) for label, value in lengths.items()}
 
 
-def save_median_filters(run_dir: str | Path, lengths: Mapping[str, float], **info: Any) -> Path:
+def save_median_filters(run_dir: str | Path, lengths: Mapping[str, float], **info: JSONValue) -> Path:
     """Store tuned per-class median filter lengths (seconds) in the run folder; evaluation then uses them."""
     path = open_run(run_dir).root / FILE_NAME
     write_json(path, {"median_filter": {label: float(v) for label, v in lengths.items()}, **info})

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import numpy as np
 import torch
 
 
-def rng_state(data_generator: torch.Generator | None = None) -> dict[str, Any]:
+def rng_state(data_generator: torch.Generator | None = None) -> dict[str, object]:
     """Python, numpy, torch (CPU and CUDA) and data-order generator states, as weights-only-loadable data."""
     py_version, py_state, py_gauss = random.getstate()
     np_state = np.random.get_state()
-    state: dict[str, Any] = {
+    state: dict[str, object] = {
         "python": [py_version, list(py_state), py_gauss],
         "numpy": {
             "kind": np_state[0],
@@ -31,7 +30,7 @@ def rng_state(data_generator: torch.Generator | None = None) -> dict[str, Any]:
     return state
 
 
-def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator | None = None) -> None:
+def restore_rng_state(state: dict[str, object], data_generator: torch.Generator | None = None) -> None:
     """Undo ``rng_state``: every generator continues exactly where it was saved."""
     version, py_state, gauss = state["python"]
     random.setstate((version, tuple(py_state), gauss))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from jasc_core.contract.json_types import JSONValue
 from jasc_core.errors import RunError
 from jasc_core.runs.folder import open_run, read_json, write_json
 
@@ -24,7 +24,7 @@ def stored_thresholds(run_dir: str | Path, labels: Sequence[str]) -> np.ndarray 
     return np.asarray(data["thresholds"], dtype=float)
 
 
-def save_thresholds(run_dir: str | Path, thresholds: np.ndarray, labels: Sequence[str], **info: Any) -> Path:
+def save_thresholds(run_dir: str | Path, thresholds: np.ndarray, labels: Sequence[str], **info: JSONValue) -> Path:
     """Store tuned per-class event thresholds in the run folder (``thresholds.json``); evaluation then uses them."""
     run = open_run(run_dir)
     values = np.asarray(thresholds, dtype=float).reshape(-1)
