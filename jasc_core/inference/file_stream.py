@@ -24,13 +24,19 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.data.audio import read_audio, to_mono
 from jasc_core.errors import DataError
 from jasc_core.inference.windows import WindowCombiner, file_result
+
+if TYPE_CHECKING:  # file_predictor.py imports this module; rich is imported when a bar is shown
+    from rich.progress import Progress, TaskID
+
+    from jasc_core.inference.file_predictor import FilePredictor
 
 #: Files longer than this are streamed block by block in the main process instead of decoded whole by a worker.
 LONG_FILE_SECONDS = 600.0
@@ -145,7 +151,7 @@ class FileJob:
 class FileScheduler:
     """Opens files in order (decoding ahead on workers) and hands out their windows in order."""
 
-    def __init__(self, predictor: Any, paths: Sequence[Path], workers: int, report: Callable[[str], None]) -> None:
+    def __init__(self, predictor: FilePredictor, paths: Sequence[Path], workers: int, report: Callable[[str], None]) -> None:
         self.predictor = predictor
         self.paths = list(paths)
         self.report = report
@@ -207,13 +213,13 @@ class FileScheduler:
             self.open_more()
 
 
-def predict_files(predictor: Any, paths: Sequence[Path], report: Callable[[str], None], *, batch_size: int = 32,
-                  workers: int = 2, progress: bool | None = None) -> tuple[list[dict[str, Any]], list[Path],
+def predict_files(predictor: FilePredictor, paths: Sequence[Path], report: Callable[[str], None], *, batch_size: int = 32,
+                  workers: int = 2, progress: bool | None = None) -> tuple[list[JSONObject], list[Path],
                                                                            Throughput]:
     """Predict every file (module docstring); returns the results in input order, the skipped files, the figures."""
     started = time.perf_counter()
     scheduler = FileScheduler(predictor, paths, workers, report)
-    results: dict[int, dict[str, Any]] = {}
+    results: dict[int, JSONObject] = {}
     stats = Throughput()
     bar, task = progress_bar(len(paths), progress)
     batch: list[tuple[FileJob, np.ndarray]] = []
@@ -256,7 +262,7 @@ def predict_files(predictor: Any, paths: Sequence[Path], report: Callable[[str],
     return [results[i] for i in sorted(results)], scheduler.skipped, stats
 
 
-def progress_bar(total: int, progress: bool | None) -> tuple[Any, Any]:
+def progress_bar(total: int, progress: bool | None) -> tuple[Progress | None, TaskID | None]:
     """A rich progress bar on stderr (default: when stderr is a terminal and there is more than one file)."""
     show = (sys.stderr.isatty() and total > 1) if progress is None else progress
     if not show:

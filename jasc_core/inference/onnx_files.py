@@ -5,13 +5,18 @@ No torch here: ``jasc predict --onnx`` runs with numpy, soundfile, soxr and onnx
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # onnxruntime is an optional extra
+    from onnxruntime import InferenceSession
+
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 from jasc_core.errors import ConfigError
 
 
-def require_onnx() -> Any:
+def require_onnx() -> ModuleType:
     """``onnxruntime`` (and ``onnx`` for export), or a ConfigError naming the extra to install."""
     try:
         import onnxruntime
@@ -20,7 +25,7 @@ def require_onnx() -> Any:
     return onnxruntime
 
 
-def onnx_session(path: str | Path, ort: Any = None, threads: int = 1) -> Any:
+def onnx_session(path: str | Path, ort: ModuleType | None = None, threads: int = 1) -> InferenceSession:
     """An onnxruntime CPU session with ``threads`` intra-op threads (1: the benchmark's and DCASE's convention)."""
     ort = ort or require_onnx()
     options = ort.SessionOptions()

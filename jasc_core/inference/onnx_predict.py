@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jasc_core.contract.json_types import JSONValue
 from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import RunError
 from jasc_core.inference.file_predictor import FilePredictor
@@ -20,8 +21,11 @@ from jasc_core.inference.onnx_files import onnx_session, require_onnx
 from jasc_core.inference.windows import FrameGrid
 from jasc_core.recipes.blocks import PostprocessConfig
 
+if TYPE_CHECKING:  # onnxruntime is an optional extra
+    from onnxruntime import InferenceSession
 
-def export_tasks(frontend: dict[str, Any], session: Any) -> dict[str, TaskOutputs]:
+
+def export_tasks(frontend: dict[str, Any], session: InferenceSession) -> dict[str, TaskOutputs]:
     """The exported model's tasks (``frontend.json``); a folder from before they were stored: told by output rank
     (frame-wise ``[B, T, M]`` outputs are frame-level, ``<task>_clip`` their clip outputs, the rest one class)."""
     if "tasks" in frontend:
@@ -72,7 +76,7 @@ class OnnxPredictor(FilePredictor):
                            f"({self.window_samples / rate:g} s) only")
         thresholds = threshold_data.get("by_task", threshold_data["thresholds"])
 
-        def value(v: Any) -> np.ndarray | float:
+        def value(v: JSONValue) -> np.ndarray | float:
             return np.asarray(v, dtype=float) if isinstance(v, list) else float(v)
 
         super().__init__(

@@ -14,9 +14,9 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from jasc_core.contract.event_tsv import event_tsv
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import DataError
 
@@ -25,14 +25,14 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".o
 
 
 def predict_many(
-    predict: Callable[[Path], dict[str, Any]], paths: Sequence[Path], report: Callable[[str], None],
+    predict: Callable[[Path], JSONObject], paths: Sequence[Path], report: Callable[[str], None],
     progress: bool | None = None,
-) -> tuple[list[dict[str, Any]], list[Path]]:
+) -> tuple[list[JSONObject], list[Path]]:
     """``predict`` each path; a ``DataError`` (unreadable, empty, too short) is reported and the file skipped.
 
     ``progress``: a rich progress bar on stderr (default: when stderr is a terminal and there is more than one file).
     """
-    results: list[dict[str, Any]] = []
+    results: list[JSONObject] = []
     skipped: list[Path] = []
     show = (sys.stderr.isatty() and len(paths) > 1) if progress is None else progress
     bar = None
@@ -57,14 +57,14 @@ def predict_many(
     return results, skipped
 
 
-def events_tsv(results: Sequence[dict[str, Any]], key: str = "events") -> str:
+def events_tsv(results: Sequence[JSONObject], key: str = "events") -> str:
     """DCASE event TSV (``jasc_core.contract.event_tsv``) of the event lists under ``key`` (a frame-level task's
     ``result_key``), with each event's peak ``score``."""
     return event_tsv([(result["filename"], event["onset"], event["offset"], event["event_label"], event["score"])
                       for result in results for event in result.get(key, [])], scored=True)
 
 
-def clips_tsv(results: Sequence[dict[str, Any]], spec: TaskOutputs) -> str:
+def clips_tsv(results: Sequence[JSONObject], spec: TaskOutputs) -> str:
     """One row per file of a clip-level task: its label (``class``) or labels (``multilabel``) and probabilities."""
     key = spec.result_key
     rows = [r for r in results if key in r]
@@ -78,7 +78,7 @@ def clips_tsv(results: Sequence[dict[str, Any]], spec: TaskOutputs) -> str:
     return "\n".join(lines) + "\n"
 
 
-def task_tables(results: Sequence[dict[str, Any]], tasks: Mapping[str, TaskOutputs]) -> dict[str, str]:
+def task_tables(results: Sequence[JSONObject], tasks: Mapping[str, TaskOutputs]) -> dict[str, str]:
     """Each task's TSV by file name, for the tasks some result has."""
     tables = {}
     for spec in tasks.values():
@@ -87,7 +87,7 @@ def task_tables(results: Sequence[dict[str, Any]], tasks: Mapping[str, TaskOutpu
     return tables
 
 
-def write_results(results: Sequence[dict[str, Any]], out: Path | None, as_json: bool,
+def write_results(results: Sequence[JSONObject], out: Path | None, as_json: bool,
                   echo: Callable[[str], None], tasks: Mapping[str, TaskOutputs]) -> list[Path]:
     """Write to ``out`` (``predictions.json`` or one TSV per task) or ``echo`` to stdout."""
     json_text = {"predictions.json": json.dumps(list(results), indent=2) + "\n"}

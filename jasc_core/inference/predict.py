@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
+from jasc_core.contract.components import FeatureExtractor
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task, task_of
 from jasc_core.inference.file_predictor import FilePredictor
 from jasc_core.inference.scoring import load_trained
 from jasc_core.inference.windows import FrameGrid
 from jasc_core.model.pipeline import Labels, Pipeline
+from jasc_core.recipes.blocks import PostprocessConfig
 from jasc_core.runs.median_filters import run_postprocess
 from jasc_core.runs.thresholds import stored_thresholds
 
@@ -52,7 +54,7 @@ def task_thresholds(run_dir: str | Path, tasks: Sequence[str], labels: Labels,
     return thresholds, source
 
 
-def frame_hop_samples(features: Any) -> int:
+def frame_hop_samples(features: FeatureExtractor) -> int:
     """The features' frame hop in samples (``hop_length`` of log-mel, else from ``hop_seconds``)."""
     return int(getattr(features, "hop_length", 0) or round(features.hop_seconds * features.sample_rate))
 
@@ -60,8 +62,8 @@ def frame_hop_samples(features: Any) -> int:
 class Predictor(FilePredictor):
     """A run's trained pipeline ready for files and waveforms: ``predict`` (labels and events), ``scores`` (raw)."""
 
-    def __init__(self, pipeline: Pipeline, labels: Labels, *, thresholds: Mapping[str, Any] | np.ndarray | float,
-                 postprocess: Any, window_seconds: float, hop_seconds: float | None = None,
+    def __init__(self, pipeline: Pipeline, labels: Labels, *, thresholds: Mapping[str, np.ndarray | float] | np.ndarray | float,
+                 postprocess: PostprocessConfig | None, window_seconds: float, hop_seconds: float | None = None,
                  batch_size: int = 16) -> None:
         features = pipeline.features
         grid = FrameGrid(int(features.sample_rate), frame_hop_samples(features), features.num_frames)
@@ -90,7 +92,7 @@ class Predictor(FilePredictor):
         return {name: TASK_DESCRIPTIONS[task_of(name)].output_probabilities(name, logits).float().cpu().numpy()
                 for name, logits in outputs.items()}
 
-    def waveform(self, source: str | Path | Any, sample_rate: int | None = None) -> np.ndarray:
+    def waveform(self, source: str | Path | npt.ArrayLike | torch.Tensor, sample_rate: int | None = None) -> np.ndarray:
         if isinstance(source, torch.Tensor):
             source = source.detach().cpu().numpy()
         return super().waveform(source, sample_rate)

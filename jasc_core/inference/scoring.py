@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from jasc_core.contract.batch import Batch
+from jasc_core.contract.components import Dataset
 from jasc_core.contract.data import ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, clips_in_loss, labelled_subset
 from jasc_core.contract.weighting import Weighting
@@ -77,7 +77,7 @@ def _task_rows(task: str, outputs: dict[str, torch.Tensor], batch: Batch) -> dic
 
 
 def collect_scores(
-    pipeline: torch.nn.Module, loaders: Iterable[Any], device: torch.device, tasks: Sequence[str], *,
+    pipeline: torch.nn.Module, loaders: Iterable[Iterable[Batch]], device: torch.device, tasks: Sequence[str], *,
     precision: str = "fp32", weighting: Weighting | None = None,
 ) -> SplitScores:
     """Run ``pipeline`` over the loaders of a split; with ``weighting``, also the mean unweighted loss per task.
@@ -125,7 +125,7 @@ def collect_scores(
     return scores
 
 
-def load_split(dataset: Any, split: str, data_name: str) -> ClipList:
+def load_split(dataset: Dataset, split: str, data_name: str) -> ClipList:
     """A split of the dataset, checked to exist and be non-empty."""
     splits = list(dataset.splits())
     if split not in splits:
@@ -138,7 +138,7 @@ def load_split(dataset: Any, split: str, data_name: str) -> ClipList:
 
 def load_trained(
     run_dir: str | Path, *, recipe: Recipe | None = None, device: str | None = None, model: str = "student"
-) -> tuple[Any, Pipeline, Labels]:
+) -> tuple[Recipe, Pipeline, Labels]:
     """A run's recipe, its best model (``last.pt`` if no best was written) on ``device``, and its labels.
 
     ``model`` names the model to load: ``student`` (the trained network) or an extra model a schedule kept (an EMA
@@ -167,7 +167,7 @@ def load_trained(
 
 def score_split(
     run_dir: str | Path, split: str, *, recipe: Recipe | None = None, device: str | None = None, model: str = "student"
-) -> tuple[SplitScores, tuple[Any, Pipeline, Labels, ClipList]]:
+) -> tuple[SplitScores, tuple[Recipe, Pipeline, Labels, ClipList]]:
     """``SplitScores`` of a split plus what produced them (recipe, pipeline, labels, clip list)."""
     recipe, pipeline, labels = load_trained(run_dir, recipe=recipe, device=device, model=model)
     dataset = build("dataset", recipe.data)

@@ -21,9 +21,9 @@ import re
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from jasc_core import __version__
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.errors import ConfigError
 from jasc_core.inference.device_models import device_models
 from jasc_core.inference.export import export_onnx
@@ -99,7 +99,7 @@ def _init_text(package: str) -> str:
 
 
 def _metadata(package: str, version: str, run_dir: str | Path) -> str:
-    meta: dict[str, Any] = open_run(run_dir).read_meta()
+    meta: JSONObject = open_run(run_dir).read_meta()
     lines = ["Metadata-Version: 2.1", f"Name: {package}", f"Version: {version}",
              f"Summary: scene classification with the jasc run {open_run(run_dir).root.name} "
              f"(recipe hash {meta.get('recipe_hash', '?')})", "Requires-Python: >=3.10",

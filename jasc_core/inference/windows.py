@@ -27,10 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from jasc_core.contract.data import Event
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import DataError
 
@@ -209,15 +210,15 @@ def score_windows(
     return combiner.scores()
 
 
-def threshold_of(thresholds: Mapping[str, Any] | np.ndarray | float, task: str) -> np.ndarray | float:
+def threshold_of(thresholds: Mapping[str, np.ndarray | float] | np.ndarray | float, task: str) -> np.ndarray | float:
     """A task's threshold(s) from a mapping by task, or the one value every task shares."""
     return thresholds[task] if isinstance(thresholds, Mapping) else thresholds
 
 
 def event_rows(
     track: np.ndarray, hop: float, labels: Sequence[str], thresholds: np.ndarray | float,
-    to_events: Callable[..., Any],
-) -> list[dict[str, Any]]:
+    to_events: Callable[..., list[Event]],
+) -> list[JSONObject]:
     """Events of a file's stitched frame scores ``track`` (``to_events``: the post-processing) with their peak scores.
 
     The peak is the highest raw stitched score of the event's class between its onset and offset frames.
@@ -234,12 +235,12 @@ def event_rows(
 
 def file_result(
     name: str, scores: FileScores, labels: Mapping[str, Sequence[str]],
-    thresholds: Mapping[str, Any] | np.ndarray | float, to_events: Callable[..., Any],
-) -> dict[str, Any]:
+    thresholds: Mapping[str, np.ndarray | float] | np.ndarray | float, to_events: Callable[..., list[Event]],
+) -> JSONObject:
     """One file's prediction as plain JSON data, each task under its ``result_key`` as its output kind says: the
     top label (``class``) or the labels at or above the threshold (``multilabel``), with ``<key>_probabilities``;
     the event list with peak scores (``frames``)."""
-    result: dict[str, Any] = {"filename": name, "duration": round(scores.duration, 6),
+    result: JSONObject = {"filename": name, "duration": round(scores.duration, 6),
                               "windows": len(scores.windows)}
     for task, spec in scores.tasks.items():
         probs = scores.outputs.get(task)
