@@ -8,27 +8,27 @@ device are left out; a split without devices gets no entry.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import numpy as np
 
 from jasc_core.contract.data import Clip
+from jasc_core.contract.json_types import JSONMapping, JSONObject
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 
 
 def per_device_accuracy(
     clip_ids: list[str], probs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray],
     labelled: Mapping[str, np.ndarray], clips: Iterable[Clip],
-) -> dict[str, dict[str, dict[str, Any]]]:
+) -> dict[str, dict[str, JSONObject]]:
     """``{task: {device: {"accuracy": float, "n_clips": int}}}`` (devices sorted), for clip-level class tasks."""
     device_of = {clip.clip_id: clip.device for clip in clips}
     devices = np.asarray([device_of.get(clip_id) for clip_id in clip_ids], dtype=object)
-    result: dict[str, dict[str, dict[str, Any]]] = {}
+    result: dict[str, dict[str, JSONObject]] = {}
     for task, task_probs in probs.items():
         if TASK_DESCRIPTIONS[task].frame_level or task_probs.ndim != 2 or targets[task].ndim != 1:
             continue
         correct = task_probs.argmax(axis=-1) == targets[task]
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[str, JSONObject] = {}
         for device in sorted({d for d in devices if d is not None}):
             chosen = (devices == device) & labelled[task]
             if chosen.any():
@@ -38,7 +38,7 @@ def per_device_accuracy(
     return result
 
 
-def device_table_lines(metrics: Mapping[str, Any]) -> list[str]:
+def device_table_lines(metrics: JSONMapping) -> list[str]:
     """Markdown lines of the per-device accuracy table (one per task that has ``per_device``), else []."""
     lines: list[str] = []
     for task, values in metrics.items():

@@ -14,11 +14,11 @@ dataset never annotated are neither hits nor false alarms there. Each dataset ge
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from jasc_core.contract.data import Clip
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.events import ground_truth
@@ -51,7 +51,7 @@ def is_soft(clips: Sequence[Clip]) -> bool:
 
 
 def soft_segment_metrics(clips: Sequence[Clip], scores: Mapping[str, np.ndarray], labels: Sequence[str],
-                         classes: Sequence[str], hop_seconds: float, threshold: float = 0.5) -> dict[str, Any]:
+                         classes: Sequence[str], hop_seconds: float, threshold: float = 0.5) -> JSONObject:
     """MAESTRO's metrics of ``clips`` (windows of recordings): overlap-added 1-s segment scores per recording
     against the soft reference of all its windows' events, on ``classes``."""
     columns = [list(labels).index(c) for c in classes]
@@ -81,7 +81,7 @@ def per_dataset_metrics(
     clips: Sequence[Clip], clip_ids: Sequence[str], probs: np.ndarray, targets: np.ndarray, labelled: np.ndarray,
     labels: Sequence[str], hop_seconds: float, threshold: float | np.ndarray,
     smooth: Callable[[np.ndarray], np.ndarray], *, psds: bool = True, task: str = "event",
-) -> dict[str, Any]:
+) -> JSONObject:
     """``{dataset: metrics on its clips and classes}`` (empty for a split of one fully annotated dataset with hard
     labels).
 
@@ -91,7 +91,7 @@ def per_dataset_metrics(
     """
     by_id = {clip.clip_id: clip for clip in clips}
     thresholds = np.broadcast_to(np.asarray(threshold, dtype=float), (len(labels),))
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     groups = dataset_groups(clips, labels)
     if not groups and is_soft(clips):  # one soft-labelled dataset: its segment metrics all the same
         groups = {clips[0].dataset or "all": list(labels)} if clips else {}

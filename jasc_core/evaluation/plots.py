@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jasc_core.contract.json_types import JSONMapping
 
-def _pyplot() -> Any:
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
+    from matplotlib.figure import Figure
+
+
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -18,7 +24,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def learning_curves(history: Sequence[Mapping[str, Any]], path: Path, note: str | None = None) -> Path | None:
+def learning_curves(history: Sequence[JSONMapping], path: Path, note: str | None = None) -> Path | None:
     """Training loss per task and validation metrics per epoch."""
     if not history:
         return None
@@ -46,7 +52,7 @@ def learning_curves(history: Sequence[Mapping[str, Any]], path: Path, note: str 
     return _save(fig, path, plt, note)
 
 
-def weights_plot(history: Sequence[Mapping[str, Any]], path: Path, note: str | None = None) -> Path | None:
+def weights_plot(history: Sequence[JSONMapping], path: Path, note: str | None = None) -> Path | None:
     """Effective task weight (``Weighting.effective_weights``) and unweighted training loss per task and epoch, side
     by side: how the weights evolve and what each task's loss does meanwhile (000's analysis)."""
     tasks = sorted({task for record in history for task in record.get("weights", {})})
@@ -144,7 +150,7 @@ def event_roll_plot(
     return _save(fig, path, plt, note)
 
 
-def _save(fig: Any, path: Path, plt: Any, note: str | None = None) -> Path:
+def _save(fig: Figure, path: Path, plt: ModuleType, note: str | None = None) -> Path:
     if note:  # e.g. the data was a synthetic stand-in: say so on every figure that shows a number
         fig.suptitle(note, fontsize=9, color="firebrick")
         from matplotlib.layout_engine import TightLayoutEngine

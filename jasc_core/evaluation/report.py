@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import numpy as np
 from pydantic import BaseModel
 
+from jasc_core.contract.data import ClipList
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, frame_level_task
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.evaluation.dcase import dcase_event_metrics
@@ -23,10 +25,11 @@ from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
 from jasc_core.inference.scoring import SplitScores, score_split
+from jasc_core.model.pipeline import Labels
 from jasc_core.recipes.blocks import EvaluateConfig, TuneLevel
 from jasc_core.recipes.model import block_name_and_config, build
 from jasc_core.recipes.types import Recipe
-from jasc_core.runs.folder import open_run, read_json, update_json_entry, write_text_atomic
+from jasc_core.runs.folder import RunFolder, open_run, read_json, update_json_entry, write_text_atomic
 from jasc_core.runs.median_filters import run_postprocess
 from jasc_core.runs.thresholds import save_thresholds, stored_thresholds
 
@@ -35,7 +38,7 @@ ROLL_CLIPS = 4
 
 
 def tune_thresholds(
-    run_dir: str | Path, block: BaseModel | Mapping[str, Any], *, split: str = "val",
+    run_dir: str | Path, block: BaseModel | Mapping[str, object], *, split: str = "val",
     recipe: Recipe | None = None, level: TuneLevel = "frame"
 ) -> np.ndarray:
     """Fit per-class event thresholds with a ``thresholds`` component on a split; store them in the run.
@@ -68,7 +71,7 @@ def tune_thresholds(
     return values
 
 
-def _scene_outputs(run: Any, scores: SplitScores, labels: Any, name: str) -> None:
+def _scene_outputs(run: RunFolder, scores: SplitScores, labels: Labels, name: str) -> None:
     """Each clip-level task's predicted labels as a TSV."""
     for task in scores.probs:
         if TASK_DESCRIPTIONS[task].frame_level:
@@ -80,8 +83,8 @@ def _scene_outputs(run: Any, scores: SplitScores, labels: Any, name: str) -> Non
         )
 
 
-def _event_outputs(run: Any, scores: SplitScores, classes: list[str], clips: Any, threshold: float | np.ndarray,
-                   config: EvaluateConfig, name: str, psds: bool) -> dict[str, Any]:
+def _event_outputs(run: RunFolder, scores: SplitScores, classes: list[str], clips: ClipList, threshold: float | np.ndarray,
+                   config: EvaluateConfig, name: str, psds: bool) -> JSONObject:
     """The frame-level task's events as DCASE TSV, and its DCASE metrics where the split has reference events."""
     task = frame_level_task(scores.probs)
     by_clip = dict(zip(scores.clip_ids, scores.probs[task], strict=True))
@@ -99,8 +102,8 @@ def _event_outputs(run: Any, scores: SplitScores, classes: list[str], clips: Any
     return dcase_event_metrics(smoothed, truth, classes, scores.hop_seconds, durations, threshold, psds=psds)
 
 
-def _dataset_metrics(scores: SplitScores, classes: list[str], clips: Any, threshold: float | np.ndarray, config: Any,
-                     psds: bool) -> dict[str, Any]:
+def _dataset_metrics(scores: SplitScores, classes: list[str], clips: ClipList, threshold: float | np.ndarray,
+                     config: EvaluateConfig, psds: bool) -> JSONObject:
     """Each dataset's event metrics on its own clips and classes where the split joins several (``per_dataset``)."""
     task = frame_level_task(scores.probs)
     return per_dataset_metrics(
@@ -109,7 +112,7 @@ def _dataset_metrics(scores: SplitScores, classes: list[str], clips: Any, thresh
                                                                      config.postprocess), psds=psds)
 
 
-def _plots(run: Any, scores: SplitScores, labels: Any, metrics: dict[str, Any], threshold: float | np.ndarray,
+def _plots(run: RunFolder, scores: SplitScores, labels: Labels, metrics: JSONObject, threshold: float | np.ndarray,
            name: str) -> None:
     from jasc_core.evaluation import plots as plot  # matplotlib only when plotting
 
@@ -131,7 +134,7 @@ def _plots(run: Any, scores: SplitScores, labels: Any, metrics: dict[str, Any], 
 def evaluate_run(
     run_dir: str | Path, split: str = "eval", *, recipe: Recipe | None = None, plots: bool | None = None,
     psds: bool = True, print_table: bool = True, model: str = "student",
-) -> dict[str, Any]:
+) -> JSONObject:
     """Metrics of a run's best checkpoint on ``split``; writes metrics.json, predictions/*.tsv and plots/*.png.
 
     ``model`` evaluates an extra model a schedule kept (e.g. ``teacher``) instead of the student; its metrics are
@@ -146,7 +149,7 @@ def evaluate_run(
     tuned = stored_thresholds(run.root, labels[event_task]) if event_task is not None else None
     threshold: float | np.ndarray = tuned if tuned is not None else float(config.threshold)
     name = split if model == "student" else f"{split}_{model}"
-    metrics: dict[str, Any] = {"split": split, "model": model, "n_clips": len(scores.clip_ids),
+    metrics: JSONObject = {"split": split, "model": model, "n_clips": len(scores.clip_ids),
                                "threshold": threshold.tolist() if isinstance(threshold, np.ndarray) else threshold,
                                "thresholds_source": "thresholds.json" if tuned is not None else "evaluate.threshold"}
     if scores.stand_in:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jasc_core.console import output_console
+from jasc_core.contract.json_types import JSONMapping
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.evaluation.devices import device_table_lines
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def _pct(value: Any) -> str:
+
+def _pct(value: object) -> str:
     return "-" if value is None else f"{100 * float(value):.2f}%"
 
 
@@ -23,12 +27,12 @@ def table_iv_columns() -> list[tuple[str, str, str]]:
     ]
 
 
-def table_iv_row(metrics: Mapping[str, Any]) -> list[str]:
+def table_iv_row(metrics: JSONMapping) -> list[str]:
     """Each task's micro-F and macro-F (scene accuracy and macro-F; event frame level), '-' for a missing task."""
     return [_pct(metrics.get(task, {}).get(key)) for task, key, _ in table_iv_columns()]
 
 
-def dcase_row(event: Mapping[str, Any]) -> list[str]:
+def dcase_row(event: JSONMapping) -> list[str]:
     segment, collar = event.get("segment_f1", {}), event.get("collar_f1", {})
     return [
         _pct(segment.get("micro")), _pct(segment.get("macro")), _pct(collar.get("micro")), _pct(collar.get("macro")),
@@ -41,16 +45,16 @@ DCASE_COLUMNS = ("Segment-F1 micro", "Segment-F1 macro", "Collar-F1 micro", "Col
 DCASE_TITLE = "DCASE event metrics (sed_scores_eval; segments 1 s, collar 200 ms / 20 %)"
 
 
-def _frame_task_metrics(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
+def _frame_task_metrics(metrics: JSONMapping) -> JSONMapping:
     """The metrics of the frame-level task (the one DCASE event metrics are computed for), or {}."""
     return next((metrics[task] for task, d in TASK_DESCRIPTIONS.items() if d.frame_level and task in metrics), {})
 
 
-def _title(metrics: Mapping[str, Any]) -> str:
+def _title(metrics: JSONMapping) -> str:
     return f"Scene classification and event detection ({metrics.get('split', '')}, {metrics.get('n_clips', '?')} clips)"
 
 
-def print_tables(method: str, metrics: Mapping[str, Any], console: Any = None) -> None:
+def print_tables(method: str, metrics: JSONMapping, console: Console | None = None) -> None:
     from rich.table import Table
 
     console = console or output_console()
@@ -84,7 +88,7 @@ def print_tables(method: str, metrics: Mapping[str, Any], console: Any = None) -
                       markup=False, highlight=False)
 
 
-def markdown_tables(method: str, metrics: Mapping[str, Any]) -> str:
+def markdown_tables(method: str, metrics: JSONMapping) -> str:
     """The same tables as Markdown, for the run folder (``tables_<split>.md``)."""
     columns = [column for _, _, column in table_iv_columns()]
     lines = [f"## {_title(metrics)}", "", "| Method | " + " | ".join(columns) + " |",
@@ -102,7 +106,7 @@ def markdown_tables(method: str, metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def psds_footnote(event: Mapping[str, Any]) -> str | None:
+def psds_footnote(event: JSONMapping) -> str | None:
     """Why PSDS can read 0.000 next to a good frame F1; None when no PSDS value or error is shown.
 
     PSDS (DCASE 2023 Task 4 settings, ``dcase.PSDS_SETTINGS``) is threshold-free and cross-class: its effective true

@@ -8,17 +8,17 @@ use ``select_mode: min``), ``val/loss/<task>`` and ``val/<task>/<metric>`` for e
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
+from jasc_core.contract.json_types import JSONMapping, JSONObject
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.inference.scoring import SplitScores
 
 
-def task_metrics(scores: SplitScores, labels: Mapping[str, Sequence[str]], threshold: Any) -> dict[str, Any]:
+def task_metrics(scores: SplitScores, labels: Mapping[str, Sequence[str]], threshold: Mapping[str, np.ndarray | float] | np.ndarray | float) -> JSONObject:
     """Each task's metrics over its labelled clips (a task with no labelled clip is left out)."""
-    metrics: dict[str, Any] = {}
+    metrics: JSONObject = {}
     for task, probs in scores.probs.items():
         labelled = scores.labelled[task]
         if labelled.any():
@@ -28,7 +28,7 @@ def task_metrics(scores: SplitScores, labels: Mapping[str, Sequence[str]], thres
     return metrics
 
 
-def validation_summary(metrics: Mapping[str, Any], losses: Mapping[str, float]) -> dict[str, float]:
+def validation_summary(metrics: JSONMapping, losses: Mapping[str, float]) -> dict[str, float]:
     """Flat ``val/...`` numbers of one validation pass (see the module docstring)."""
     flat: dict[str, float] = {}
     parts = []
