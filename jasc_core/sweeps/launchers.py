@@ -25,6 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jasc_core.contract.json_types import JSONObject, JSONValue
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.sweeps.plan import RunCommand
 
@@ -52,9 +53,9 @@ class LauncherConfig(BaseModel):
     poll_s: float = Field(5.0, gt=0, description="slurm: seconds between job-state checks")
 
 
-def load_launcher_config(path: Path | None, **flags: Any) -> LauncherConfig:
+def load_launcher_config(path: Path | None, **flags: JSONValue) -> LauncherConfig:
     """The ``launcher:`` block of ``path`` (if given) with every flag that is not None on top."""
-    block: dict[str, Any] = {}
+    block: JSONObject = {}
     if path is not None:
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
@@ -197,7 +198,7 @@ class RayLauncher(Launcher):
         # No retries: a run that failed is reported; the next invocation of the sweep resumes it.
         self.remote = self.ray.remote(num_cpus=config.cpus_per_run, num_gpus=config.gpus_per_run,
                                       max_retries=0)(execute)
-        self.refs: dict[Any, RunCommand] = {}
+        self.refs: dict[object, RunCommand] = {}  # ray's ObjectRef of each run
 
     def _start(self, commands: list[RunCommand]) -> None:
         for command in commands:
@@ -239,7 +240,7 @@ class SlurmLauncher(Launcher):
         if self.executor.cluster == "slurm":  # Slurm itself caps the array's parallelism: submit everything at once
             self.jobs = sys.maxsize
         self.poll_s = config.poll_s if self.executor.cluster == "slurm" else min(config.poll_s, 0.5)
-        self.running: list[tuple[Any, RunCommand]] = []
+        self.running: list[tuple[object, RunCommand]] = []  # submitit's Job of each run
 
     def _start(self, commands: list[RunCommand]) -> None:
         with self.executor.batch():

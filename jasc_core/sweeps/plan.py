@@ -13,10 +13,10 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from jasc_core.contract.json_types import JSONObject, JSONValue
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.recipes.files import parse_set
 
@@ -29,7 +29,7 @@ FORWARDED_ENV_PREFIXES = ("JASC_",)
 class SweepRun:
     """One run of a sweep: a configuration (grid values) and a seed."""
 
-    config: tuple[tuple[str, Any], ...]
+    config: tuple[tuple[str, JSONValue], ...]
     seed: int
 
     @property
@@ -82,7 +82,7 @@ def jasc_run_command(
     return RunCommand(label, tuple(args), str(run_dir), str(log), threads, env)
 
 
-def parse_grid(expressions: Sequence[str]) -> list[tuple[str, list[Any]]]:
+def parse_grid(expressions: Sequence[str]) -> list[tuple[str, list[JSONValue]]]:
     """``["weighting.alpha=0.001,0.01"]`` -> ``[("weighting.alpha", [0.001, 0.01])]`` (values parsed as YAML)."""
     axes = []
     for expression in expressions:
@@ -99,7 +99,7 @@ def parse_grid(expressions: Sequence[str]) -> list[tuple[str, list[Any]]]:
     return axes
 
 
-def plan_runs(axes: Sequence[tuple[str, list[Any]]], seeds: int) -> list[SweepRun]:
+def plan_runs(axes: Sequence[tuple[str, list[JSONValue]]], seeds: int) -> list[SweepRun]:
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: need at least one seed")
     configs = list(itertools.product(*[[(path, value) for value in values] for path, values in axes]))
@@ -107,7 +107,7 @@ def plan_runs(axes: Sequence[tuple[str, list[Any]]], seeds: int) -> list[SweepRu
     return [SweepRun(tuple(config), seed) for seed in range(seeds) for config in configs]
 
 
-def write_or_check_plan(out: Path, plan: dict[str, Any], what: str = "sweep", file: str = PLAN_FILE) -> None:
+def write_or_check_plan(out: Path, plan: JSONObject, what: str = "sweep", file: str = PLAN_FILE) -> None:
     """Write the plan into a new folder, or check that a resumed folder holds this same plan."""
     path = out / file
     if path.exists():
@@ -132,11 +132,11 @@ def run_status(run_dir: Path) -> str | None:
         return None
 
 
-def _short(value: Any) -> str:
+def _short(value: JSONValue) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def _yaml_scalar(value: Any) -> str:
+def _yaml_scalar(value: JSONValue) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 

@@ -8,16 +8,20 @@ also on several nodes of a shared filesystem, can write at once, unlike SQLite.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.sweeps.launchers import require
+
+if TYPE_CHECKING:  # optuna is an optional extra (jasc[tune])
+    import optuna
 
 STUDY_NAME = "jasc-tune"
 JOURNAL_FILE = "study.journal"
 PLAN_FILE = "tune.json"
 
 
-def open_study(tune_dir: Path, plan: dict[str, Any]) -> Any:
+def open_study(tune_dir: Path, plan: JSONObject) -> optuna.Study:
     """The study of ``tune_dir`` (created on first use) with the sampler and pruner the plan names.
 
     Pruning: Optuna's ``MedianPruner``: after epoch ``e`` (beyond the warm-up), a trial whose validation score is

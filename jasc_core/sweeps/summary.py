@@ -9,8 +9,8 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.runs.atomic_files import atomic_write
 from jasc_core.sweeps.plan import SweepRun, finished
 
@@ -18,7 +18,7 @@ from jasc_core.sweeps.plan import SweepRun, finished
 DEFAULT_METRICS = ("scene/accuracy", "scene/macro_f1", "event/frame_micro_f1", "event/frame_macro_f1")
 
 
-def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+def flatten(metrics: JSONObject, prefix: str = "") -> dict[str, float]:
     flat: dict[str, float] = {}
     for key, value in metrics.items():
         if isinstance(value, dict):
@@ -36,7 +36,7 @@ def run_metrics(run_dir: Path) -> dict[str, float]:
     return flatten(data)
 
 
-def aggregate(out: Path, runs: Sequence[SweepRun], metrics: Sequence[str] = ()) -> dict[str, Any]:
+def aggregate(out: Path, runs: Sequence[SweepRun], metrics: Sequence[str] = ()) -> JSONObject:
     """Mean, sample std and count of every metric per configuration, over the finished runs."""
     by_config: dict[tuple, list[tuple[int, dict[str, float]]]] = {}
     for run in runs:
@@ -58,7 +58,7 @@ def aggregate(out: Path, runs: Sequence[SweepRun], metrics: Sequence[str] = ()) 
     return {"axes": [path for path, _ in (runs[0].config if runs else ())], "metrics_shown": shown, "rows": rows}
 
 
-def write_summary(out: Path, summary: dict[str, Any]) -> None:
+def write_summary(out: Path, summary: JSONObject) -> None:
     with atomic_write(out / "summary.json") as handle:
         handle.write(json.dumps(summary, indent=2))
     keys = sorted(set().union(*(row["metrics"] for row in summary["rows"]))) if summary["rows"] else []
@@ -74,7 +74,7 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
         plot_summary(summary, out / "summary.png")
 
 
-def plot_summary(summary: dict[str, Any], path: Path) -> None:
+def plot_summary(summary: JSONObject, path: Path) -> None:
     """Score against the first numeric grid axis (log scale when it spans decades), one line per other setting,
     error bars = std over seeds; one panel per task (001 Fig. 2)."""
     import matplotlib
@@ -89,7 +89,7 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     fig, axs = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     x_axis = numeric[0] if numeric else None
     others = [a for a in axes_paths if a != x_axis]
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[JSONObject]] = {}
     for row in summary["rows"]:
         groups.setdefault(",".join(f"{a}={row['config'][a]}" for a in others), []).append(row)
     for ax, task in zip(axs[0], panels, strict=True):

@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.errors import RunError
 from jasc_core.recipes.model import load_recipe
 from jasc_core.sweeps.launchers import Launcher, LauncherConfig, check_available, make_launcher
@@ -54,7 +54,7 @@ def run_sweep(
     launcher: LauncherConfig | None = None,
     echo: Callable[[str], None] = print,
     make: Callable[[LauncherConfig, int, Path], Launcher] = make_launcher,
-) -> dict[str, Any]:
+) -> JSONObject:
     """Plan, run (``jobs`` at a time, ``threads`` CPU threads each, on ``launcher``) and aggregate a sweep; returns
     the summary. A failed run is listed in the summary with its log; the others still run and are aggregated."""
     config = launcher or LauncherConfig()

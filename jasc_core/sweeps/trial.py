@@ -14,16 +14,20 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jasc_core.contract.hookspecs import hookimpl
 from jasc_core.contract.registry import get_registry
 from jasc_core.errors import JascError, RunError
 from jasc_core.recipes.model import load_recipe
+from jasc_core.recipes.types import Recipe
 from jasc_core.runs.folder import RunFolder
 from jasc_core.sweeps.launchers import require
 from jasc_core.sweeps.study import PLAN_FILE, open_study
 from jasc_core.training import run_recipe
+
+if TYPE_CHECKING:  # optuna is an optional extra (jasc[tune])
+    import optuna
 
 PLUGIN_NAME = "jasc_tune_trial"
 
@@ -44,7 +48,7 @@ class TrialPruned(KeyboardInterrupt):
 class PruningReporter:
     """The trial's run hook: report ``metric`` after each epoch (step = the 1-based epoch), then ask the pruner."""
 
-    def __init__(self, trial: Any, metric: str) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
         self.trial, self.metric = trial, metric
 
     @hookimpl
@@ -64,7 +68,7 @@ def run_trial(tune_dir: Path, trial_id: int, recipe: Path, sets: Sequence[str], 
     return run_pruned(trial, plan["metric"], load_recipe(recipe, list(sets)), recipe, out=out, resume=resume)
 
 
-def run_pruned(trial: Any, metric: str, recipe: Any, recipe_path: Path | str, *, out: Path | None = None,
+def run_pruned(trial: optuna.Trial, metric: str, recipe: Recipe, recipe_path: Path | str, *, out: Path | None = None,
                resume: Path | None = None, evaluate: bool = True) -> str:
     """``run_recipe`` with the pruning reporter on the run hooks; a pruned run is marked so in its run.json."""
     registry = get_registry()

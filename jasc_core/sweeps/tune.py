@@ -19,12 +19,14 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from jasc_core.contract.json_types import JSONObject, JSONValue
 from jasc_core.errors import ConfigError
 from jasc_core.evaluation.validation import selectable_metrics
 from jasc_core.recipes.files import parse_set
 from jasc_core.recipes.model import load_recipe, resolved_dict
+from jasc_core.recipes.types import Recipe
 from jasc_core.sweeps.launchers import Launcher, LauncherConfig, check_available, make_launcher, require
 from jasc_core.sweeps.plan import jasc_run_command, run_status, write_or_check_plan
 from jasc_core.sweeps.study import PLAN_FILE, open_study
@@ -32,11 +34,14 @@ from jasc_core.sweeps.sweep import threads_per_run
 from jasc_core.sweeps.tune_report import trial_score, write_reports
 from jasc_core.training.run import model_tasks
 
+if TYPE_CHECKING:  # optuna is an optional extra (jasc[tune])
+    import optuna
+
 _SPACE = re.compile(r"^\s*(?P<path>[\w.]+)\s*=\s*(?P<kind>log|float|int|choice)\((?P<args>.*)\)\s*$")
 KINDS = "log(LOW,HIGH), float(LOW,HIGH), int(LOW,HIGH) or choice(V1,V2,...)"
 
 
-def parse_space(expressions: Sequence[str]) -> list[tuple[str, str, list[Any]]]:
+def parse_space(expressions: Sequence[str]) -> list[tuple[str, str, list[JSONValue]]]:
     """``["train.optimizer.lr=log(1e-4,1e-2)"]`` -> ``[("train.optimizer.lr", "log", [0.0001, 0.01])]``."""
     space = []
     for expression in expressions:
@@ -63,7 +68,7 @@ def parse_space(expressions: Sequence[str]) -> list[tuple[str, str, list[Any]]]:
     return space
 
 
-def _value(path: str, text: str) -> Any:
+def _value(path: str, text: str) -> JSONValue:
     """A bound or a choice: a number as Python reads it (YAML reads ``1e-4`` as a string), else a YAML scalar."""
     for number in (int, float):
         try:
@@ -73,7 +78,7 @@ def _value(path: str, text: str) -> Any:
     return parse_set(f"{path}={text}")[1]
 
 
-def suggest(trial: Any, space: Sequence[Sequence[Any]]) -> list[str]:
+def suggest(trial: optuna.Trial, space: Sequence[tuple[str, str, list[JSONValue]]]) -> list[str]:
     """Draw the trial's values; returns them as ``--set`` expressions."""
     sets = []
     for path, kind, values in space:
@@ -87,11 +92,11 @@ def suggest(trial: Any, space: Sequence[Sequence[Any]]) -> list[str]:
     return sets
 
 
-def baseline_values(recipe: Any, space: Sequence[Sequence[Any]]) -> dict[str, Any] | None:
+def baseline_values(recipe: Recipe, space: Sequence[tuple[str, str, list[JSONValue]]]) -> JSONObject | None:
     """The recipe's own value of every searched field, when all lie inside the space (else None)."""
     values = {}
     for path, kind, bounds in space:
-        value: Any = resolved_dict(recipe)
+        value: JSONValue = resolved_dict(recipe)
         for key in path.split("."):
             value = value.get(key) if isinstance(value, dict) else None
         inside = value in bounds if kind == "choice" else (
@@ -104,7 +109,7 @@ def baseline_values(recipe: Any, space: Sequence[Sequence[Any]]) -> dict[str, An
 
 def tune_plan(recipe_path: Path, space: list, sets: Sequence[str], metric: str | None, direction: str | None,
               *, sampler: str, seed: int, prune: bool, startup_trials: int, warmup_epochs: int,
-              baseline: bool = True) -> dict[str, Any]:
+              baseline: bool = True) -> JSONObject:
     """The plan, checked: every bound of the space loads as a recipe, and the metric is computed each epoch."""
     recipe = load_recipe(recipe_path, list(sets))
     for path, kind, values in space:
@@ -144,7 +149,7 @@ def run_tune(
     baseline: bool = True,
     echo: Callable[[str], None] = print,
     make: Callable[[LauncherConfig, int, Path], Launcher] = make_launcher,
-) -> dict[str, Any]:
+) -> JSONObject:
     """Run the study until ``trials`` trials have ended (completed, pruned or failed), ``jobs`` at a time; write
     trials.csv, best.yaml and study.png; return the summary (best trial, counts)."""
     if trials < 1:
@@ -168,7 +173,7 @@ def run_tune(
     per_run = threads_per_run(config, jobs, threads)
     if ended < trials:
         with make(config, jobs, out) as pool:
-            asked: dict[str, Any] = {}
+            asked: dict[str, optuna.Trial] = {}
             while ended + len(asked) < trials and len(asked) < jobs:
                 ask_and_submit(study, plan, out, per_run, pool, asked)
             while asked:
@@ -180,8 +185,8 @@ def run_tune(
     return write_reports(study, plan, out, echo)
 
 
-def ask_and_submit(study: Any, plan: dict[str, Any], out: Path, threads: int, pool: Launcher,
-                   asked: dict[str, Any]) -> None:
+def ask_and_submit(study: optuna.Study, plan: JSONObject, out: Path, threads: int, pool: Launcher,
+                   asked: dict[str, optuna.Trial]) -> None:
     trial = study.ask()
     name = f"{trial.number:04d}"
     # The trial's run finds the study by its id (Optuna's Trial(study, trial_id) is how another process joins it).
@@ -192,7 +197,7 @@ def ask_and_submit(study: Any, plan: dict[str, Any], out: Path, threads: int, po
     asked[name] = trial
 
 
-def tell(study: Any, plan: dict[str, Any], trial: Any, run_dir: Path, error: str, echo: Callable[[str], None]) -> None:
+def tell(study: optuna.Study, plan: JSONObject, trial: optuna.Trial, run_dir: Path, error: str, echo: Callable[[str], None]) -> None:
     """Tell the study how the trial's run ended: its score, pruned, or failed (with the error line)."""
     state = require("optuna", "tune").trial.TrialState
     status = run_status(run_dir)
@@ -210,14 +215,14 @@ def tell(study: Any, plan: dict[str, Any], trial: Any, run_dir: Path, error: str
     echo(f"  trial {trial.number} {plan['metric']} = {score:.4f}   {_params(trial)}")
 
 
-def ended_trials(study: Any) -> list[Any]:
+def ended_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Trials that count towards ``--trials``: completed, pruned, or failed in their own run (not interrupted)."""
     state = require("optuna", "tune").trial.TrialState
     return [t for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED, state.FAIL))
             if not t.user_attrs.get("interrupted")]
 
 
-def retry_interrupted(study: Any, echo: Callable[[str], None]) -> None:
+def retry_interrupted(study: optuna.Study, echo: Callable[[str], None]) -> None:
     """Trials left running by a driver that stopped: marked failed (interrupted), their parameters asked again."""
     optuna = require("optuna", "tune")
     for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -228,5 +233,5 @@ def retry_interrupted(study: Any, echo: Callable[[str], None]) -> None:
         echo(f"  trial {frozen.number} was interrupted; its parameters will be tried again")
 
 
-def _params(trial: Any) -> str:
+def _params(trial: optuna.Trial | optuna.trial.FrozenTrial) -> str:
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())

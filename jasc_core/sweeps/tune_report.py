@@ -10,13 +10,17 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.runs.atomic_files import atomic_write
 from jasc_core.sweeps.launchers import require
 
+if TYPE_CHECKING:  # optuna is an optional extra (jasc[tune])
+    import optuna
 
-def trial_score(run_dir: Path, plan: dict[str, Any]) -> float | None:
+
+def trial_score(run_dir: Path, plan: JSONObject) -> float | None:
     """The best value of the plan's validation metric over the run's epochs (history.json), or None."""
     try:
         history = json.loads((run_dir / "history.json").read_text())
@@ -29,7 +33,7 @@ def trial_score(run_dir: Path, plan: dict[str, Any]) -> float | None:
     return max(values) if plan["direction"] == "max" else min(values)
 
 
-def write_reports(study: Any, plan: dict[str, Any], out: Path, echo: Callable[[str], None]) -> dict[str, Any]:
+def write_reports(study: optuna.Study, plan: JSONObject, out: Path, echo: Callable[[str], None]) -> JSONObject:
     """trials.csv, best.yaml and study.png; returns the summary (counts per state, the best trial)."""
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted")]
     rows = [{"number": t.number, "state": t.state.name.lower(), "score": t.value if t.value is not None else "",
@@ -39,7 +43,7 @@ def write_reports(study: Any, plan: dict[str, Any], out: Path, echo: Callable[[s
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
-    summary: dict[str, Any] = {"metric": plan["metric"], "direction": plan["direction"], "trials": counts,
+    summary: JSONObject = {"metric": plan["metric"], "direction": plan["direction"], "trials": counts,
                                "best": None}
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     if complete:
@@ -53,7 +57,7 @@ def write_reports(study: Any, plan: dict[str, Any], out: Path, echo: Callable[[s
     return summary
 
 
-def write_best_recipe(out: Path, best: Any, plan: dict[str, Any]) -> None:
+def write_best_recipe(out: Path, best: optuna.trial.FrozenTrial, plan: JSONObject) -> None:
     """The best trial's resolved recipe (as its run wrote it), with a header saying where it comes from."""
     recipe = (out / "trials" / f"{best.number:04d}" / "recipe.yaml").read_text()
     params = ", ".join(f"{k}={v!r}" for k, v in best.params.items())
@@ -63,7 +67,7 @@ def write_best_recipe(out: Path, best: Any, plan: dict[str, Any]) -> None:
         handle.write(header + recipe)
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_csv(path: Path, rows: list[JSONObject]) -> None:
     keys = list(dict.fromkeys(key for row in rows for key in row))
     with atomic_write(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=keys)
@@ -71,7 +75,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def plot_study(trials: list[Any], plan: dict[str, Any], path: Path) -> None:
+def plot_study(trials: list[optuna.trial.FrozenTrial], plan: JSONObject, path: Path) -> None:
     """Left: each trial's score (pruned ones at their last reported value) and the best so far. Right: every
     trial's validation curve per epoch, pruned trials dashed: where the pruner stopped them."""
     require("matplotlib", "tune")
