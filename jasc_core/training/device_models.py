@@ -13,8 +13,9 @@ device, the general one for an unseen device).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.errors import RunError
 from jasc_core.evaluation import evaluate_run
 from jasc_core.inference.device_models import DEVICE_MODELS_FILE
@@ -23,8 +24,11 @@ from jasc_core.recipes.model import build, load_recipe, resolved_dict, validate_
 from jasc_core.runs.folder import open_run, read_json, write_json
 from jasc_core.training.run import run_recipe
 
+if TYPE_CHECKING:
+    from jasc_core.recipes.types import Recipe
 
-def seen_devices(recipe: Any) -> list[str]:
+
+def seen_devices(recipe: Recipe) -> list[str]:
     """The devices of the recipe's training split (sorted)."""
     dataset = build("dataset", recipe.data)
     dataset.prepare()
@@ -32,7 +36,7 @@ def seen_devices(recipe: Any) -> list[str]:
     return sorted({clip.device for clip in clips if clip.device is not None})
 
 
-def device_recipe(recipe: Any, run_root: Path, device: str, epochs: int | None, lr: float | None) -> Any:
+def device_recipe(recipe: Recipe, run_root: Path, device: str, epochs: int | None, lr: float | None) -> Recipe:
     """RUN's recipe turned into the fine-tuning recipe of one device."""
     data = resolved_dict(recipe)
     data.pop("distill", None)
@@ -47,7 +51,7 @@ def device_recipe(recipe: Any, run_root: Path, device: str, epochs: int | None, 
     return validate_recipe(data)
 
 
-def finetune_devices(run_dir: str | Path, *, epochs: int | None = None, lr: float | None = None) -> dict[str, Any]:
+def finetune_devices(run_dir: str | Path, *, epochs: int | None = None, lr: float | None = None) -> JSONObject:
     """Fine-tune one copy per seen device, list them in ``device_models.json``; returns that file's content."""
     run = open_run(run_dir)
     recipe = load_recipe(run.recipe)
@@ -57,7 +61,7 @@ def finetune_devices(run_dir: str | Path, *, epochs: int | None = None, lr: floa
                        "(Clip.device); device-specific models need one")
     split = recipe.evaluate.split
     general = _per_device(run.root, split, recipe)
-    listing: dict[str, Any] = {"devices": {}, "split": split, "accuracy": {}}
+    listing: JSONObject = {"devices": {}, "split": split, "accuracy": {}}
     for device in devices:
         out = run.root / "devices" / device
         if not (out / "checkpoints" / "best.pt").is_file():
@@ -76,7 +80,7 @@ def finetune_devices(run_dir: str | Path, *, epochs: int | None = None, lr: floa
     return listing
 
 
-def _per_device(run_root: Path, split: str, recipe: Any) -> dict[str, dict[str, Any]]:
+def _per_device(run_root: Path, split: str, recipe: Recipe) -> dict[str, dict[str, JSONObject]]:
     """Scene accuracy per device of a run on ``split`` (from metrics.json, evaluated first where missing)."""
     metrics_path = open_run(run_root).metrics
     metrics = read_json(metrics_path).get(split) if metrics_path.is_file() else None

@@ -26,15 +26,17 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, nullcontext
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
+from jasc_core.contract.batch import Batch
 from jasc_core.errors import ConfigError
 from jasc_core.inference.scoring import SplitScores, join_rows
 from jasc_core.model.device import resolve_device
@@ -111,7 +113,7 @@ class DistributedRuntime(Runtime):
             return items[self.rank % len(items):][:1]
         return items[start:stop]
 
-    def shard_loaders(self, loaders: list[Any]) -> list[Any]:
+    def shard_loaders(self, loaders: list[DataLoader[Batch]]) -> list[DataLoader[Batch]]:
         self._split_order = [loader.dataset.dataset.clips[i].clip_id for loader in loaders
                              for i in loader.dataset.indices]
         sharded = []
@@ -128,7 +130,7 @@ class DistributedRuntime(Runtime):
 
     def gather(self, value: T) -> T:
         """Every process's ``SplitScores`` joined in split order (the loop gathers nothing else)."""
-        parts: list[Any] = [None] * self.world_size
+        parts: list[object] = [None] * self.world_size
         dist.all_gather_object(parts, value)
         return join_scores(parts, self._split_order)  # type: ignore[return-value]
 
@@ -204,7 +206,7 @@ class DistributedRuntime(Runtime):
                 buffer.copy_(part.view_as(buffer))
 
     def epoch_means(self, sums: Mapping[str, float], counts: Mapping[str, int]) -> dict[str, float]:
-        parts: list[Any] = [None] * self.world_size
+        parts: list[object] = [None] * self.world_size
         dist.all_gather_object(parts, (dict(sums), dict(counts)))
         total: dict[str, float] = {}
         number: dict[str, int] = {}
@@ -215,7 +217,7 @@ class DistributedRuntime(Runtime):
         return {name: total[name] / number[name] for name in total}  # the main process's names first
 
     def all_gather(self, value: T) -> list[T]:
-        parts: list[Any] = [None] * self.world_size
+        parts: list[object] = [None] * self.world_size
         dist.all_gather_object(parts, value)
         return parts
 
@@ -224,7 +226,7 @@ class DistributedRuntime(Runtime):
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         return [int(v) for v in flags.tolist()]
 
-    def gradient_sync(self, wrapped: nn.Module) -> Any:
+    def gradient_sync(self, wrapped: nn.Module) -> AbstractContextManager[object]:
         return wrapped.no_sync() if isinstance(wrapped, DistributedDataParallel) else nullcontext()
 
 

@@ -17,9 +17,9 @@ them, so the checkpoint wins; ``init`` only matters for a run's first epoch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jasc_core.console import output_console
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.errors import ConfigError, RunError
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.blocks import InitConfig
@@ -44,7 +44,7 @@ def init_source(config: InitConfig) -> Path:
     return path
 
 
-def _label_mismatch(part: str, source_labels: dict[str, Any], labels: Labels) -> str | None:
+def _label_mismatch(part: str, source_labels: JSONObject, labels: Labels) -> str | None:
     if not part.startswith("heads."):
         return None
     task = part.removeprefix("heads.")
@@ -54,7 +54,7 @@ def _label_mismatch(part: str, source_labels: dict[str, Any], labels: Labels) ->
     return f"label list differs (source: {', '.join(theirs)}; here: {', '.join(ours)})"
 
 
-def load_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> dict[str, Any]:
+def load_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> JSONObject:
     """Copy the matching tensors of ``config``'s source into ``pipeline``'s chosen parts; returns the report."""
     source = init_source(config)
     try:
@@ -69,7 +69,7 @@ def load_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> dict[st
     if unknown:
         raise ConfigError(f"model.init.parts: no part {', '.join(repr(p) for p in unknown)} in this model; "
                           f"parts: {', '.join(groups)}")
-    report: dict[str, Any] = {"source": str(source), "parts": {}, "random": [p for p in groups if p not in chosen]}
+    report: JSONObject = {"source": str(source), "parts": {}, "random": [p for p in groups if p not in chosen]}
     for part in chosen:
         state = groups[part].state_dict()
         loaded, skipped = {}, {}
@@ -95,7 +95,7 @@ def load_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> dict[st
     return report
 
 
-def report_lines(report: dict[str, Any]) -> list[str]:
+def report_lines(report: JSONObject) -> list[str]:
     """The report as the lines a run prints before training."""
     lines = [f"init from {report['source']}:"]
     for part, entry in report["parts"].items():
@@ -109,7 +109,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def apply_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> dict[str, Any]:
+def apply_init(config: InitConfig, pipeline: Pipeline, labels: Labels) -> JSONObject:
     """``load_init`` and print its report; returns the report (``run.json`` keeps it under ``init``)."""
     report = load_init(config, pipeline, labels)
     console = output_console(highlight=False)

@@ -16,9 +16,8 @@ write (the main process) and stop at the same step.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 
 @dataclass
@@ -40,18 +39,18 @@ class EpochProgress:
         self.clips += clips
         self.steps += 1
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def partial_state(progress: Sequence[EpochProgress], seconds: float) -> dict[str, Any]:
+def partial_state(progress: Sequence[EpochProgress], seconds: float) -> dict[str, object]:
     """What a mid-epoch checkpoint stores of the epoch: the steps done and every process's sums, counts and clips
     (in rank order), so that a resume with as many processes continues each one's sums exactly."""
     return {"steps": progress[0].steps, "seconds": seconds,
             "ranks": [{"sums": dict(p.sums), "counts": dict(p.counts), "clips": p.clips} for p in progress]}
 
 
-def progress_for(partial: Mapping[str, Any] | None, rank: int, world_size: int) -> EpochProgress:
+def progress_for(partial: Mapping[str, object] | None, rank: int, world_size: int) -> EpochProgress:
     """This process's ``EpochProgress`` from a mid-epoch checkpoint's ``partial`` (None: a fresh epoch).
 
     With another process count than the checkpoint's, the main process takes every process's sums and counts
@@ -79,7 +78,7 @@ def progress_for(partial: Mapping[str, Any] | None, rank: int, world_size: int) 
 class CheckpointClock:
     """When ``train.checkpoint_every`` minutes have passed since the last checkpoint (never when it is None)."""
 
-    def __init__(self, minutes: float | None, clock: Any = time.monotonic) -> None:
+    def __init__(self, minutes: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = None if minutes is None else 60.0 * minutes
         self.clock = clock
         self.last = clock()

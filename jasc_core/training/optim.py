@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -13,7 +12,7 @@ from jasc_core.errors import ConfigError
 from jasc_core.recipes.blocks import TrainConfig
 
 
-def lr_lambda(config: TrainConfig, steps_per_epoch: int, epochs: int) -> Any:
+def lr_lambda(config: TrainConfig, steps_per_epoch: int, epochs: int) -> Callable[[int], float]:
     """Multiplier of the peak LR per optimiser step: linear warmup, then constant or cosine to ``min_lr``."""
     warmup = int(round(config.lr_schedule.warmup_epochs * steps_per_epoch))
     total = max(1, epochs * steps_per_epoch)
@@ -30,14 +29,14 @@ def lr_lambda(config: TrainConfig, steps_per_epoch: int, epochs: int) -> Any:
     return factor
 
 
-def build_optimizer(config: TrainConfig, model_params: list[nn.Parameter], scheme_params: list[nn.Parameter]) -> Any:
+def build_optimizer(config: TrainConfig, model_params: list[nn.Parameter], scheme_params: list[nn.Parameter]) -> torch.optim.Optimizer:
     # A parameter may carry ``lr_scale`` (set by its component: layer-wise learning-rate decay of a pretrained
     # encoder); it trains at lr * lr_scale. One group per scale, the unscaled one first (it is the logged LR).
     by_scale: dict[float, list[nn.Parameter]] = {}
     for param in model_params:
         by_scale.setdefault(float(getattr(param, "lr_scale", 1.0)), []).append(param)
     scales = sorted(by_scale, key=lambda scale: (scale != 1.0, -scale)) or [1.0]
-    groups: list[dict[str, Any]] = [{"params": by_scale.get(scale, []), "weight_decay": config.optimizer.weight_decay,
+    groups: list[dict[str, object]] = [{"params": by_scale.get(scale, []), "weight_decay": config.optimizer.weight_decay,
                                      "lr": config.optimizer.lr * scale} for scale in scales]
     if scheme_params:
         # The scheme's own parameters (e.g. uncertainty log-variances) must not be pulled towards 0 by weight decay.

@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 #: A run whose training steps alone are estimated at this many seconds or more is announced up front: a CPU run of
 #: the papers' full-size recipes takes hours, and the user should learn that in the first minute, not the first hour.
@@ -31,7 +35,7 @@ def duration_text(seconds: float) -> str:
 class RunClock:
     """Estimates the time left in training from what this session has measured (no assumed speeds)."""
 
-    def __init__(self, now: Any = time.perf_counter) -> None:
+    def __init__(self, now: Callable[[], float] = time.perf_counter) -> None:
         self.now = now
         self.steps = 0
         self.first_step_end: float | None = None
@@ -94,18 +98,18 @@ class Progress:
             self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.__exit__(*exc)
 
-    def add(self, description: str, total: int) -> Any:
+    def add(self, description: str, total: int) -> TaskID | None:
         return self.progress.add_task(description, total=total, info="") if self.progress is not None else None
 
-    def update(self, task: Any, info: str) -> None:
+    def update(self, task: TaskID | None, info: str) -> None:
         if self.progress is not None:
             self.progress.update(task, advance=1, info=info)
 
-    def remove(self, task: Any) -> None:
+    def remove(self, task: TaskID | None) -> None:
         if self.progress is not None:
             self.progress.remove_task(task)
 

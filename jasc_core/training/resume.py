@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.errors import RunError
 from jasc_core.recipes.model import identity_dict, load_recipe, resolved_dict, validate_recipe
 from jasc_core.recipes.types import Recipe
@@ -44,7 +44,7 @@ def open_for_resume(path: str | Path, recipe: Recipe | None = None, *,
     return run, recipe
 
 
-def refuse_live_run(run: RunFolder, meta: dict[str, Any]) -> None:
+def refuse_live_run(run: RunFolder, meta: JSONObject) -> None:
     """RunError when ``run.json`` says a live process is training this run (two processes must not write it)."""
     state = liveness(meta)
     if state.alive:
@@ -54,7 +54,7 @@ def refuse_live_run(run: RunFolder, meta: dict[str, Any]) -> None:
         log.warning("%s: %s (%s); resuming from its last checkpoint", run.root, state.status, state.detail)
 
 
-def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Recipe:
+def _run_recipe(run: RunFolder, meta: JSONObject) -> Recipe:
     written = load_recipe(run.recipe)
     if run.recipe_hash(identity_dict(written)) == meta.get("recipe_hash"):
         return written
@@ -68,7 +68,7 @@ def _run_recipe(run: RunFolder, meta: dict[str, Any]) -> Recipe:
     return recipe
 
 
-def check_same_recipe(run: RunFolder, recipe: Recipe, meta: dict[str, Any]) -> None:
+def check_same_recipe(run: RunFolder, recipe: Recipe, meta: JSONObject) -> None:
     if meta.get("recipe_hash") == run.recipe_hash(identity_dict(recipe)):
         return
     resolved = resolved_dict(recipe)

@@ -16,11 +16,11 @@ import shutil
 import signal
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from jasc_core import __version__
 from jasc_core.contract.components import Dataset, FeatureExtractor
 from jasc_core.contract.data import ClipList
+from jasc_core.contract.json_types import JSONMapping, JSONObject
 from jasc_core.contract.registry import get_registry
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
 from jasc_core.data.audio_cache import build_audio_cache, default_audio_cache_dir
@@ -71,7 +71,7 @@ def check_before_training(recipe: Recipe) -> tuple[str, ...]:
     return tasks
 
 
-def labels_for(train: Any, tasks: tuple[str, ...], data_name: str, split: str) -> Labels:
+def labels_for(train: ClipList, tasks: tuple[str, ...], data_name: str, split: str) -> Labels:
     """Label vocabularies from the training split; every task with a head must have labels there."""
     present = {task for clip in train for task in tasks if TASK_DESCRIPTIONS[task].label_kind(clip) is not None}
     labels = Labels()
@@ -240,7 +240,7 @@ def _run(recipe: Recipe | None, recipe_path: str | Path | None, out_dir: str | P
 
 
 def _train(recipe: Recipe, run: RunFolder, runtime: Runtime, hook: RunHooks, signals: StopSignals,
-           resume: str | Path | None, evaluate: bool) -> dict[str, Any]:
+           resume: str | Path | None, evaluate: bool) -> JSONObject:
     """Build, train (signals deferred to step boundaries) and evaluate; the evaluation's metrics."""
     main = runtime.main_only
     parts = build_parts(recipe, init_weights=resume is None or not run.last.is_file(), runtime=runtime, run=run)
@@ -274,14 +274,14 @@ def _record_failure(exc: JascError | OSError, run: RunFolder, runtime: Runtime, 
         run.mark_failed(os_error_message(exc) if isinstance(exc, OSError) else str(exc))
 
 
-def _evaluate(run: RunFolder, recipe: Recipe) -> dict[str, Any]:
+def _evaluate(run: RunFolder, recipe: Recipe) -> JSONObject:
     if recipe.evaluate.tune_thresholds is not None:
         tune_thresholds(run.root, recipe.evaluate.tune_thresholds, split=recipe.train.val_split,
                         recipe=recipe, level=recipe.evaluate.tune_level)
     return evaluate_run(run.root, split=recipe.evaluate.split, recipe=recipe)
 
 
-def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+def flat_metrics(metrics: JSONMapping, prefix: str = "") -> dict[str, float]:
     flat: dict[str, float] = {}
     for key, value in metrics.items():
         if isinstance(value, Mapping):

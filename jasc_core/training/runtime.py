@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from jasc_core.contract.batch import Batch
 from jasc_core.model.device import autocast_for, resolve_device, resolve_precision
@@ -51,7 +52,7 @@ class Runtime:
     def pin_memory(self) -> bool:
         return self.device.type == "cuda"
 
-    def autocast(self) -> Any:
+    def autocast(self) -> AbstractContextManager[object]:
         return autocast_for(self.device, self.precision)
 
     def to_device(self, batch: Batch) -> Batch:
@@ -65,7 +66,7 @@ class Runtime:
         """Validation scores of every process joined in split order (one process: the value itself)."""
         return value
 
-    def shard_loaders(self, loaders: list[Any]) -> list[Any]:
+    def shard_loaders(self, loaders: list[DataLoader[Batch]]) -> list[DataLoader[Batch]]:
         """The validation loaders over this process's share of their clips (one process: all of them)."""
         return loaders
 
@@ -113,7 +114,7 @@ class Runtime:
         """The element-wise maximum of small integers over processes (a stop signal, a checkpoint decision)."""
         return list(values)
 
-    def gradient_sync(self, wrapped: nn.Module) -> Any:
+    def gradient_sync(self, wrapped: nn.Module) -> AbstractContextManager[object]:
         """Context of one step's forwards and backward (DDP: ``no_sync``; gradients are averaged after backward)."""
         return nullcontext()
 

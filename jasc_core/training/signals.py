@@ -23,10 +23,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
 
 #: Signals that stop a run, by name (those this platform has: Windows lacks SIGHUP and SIGUSR1).
 STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")
@@ -47,7 +47,7 @@ class Stopped(KeyboardInterrupt):
     """A run ended by a stopping signal. A ``KeyboardInterrupt`` (as Ctrl-C always raised), so ``except Exception``
     in a caller does not swallow it. ``signum``: the signal; ``run_dir``: the run folder, once known."""
 
-    def __init__(self, signum: int, run_dir: Any = None) -> None:
+    def __init__(self, signum: int, run_dir: str | Path | None = None) -> None:
         super().__init__(signal_name(signum))
         self.signum = signum
         self.run_dir = run_dir
@@ -66,7 +66,7 @@ class StopSignals:
         self.duplicate_window = duplicate_window
         self._received_at = 0.0
         self._deferring = False
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[int, signal.Handlers | Callable[[int, FrameType | None], object] | int | None] = {}
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():

@@ -16,7 +16,7 @@ all the others once the step's backward is done (``average_gradients``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -29,11 +29,14 @@ from jasc_core.contract.weighting import Weighting
 from jasc_core.errors import RunError
 from jasc_core.training.runtime import Runtime
 
+if TYPE_CHECKING:  # distill.py imports this module
+    from jasc_core.training.distill import Distiller
+
 
 def step_losses(
     batches: Sequence[Batch], wrapped: nn.Module, model: nn.Module, runtime: Runtime, weighting: Weighting,
-    schedule: Schedule, context: StepContext, check: Callable[[str, Any], None],
-    augment: Callable[[Tensor, Batch], tuple[Tensor, Batch]] | None = None, distiller: Any = None,
+    schedule: Schedule, context: StepContext, check: Callable[[str, Tensor], None],
+    augment: Callable[[Tensor, Batch], tuple[Tensor, Batch]] | None = None, distiller: Distiller | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """The step's unweighted task losses and named extra losses (see the module docstring)."""
     parts: dict[str, list[tuple[Tensor, int]]] = {}
@@ -44,7 +47,7 @@ def step_losses(
             batch = distiller.attach(batch)
         augmented = {"batch": batch}
 
-        def on_features(features: Tensor, augmented: dict[str, Any] = augmented) -> Tensor:
+        def on_features(features: Tensor, augmented: dict[str, Batch] = augmented) -> Tensor:
             features, augmented["batch"] = augment(features, augmented["batch"])  # a mixing method mixes targets
             return features
 
@@ -79,7 +82,7 @@ def _clip_weighted_mean(terms: list[tuple[Tensor, int]]) -> Tensor:
 
 def backward(
     losses: dict[str, Tensor], extra: dict[str, Tensor], weighting: Weighting, context: StepContext,
-    trainable: Sequence[nn.Parameter], check: Callable[[str, Any], None], runtime: Runtime,
+    trainable: Sequence[nn.Parameter], check: Callable[[str, Tensor], None], runtime: Runtime,
 ) -> None:
     """Gradients of the step's loss into ``.grad`` of the trainable parameters (averaged over processes)."""
     shared = list(context.shared_parameters)

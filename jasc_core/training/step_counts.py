@@ -9,10 +9,11 @@ task in its own phase. Steps whose batches held no clip labelled for a task do n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from jasc_core.contract.json_types import JSONMapping, JSONObject
 
 
-def steps_trained(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def steps_trained(history: Sequence[JSONMapping]) -> JSONObject:
     """``{"total": N, "tasks": {task: n}, "phases": {phase: {"steps": n, "tasks": {task: n}}}}`` from the epoch
     records of ``history.json`` (phases in the order they ran)."""
     total, tasks, phases = 0, {}, {}
@@ -29,7 +30,7 @@ def steps_trained(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"total": total, "tasks": tasks, "phases": phases}
 
 
-def steps_line(counts: Mapping[str, Any]) -> str:
+def steps_line(counts: JSONMapping) -> str:
     """One console line: ``optimiser steps: 670 (event 670, scene 670)``, per phase when there are several."""
     def tasks_text(tasks: Mapping[str, int]) -> str:
         return ", ".join(f"{task} {n}" for task, n in sorted(tasks.items()))

@@ -21,18 +21,17 @@ resumed with another number of processes continues the same permutation, only cu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
 import torch
 
 from jasc_core.contract.context import StreamInfo
-from jasc_core.contract.data import ClipList
+from jasc_core.contract.data import Clip, ClipList
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS
 from jasc_core.data.clips import ClipDataset
 from jasc_core.errors import ConfigError
 
 
-def label_kind(clip: Any, tasks: Sequence[str]) -> str:
+def label_kind(clip: Clip, tasks: Sequence[str]) -> str:
     kinds = [kind for task in tasks if (kind := TASK_DESCRIPTIONS[task].label_kind(clip)) is not None]
     return "+".join(kinds) if kinds else "unlabelled"
 
@@ -79,7 +78,7 @@ class _PassSampler(torch.utils.data.Sampler):
         return -(-len(self.indices) // self.batch_size)
 
 
-def _items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _items(items: list[dict[str, object]]) -> list[dict[str, object]]:
     return items  # batches are collated per step, after the streams of one batch are joined
 
 
@@ -99,9 +98,9 @@ class StreamReader:
         #: Clips of the current pass read so far by all processes: a position that holds for any global batch size
         #: (a run resumed with another number of processes).
         self.consumed = 0
-        self._batches: Iterator[list[dict[str, Any]]] | None = None
+        self._batches: Iterator[list[dict[str, object]]] | None = None
 
-    def next(self) -> list[dict[str, Any]]:
+    def next(self) -> list[dict[str, object]]:
         """The items of the stream's next batch (a new pass starts when one runs out)."""
         for _ in range(2):
             if self._batches is None:
@@ -117,10 +116,10 @@ class StreamReader:
             return items
         raise RuntimeError(f"stream '{self.info.name}' yields no batch")  # only for an empty stream
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, object]:
         return {"pass_start": self.pass_start, "consumed_clips": self.consumed}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
+    def restore(self, state: Mapping[str, object]) -> None:
         self.generator.set_state(state["pass_start"])
         # Checkpoints written before positions were counted in clips hold batches of this size ("consumed").
         self.consumed = int(state["consumed_clips"] if "consumed_clips" in state
