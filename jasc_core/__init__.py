@@ -16,7 +16,7 @@ their launchers), ``cli``.
 from __future__ import annotations
 
 from importlib import import_module, metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from jasc_core.contract.batch import Batch
@@ -70,7 +70,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'jasc_core' has no attribute {name!r}")
     value = getattr(import_module(_PUBLIC[name]), name)

@@ -9,8 +9,6 @@ wherever the output goes later.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console, ConsoleDimensions
 
 #: Layout width when the output is not a terminal. Tables take only the width they need, so this is a ceiling for
@@ -41,6 +39,6 @@ class OutputConsole(Console):
         raise BrokenPipeError(32, "the reader of the output closed the pipe")
 
 
-def output_console(*, stderr: bool = False, **kwargs: Any) -> Console:
+def output_console(*, stderr: bool = False, **kwargs: object) -> Console:
     """The console for a command's output (``stderr=True`` for messages and errors); keyword arguments as rich's."""
     return OutputConsole(stderr=stderr, **kwargs)

@@ -19,21 +19,25 @@ This module is imported by every pytest session in an environment with jasc inst
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # jasc is imported lazily (module docstring)
+    from jasc_core.contract.components import Component
+    from jasc_core.contract.registry import Registry
 
 _UNKNOWN_KEY = "this_key_is_not_a_field"
 
 
 def check_component(
     cls: type,
-    block: Mapping[str, Any] | None = None,
+    block: Mapping[str, object] | None = None,
     *,
     registered: bool = True,
     require_help: bool = True,
-    **build_kwargs: Any,
-) -> Any:
+    **build_kwargs: object,
+) -> Component:
     """Run every conformance check on ``cls`` and return the instance built from ``block``.
 
     ``block`` is the recipe block without ``name`` (default: empty, i.e. all defaults). ``registered=False`` skips the
@@ -87,7 +91,7 @@ def jasc_conformance():
 
 
 @pytest.fixture
-def jasc_registry() -> Iterator[Any]:
+def jasc_registry() -> Iterator[Registry]:
     """A fresh registry loaded from the installed entry points, installed as the process-wide one for the test.
 
     Tests may add plugins to it (``jasc_registry.add_plugin(module, "name")``) without affecting other tests.

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import BaseModel
@@ -135,7 +135,7 @@ _CONSTRAINTS = {"Gt": ("gt", "> "), "Ge": ("ge", "≥ "), "Lt": ("lt", "< "), "L
                 "MaxLen": ("max_length", "length ≤ ")}
 
 
-def constraint_text(metadata: list[Any]) -> str:
+def constraint_text(metadata: list[object]) -> str:
     """Pydantic field constraints for people: ``[Ge(ge=0), Lt(lt=1)]`` -> ``≥ 0, < 1``; unknown ones as they print."""
     parts = []
     for item in metadata:
@@ -147,11 +147,11 @@ def constraint_text(metadata: list[Any]) -> str:
     return ", ".join(parts)
 
 
-def _number(value: Any) -> str:
+def _number(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _type_name(annotation: Any) -> str:
+def _type_name(annotation: object) -> str:
     """A field's type as a user reads it: ``int > 0 | None``, ``list[int > 0]``, ``'slaney' | 'htk'``."""
     import types
     import typing

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from jasc_core.console import output_console
+
+if TYPE_CHECKING:  # imported by the commands that use it
+    from jasc_core.sweeps.launchers import LauncherConfig
 
 console = output_console()
 
@@ -37,7 +40,7 @@ LauncherFileOption = Annotated[Path | None, typer.Option("--launcher-file", help
 
 
 def _launcher(file: Path | None, name: str | None, address: str | None, cpus: float | None, gpus: float | None,
-              partition: str | None, time_min: int | None) -> Any:
+              partition: str | None, time_min: int | None) -> LauncherConfig:
     from jasc_core.sweeps.launchers import load_launcher_config
 
     return load_launcher_config(file, name=name, address=address, cpus_per_run=cpus, gpus_per_run=gpus,

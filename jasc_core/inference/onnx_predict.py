@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from jasc_core.contract.json_types import JSONValue
+from jasc_core.contract.json_types import JSONObject, JSONValue
 from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.errors import RunError
 from jasc_core.inference.file_predictor import FilePredictor
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # onnxruntime is an optional extra
     from onnxruntime import InferenceSession
 
 
-def export_tasks(frontend: dict[str, Any], session: InferenceSession) -> dict[str, TaskOutputs]:
+def export_tasks(frontend: JSONObject, session: InferenceSession) -> dict[str, TaskOutputs]:
     """The exported model's tasks (``frontend.json``); a folder from before they were stored: told by output rank
     (frame-wise ``[B, T, M]`` outputs are frame-level, ``<task>_clip`` their clip outputs, the rest one class)."""
     if "tasks" in frontend:
@@ -42,7 +42,7 @@ def export_tasks(frontend: dict[str, Any], session: InferenceSession) -> dict[st
     return tasks
 
 
-def read_export_json(folder: Path, name: str) -> Any:
+def read_export_json(folder: Path, name: str) -> JSONValue:
     path = folder / name
     if not path.is_file():
         raise RunError(f"{folder} is not a jasc export folder: {name} missing (made by `jasc export`)")
