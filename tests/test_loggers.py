@@ -45,12 +45,13 @@ def test_mlflow_run_holds_params_epoch_metrics_and_the_run_folder(fakes, tmp_pat
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    run_dir = _run(tmp_path, ["mlflow"])
+    run_dir = _run(tmp_path, [{"name": "mlflow", "experiment": "dcase"}])
     history = json.loads((run_dir / "history.json").read_text())
     run_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
     client = MlflowClient(tracking_uri=f"sqlite:///{(run_dir / 'mlruns' / 'mlflow.db').resolve()}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "dcase"  # the entry's option reached MLflow
     assert run.data.params["train.epochs"] == "2" and run.data.params["model.encoder.name"] == "fake_conv"
     scores = sorted(client.get_metric_history(run_id, "val/score"), key=lambda m: m.step)
     assert [m.step for m in scores] == [1, 2]
