@@ -81,15 +81,17 @@ def trace_to_onnx(pipeline: Pipeline, samples: int, path: Path, opset: int = 17)
 
 
 def rewrite_graph(path: Path, opset: int) -> dict[str, int]:
-    """Fourier-kernel convolutions -> ONNX ``STFT`` (opset 17+); checks batch norm was folded into the convolutions."""
+    """The power spectrum and mel projection -> a matrix-product FFT (opset 13+), other Fourier-kernel convolutions
+    -> ONNX ``STFT`` (opset 17+); checks batch norm was folded into the convolutions."""
     import onnx
 
-    from jasc_core.inference.onnx_graph import fourier_convs_to_stft
+    from jasc_core.inference.onnx_graph import fourier_convs_to_stft, fourier_power_to_fft
     from jasc_core.inference.quantize import batch_norm_nodes
 
     model = onnx.load(str(path))
-    done = {"stft_rewrites": fourier_convs_to_stft(model) if opset >= 17 else 0,
-            "batch_norm_nodes": batch_norm_nodes(model)}
+    done = {"fft_rewrites": fourier_power_to_fft(model) if opset >= 13 else 0}
+    done.update(stft_rewrites=fourier_convs_to_stft(model) if opset >= 17 else 0,
+                batch_norm_nodes=batch_norm_nodes(model))
     onnx.save(model, str(path))
     return done
 

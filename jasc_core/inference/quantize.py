@@ -13,7 +13,7 @@ channel and uint8 activations; onnxruntime runs them as QLinearConv / integer ma
   (most of the parameters of 003's BiGRU head) are *stored* in int8, per output row, and dequantised once per run
   in front of the float kernel (``recurrent_weights_int8``): the file shrinks ~4x there, the speed stays the float
   kernel's;
-- the front end's matmul weights (the mel basis) are stored in fp16 and cast to float32 in the graph
+- the front end's large matrix (the mel basis) is stored in fp16 and cast to float32 in the graph
   (``front_end_matrices_fp16``).
 
 **fp16** (``convert_fp16``): every float weight and activation in half precision except the front end (as above),
@@ -76,7 +76,7 @@ def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray) -> dict[
     try:
         with tempfile.TemporaryDirectory() as tmp:
             prepared = Path(tmp) / "prepared.onnx"
-            quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+            quant_pre_process(str(path), str(prepared), skip_optimization=True, skip_symbolic_shape=True)
             model = onnx.load(str(prepared))
             excluded = front_end_nodes(model)
             quantize_static(
@@ -122,19 +122,20 @@ def recurrent_weights_int8(model: Any) -> int:
     return replaced
 
 
-def front_end_matrices_fp16(model: Any) -> int:
-    """Store the front end's matmul weights (the mel basis) in fp16, cast back to float32 in the graph: the
-    arithmetic stays float32, the weights lose ~5e-4 of relative precision (1e-3 at most, far below int8's), and
-    the mel basis, the largest float tensor left, takes half the bytes. Returns how many were stored so."""
+def front_end_matrices_fp16(model: Any, min_size: int = 16384) -> int:
+    """Store the front end's large matrices (the mel basis: at least ``min_size`` values) in fp16, cast back to
+    float32 in the graph (onnxruntime folds the cast once, when the session loads): the arithmetic stays float32,
+    the basis loses ~5e-4 of relative precision (1e-3 at most, far below int8's) and takes half the bytes. The FFT's
+    own small matrices stay float32. Returns how many were stored so."""
     from onnx import TensorProto, helper, numpy_helper
 
     weights = {init.name: init for init in model.graph.initializer}
     nodes, stored = [], 0
     for node in model.graph.node:
-        if node.op_type == "MatMul" and node.name.startswith(FRONT_END_SCOPE):
+        if node.name.startswith(FRONT_END_SCOPE):
             for slot, name in enumerate(node.input):
                 init = weights.get(name)
-                if init is None or init.data_type != TensorProto.FLOAT:
+                if init is None or init.data_type != TensorProto.FLOAT or np.prod(init.dims) < min_size:
                     continue
                 values = numpy_helper.to_array(init)
                 model.graph.initializer.remove(weights.pop(name))
