@@ -137,3 +137,4 @@ def test_a_magnitude_spectrum_is_left_to_the_stft_rewrite():
     assert fourier_power_to_fft(model) == 0
     assert fourier_convs_to_stft(model) == 2
     np.testing.assert_allclose(run(model, x)[0], before, rtol=1e-4, atol=1e-5 * np.abs(before).max())
+

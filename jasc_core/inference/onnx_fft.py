@@ -1,8 +1,9 @@
 """A windowed real FFT, its power spectrum and the mel projection as ONNX matrix products (two-step Cooley-Tukey).
 
-Why not ONNX's ``STFT`` operator: onnxruntime 1.32's CPU kernel takes ~150 us per 2048-point frame, ~30x an FFT
-library, and the ``Gather``s that split its ``[..., 2]`` output into real and imaginary parts run element by element
-(on 003's model, 10-s window, one thread: STFT 148 ms + Gathers 92 ms against 36 ms for all the convolutions). A
+Why not ONNX's ``STFT`` operator: onnxruntime 1.32's CPU kernel took 1.5-1.9x this graph's time on the same frames
+(``benchmarks/inference.py``), and the ``Gather``s that split its ``[..., 2]`` output into real and imaginary parts
+run element by element (on 003's model, 10-s window, one thread: STFT 148 ms + Gathers 92 ms against 36 ms for all
+the convolutions). A
 dense DFT matrix (``n_fft x (n_fft + 2)`` multiply-adds per frame) is 4.2 G multiply-adds per 10-s window, ten times
 the model. The FFT's first factorisation step needs neither: with ``n_fft = N = N1 N2``, ``n = N2 n1 + n2`` and
 ``k = k1 + N1 k2``,
@@ -10,8 +11,8 @@ the model. The FFT's first factorisation step needs neither: with ``n_fft = N = 
     X[k] = sum_n2 e^{-2 pi i k n2 / N} Y[k1, n2],      Y[k1, n2] = sum_n1 w[n] x[n] e^{-2 pi i k1 n1 / N1}
 
 (the twiddle factor and the second DFT fold into one ``N2 x N2`` matrix per ``k1``), two dense matrix products of
-``N (N1 + 2 N2)`` multiply-adds per frame, ~13x fewer than the DFT at ``N1 = 64, N2 = 32``, and products are what
-onnxruntime's MLAS runs near the machine's peak:
+about ``N (N1 + 2 N2)`` multiply-adds per frame, ~15x fewer than the DFT at ``N1 = 64, N2 = 32``, run by
+onnxruntime's GEMM kernels:
 
 1. framing without copies of overlapping frames: the signal ``[B, L]`` is reshaped into rows of one hop, and for
    each ``n1`` the samples ``t hop + N2 n1 + n2`` of every frame ``t`` are one ``Slice`` of that matrix (two where

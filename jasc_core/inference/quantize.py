@@ -1,20 +1,27 @@
 """Smaller copies of an exported model: static int8 (QDQ, calibrated on clips of the run) and fp16.
 
-**int8** (``quantize_int8``): onnxruntime's static quantisation in the QDQ format. The graph is first optimised by
-onnxruntime's pre-processing (shape inference, constant folding; batch norm is already folded into the convolutions
-by the exporter in eval mode, which ``batch_norm_nodes`` checks), then calibrated on waveforms of the run's clips
-(MinMax ranges of every activation), and the convolutions, matmuls and linear layers get int8 weights per output
-channel and uint8 activations; onnxruntime runs them as QLinearConv / integer matmuls. Left in float:
+**int8** (``quantize_int8``): onnxruntime's static quantisation in the QDQ format. The graph is first prepared by
+onnxruntime's pre-processing (shape inference; no graph optimisation, which would fold the front end's generated
+matrices into the file; batch norm is already folded into the convolutions by the exporter in eval mode, which
+``batch_norm_nodes`` checks), then calibrated on waveforms of the run's clips (MinMax ranges of every activation),
+and the convolutions, matmuls and linear layers get int8 weights per output channel and uint8 activations, with
+Relu folded into the output range before it and average pooling in integers; onnxruntime runs them as
+QLinearConv / QLinearAveragePool / integer matmuls. Weights use 7 of the 8 bits (``reduce_range``): on x86 CPUs
+without VNNI (AVX2, as the development machine), onnxruntime multiplies uint8 by int8 with ``vpmaddubsw``, whose
+16-bit sums of two products saturate for full-range weights (255 x 127 x 2 > 32767); on 003's model the full range
+gave 10x the difference to fp32 of the reduced one. Left in float:
 
-- the front end (every node in the feature extractor's module scope: STFT, power, the mel matmul, log and
+- convolutions with fewer than ``MIN_INT8_CONV_DEPTH`` weights per output value (a 3 x 3 kernel on the one mel
+  channel): their int8 product ran 4x slower than the float kernel;
+- the front end (every node in the feature extractor's module scope: the FFT, power, the mel matmul, log and
   normalisation): a power spectrum spans ~10 orders of magnitude, which 8 bits cannot hold before the log;
 - the arithmetic of recurrent layers (ONNX ``GRU``/``LSTM``/``RNN``): onnxruntime has no integer GRU kernel at all,
   and its only integer LSTM (``DynamicQuantizeLSTM``) quantises activations at run time step by step. Their weights
   (most of the parameters of 003's BiGRU head) are *stored* in int8, per output row, and dequantised once per run
   in front of the float kernel (``recurrent_weights_int8``): the file shrinks ~4x there, the speed stays the float
   kernel's;
-- the front end's large matrix (the mel basis) is stored in fp16 and cast to float32 in the graph
-  (``front_end_matrices_fp16``).
+- a large front-end matrix (a dense mel basis, as an ``STFT``-rewritten graph holds) is stored in fp16 and cast to
+  float32 in the graph (``front_end_matrices_fp16``); the FFT rewrite's mel basis is stored sparse, small already.
 
 **fp16** (``convert_fp16``): every float weight and activation in half precision except the front end (as above),
 recurrent layers and the graph's inputs and outputs (float32), for GPUs (onnxruntime's CUDA provider); CPUs run
