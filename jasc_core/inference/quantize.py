@@ -12,7 +12,7 @@ without VNNI (AVX2, as the development machine), onnxruntime multiplies uint8 by
 gave 10x the difference to fp32 of the reduced one. Left in float:
 
 - convolutions with fewer than ``MIN_INT8_CONV_DEPTH`` weights per output value (a 3 x 3 kernel on the one mel
-  channel): their int8 product ran 4x slower than the float kernel;
+  channel): their int8 product ran 3-4x slower than the float kernel;
 - the front end (every node in the feature extractor's module scope: the FFT, power, the mel matmul, log and
   normalisation): a power spectrum spans ~10 orders of magnitude, which 8 bits cannot hold before the log;
 - the arithmetic of recurrent layers (ONNX ``GRU``/``LSTM``/``RNN``): onnxruntime has no integer GRU kernel at all,
@@ -45,7 +45,7 @@ FRONT_END_SCOPE = "/pipeline/features/"
 #: chain stays in integers: the Relu folds into the convolution's output range, the pool runs as QLinearAveragePool).
 INT8_OPERATORS = ["Conv", "MatMul", "Gemm", "Relu", "AveragePool"]
 #: A convolution with fewer weights per output value than this (input channels x kernel size; 9 for a 3 x 3 kernel on
-#: one mel channel) stays float: its int8 im2col product ran 4x slower than the float kernel on an AVX2 CPU.
+#: one mel channel) stays float: its int8 im2col product ran 3-4x slower than the float kernel on an AVX2 CPU.
 MIN_INT8_CONV_DEPTH = 32
 RECURRENT_OPERATORS = ("GRU", "LSTM", "RNN")
 
