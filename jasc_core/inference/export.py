@@ -6,13 +6,14 @@ probabilities: ``scene [batch, N]`` (softmax), ``event [batch, frames, M]`` and 
 Front end in the graph, not beside it: ``torch.stft`` (complex output) is the snag of the TorchScript exporter, but
 the ``logmel`` plugin has a second STFT backend, nnAudio's, a 1-D convolution with Fourier kernels that traces as
 plain ``Conv``. The export traces on that backend (same window, framing, filterbank and learned normalisation), then
-``jasc_core.inference.onnx_graph`` replaces every Fourier-kernel convolution by ONNX's ``STFT`` operator (an FFT;
-opset 17), so the file holds the weights, the window and the mel basis (a ``MatMul``), not ``2 x bins x n_fft``
-kernel values. The cost: the sample count is fixed at export (the framing's padding is computed from it), so
+``jasc_core.inference.onnx_graph`` replaces the power spectrum and mel projection computed from those Fourier-kernel
+convolutions by a two-step FFT made of matrix products (``jasc_core.inference.onnx_fft``; any other Fourier-kernel
+convolution by ONNX's ``STFT`` operator, opset 17), so the file holds the weights, the window and a sparse mel basis,
+not ``2 x bins x n_fft`` kernel values. The cost: the sample count is fixed at export (the framing's padding is computed from it), so
 shorter files are zero-padded to one window by ``jasc predict --onnx``.
 
 Smaller copies (``--quantize int8,fp16``, ``jasc_core.inference.quantize``): static int8 (QDQ, calibrated on
-``--calibration-clips`` clips of the validation split, per-channel weights, batch norm folded), with the accuracy
+``--calibration-clips`` clips of the validation split, per-channel 7-bit weights, batch norm folded), with the accuracy
 change on ``--split`` reported; fp16 for GPUs.
 
 The export folder: ``model.onnx`` (+ ``model.int8.onnx``, ``model.fp16.onnx``), ``labels.json``, ``frontend.json``, ``thresholds.json``
@@ -81,15 +82,17 @@ def trace_to_onnx(pipeline: Pipeline, samples: int, path: Path, opset: int = 17)
 
 
 def rewrite_graph(path: Path, opset: int) -> dict[str, int]:
-    """Fourier-kernel convolutions -> ONNX ``STFT`` (opset 17+); checks batch norm was folded into the convolutions."""
+    """The power spectrum and mel projection -> a matrix-product FFT (opset 13+), other Fourier-kernel convolutions
+    -> ONNX ``STFT`` (opset 17+); checks batch norm was folded into the convolutions."""
     import onnx
 
-    from jasc_core.inference.onnx_graph import fourier_convs_to_stft
+    from jasc_core.inference.onnx_graph import fourier_convs_to_stft, fourier_power_to_fft
     from jasc_core.inference.quantize import batch_norm_nodes
 
     model = onnx.load(str(path))
-    done = {"stft_rewrites": fourier_convs_to_stft(model) if opset >= 17 else 0,
-            "batch_norm_nodes": batch_norm_nodes(model)}
+    done = {"fft_rewrites": fourier_power_to_fft(model) if opset >= 13 else 0}
+    done.update(stft_rewrites=fourier_convs_to_stft(model) if opset >= 17 else 0,
+                batch_norm_nodes=batch_norm_nodes(model))
     onnx.save(model, str(path))
     return done
 

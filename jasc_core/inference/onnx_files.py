@@ -42,9 +42,10 @@ Run: `{run}` (model: {model}). Made by `jasc export`; check figures in `export.j
 
 - `model.onnx`: waveform `[batch, {samples}]` (mono float32 at {rate} Hz, {seconds:g} s) -> {outputs}
   (probabilities: scene softmax `[batch, scenes]`, event sigmoid per frame `[batch, frames, events]`).
-  The log-mel front end is inside the graph (ONNX `STFT`, the mel basis as a matmul).
-- `model.int8.onnx` (with `--quantize int8`): static int8 (QDQ, calibrated on clips of the run, per-channel
-  weights); the front end and the recurrent layers' arithmetic stay float (recurrent weights are stored in int8).
+  The log-mel front end is inside the graph (an FFT as two matrix products, the mel basis as a matmul).
+- `model.int8.onnx` (with `--quantize int8`): static int8 (QDQ, calibrated on clips of the run, per-channel 7-bit
+  weights); the front end, convolutions over fewer than 32 input values and the recurrent layers' arithmetic stay
+  float (recurrent weights are stored in int8).
 - `model.fp16.onnx` (with `--quantize fp16`): half precision for GPUs, float32 inputs, outputs and front end.
 - `labels.json`: class names per task, in output order.
 - `frontend.json`: sample rate, window length, frame hop, the feature settings the model was trained with.

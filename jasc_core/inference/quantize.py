@@ -1,20 +1,27 @@
 """Smaller copies of an exported model: static int8 (QDQ, calibrated on clips of the run) and fp16.
 
-**int8** (``quantize_int8``): onnxruntime's static quantisation in the QDQ format. The graph is first optimised by
-onnxruntime's pre-processing (shape inference, constant folding; batch norm is already folded into the convolutions
-by the exporter in eval mode, which ``batch_norm_nodes`` checks), then calibrated on waveforms of the run's clips
-(MinMax ranges of every activation), and the convolutions, matmuls and linear layers get int8 weights per output
-channel and uint8 activations; onnxruntime runs them as QLinearConv / integer matmuls. Left in float:
+**int8** (``quantize_int8``): onnxruntime's static quantisation in the QDQ format. The graph is first prepared by
+onnxruntime's pre-processing (shape inference; no graph optimisation, which would fold the front end's generated
+matrices into the file; batch norm is already folded into the convolutions by the exporter in eval mode, which
+``batch_norm_nodes`` checks), then calibrated on waveforms of the run's clips (MinMax ranges of every activation),
+and the convolutions, matmuls and linear layers get int8 weights per output channel and uint8 activations, with
+Relu folded into the output range before it and average pooling in integers; onnxruntime runs them as
+QLinearConv / QLinearAveragePool / integer matmuls. Weights use 7 of the 8 bits (``reduce_range``): on x86 CPUs
+without VNNI (AVX2, as the development machine), onnxruntime multiplies uint8 by int8 with ``vpmaddubsw``, whose
+16-bit sums of two products saturate for full-range weights (255 x 127 x 2 > 32767); on 003's model the full range
+gave 10x the difference to fp32 of the reduced one. Left in float:
 
-- the front end (every node in the feature extractor's module scope: STFT, power, the mel matmul, log and
+- convolutions with fewer than ``MIN_INT8_CONV_DEPTH`` weights per output value (a 3 x 3 kernel on the one mel
+  channel): their int8 product ran 3-4x slower than the float kernel;
+- the front end (every node in the feature extractor's module scope: the FFT, power, the mel matmul, log and
   normalisation): a power spectrum spans ~10 orders of magnitude, which 8 bits cannot hold before the log;
 - the arithmetic of recurrent layers (ONNX ``GRU``/``LSTM``/``RNN``): onnxruntime has no integer GRU kernel at all,
   and its only integer LSTM (``DynamicQuantizeLSTM``) quantises activations at run time step by step. Their weights
   (most of the parameters of 003's BiGRU head) are *stored* in int8, per output row, and dequantised once per run
   in front of the float kernel (``recurrent_weights_int8``): the file shrinks ~4x there, the speed stays the float
   kernel's;
-- the front end's matmul weights (the mel basis) are stored in fp16 and cast to float32 in the graph
-  (``front_end_matrices_fp16``).
+- a large front-end matrix (a dense mel basis, as an ``STFT``-rewritten graph holds) is stored in fp16 and cast to
+  float32 in the graph (``front_end_matrices_fp16``); the FFT rewrite's mel basis is stored sparse, small already.
 
 **fp16** (``convert_fp16``): every float weight and activation in half precision except the front end (as above),
 recurrent layers and the graph's inputs and outputs (float32), for GPUs (onnxruntime's CUDA provider); CPUs run
@@ -34,14 +41,25 @@ import numpy as np
 
 #: The module scope of the feature extractor in a traced ``ProbabilityGraph`` (``jasc_core.inference.export``).
 FRONT_END_SCOPE = "/pipeline/features/"
-#: Operators given int8 weights and uint8 activations.
-INT8_OPERATORS = ["Conv", "MatMul", "Gemm"]
+#: Operators given int8 weights and uint8 activations (Relu and AveragePool so that a conv -> relu -> pool -> conv
+#: chain stays in integers: the Relu folds into the convolution's output range, the pool runs as QLinearAveragePool).
+INT8_OPERATORS = ["Conv", "MatMul", "Gemm", "Relu", "AveragePool"]
+#: A convolution with fewer weights per output value than this (input channels x kernel size; 9 for a 3 x 3 kernel on
+#: one mel channel) stays float: its int8 im2col product ran 3-4x slower than the float kernel on an AVX2 CPU.
+MIN_INT8_CONV_DEPTH = 32
 RECURRENT_OPERATORS = ("GRU", "LSTM", "RNN")
 
 
 def front_end_nodes(model: Any) -> list[str]:
     """Names of the nodes of the feature extractor (kept in float)."""
     return [node.name for node in model.graph.node if node.name.startswith(FRONT_END_SCOPE)]
+
+
+def narrow_convolutions(model: Any) -> list[str]:
+    """Names of the ``Conv`` nodes with fewer than ``MIN_INT8_CONV_DEPTH`` weights per output value (kept float)."""
+    shapes = {init.name: list(init.dims) for init in model.graph.initializer}
+    return [node.name for node in model.graph.node if node.op_type == "Conv" and node.input[1] in shapes
+            and int(np.prod(shapes[node.input[1]][1:])) < MIN_INT8_CONV_DEPTH]
 
 
 def batch_norm_nodes(model: Any) -> int:
@@ -64,9 +82,11 @@ class WaveformReader:
         pass
 
 
-def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray) -> dict[str, Any]:
+def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray, operators: list[str] | None = None,
+                  exclude: Any = narrow_convolutions, reduce_range: bool = True) -> dict[str, Any]:
     """Static QDQ int8 copy of ``path`` calibrated on waveforms ``calibration [N, samples]``; returns what was
-    quantised (see the module docstring)."""
+    quantised (see the module docstring). ``operators`` (default ``INT8_OPERATORS``), ``exclude`` (model -> node
+    names kept float besides the front end) and ``reduce_range`` (7-bit weights) are there for experiments."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -76,13 +96,14 @@ def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray) -> dict[
     try:
         with tempfile.TemporaryDirectory() as tmp:
             prepared = Path(tmp) / "prepared.onnx"
-            quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+            quant_pre_process(str(path), str(prepared), skip_optimization=True, skip_symbolic_shape=True)
             model = onnx.load(str(prepared))
-            excluded = front_end_nodes(model)
+            front_end, kept_float = front_end_nodes(model), exclude(model) if exclude else []
             quantize_static(
                 str(prepared), str(int8_path), WaveformReader(calibration), quant_format=QuantFormat.QDQ,
                 per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                op_types_to_quantize=INT8_OPERATORS, nodes_to_exclude=excluded,
+                op_types_to_quantize=operators or INT8_OPERATORS, nodes_to_exclude=front_end + kept_float,
+                reduce_range=reduce_range,
                 calibrate_method=CalibrationMethod.MinMax,
             )
     finally:
@@ -91,7 +112,9 @@ def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray) -> dict[
     recurrent_weights_int8(model)
     front_end_matrices_fp16(model)
     onnx.save(model, str(int8_path))
-    return int8_report(model, len(calibration), len(excluded))
+    report = int8_report(model, len(calibration), len(front_end))
+    report.update(reduce_range=reduce_range, float_convolutions=len(kept_float))
+    return report
 
 
 def recurrent_weights_int8(model: Any) -> int:
@@ -122,19 +145,20 @@ def recurrent_weights_int8(model: Any) -> int:
     return replaced
 
 
-def front_end_matrices_fp16(model: Any) -> int:
-    """Store the front end's matmul weights (the mel basis) in fp16, cast back to float32 in the graph: the
-    arithmetic stays float32, the weights lose ~5e-4 of relative precision (1e-3 at most, far below int8's), and
-    the mel basis, the largest float tensor left, takes half the bytes. Returns how many were stored so."""
+def front_end_matrices_fp16(model: Any, min_size: int = 16384) -> int:
+    """Store the front end's large matrices (the mel basis: at least ``min_size`` values) in fp16, cast back to
+    float32 in the graph (onnxruntime folds the cast once, when the session loads): the arithmetic stays float32,
+    the basis loses ~5e-4 of relative precision (1e-3 at most, far below int8's) and takes half the bytes. The FFT's
+    own small matrices stay float32. Returns how many were stored so."""
     from onnx import TensorProto, helper, numpy_helper
 
     weights = {init.name: init for init in model.graph.initializer}
     nodes, stored = [], 0
     for node in model.graph.node:
-        if node.op_type == "MatMul" and node.name.startswith(FRONT_END_SCOPE):
+        if node.name.startswith(FRONT_END_SCOPE):
             for slot, name in enumerate(node.input):
                 init = weights.get(name)
-                if init is None or init.data_type != TensorProto.FLOAT:
+                if init is None or init.data_type != TensorProto.FLOAT or np.prod(init.dims) < min_size:
                     continue
                 values = numpy_helper.to_array(init)
                 model.graph.initializer.remove(weights.pop(name))
