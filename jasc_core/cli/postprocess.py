@@ -46,7 +46,7 @@ def tune_command(
             return
         params = tune_sebb(run_dir, split)
     except JascError as error:
-        err_console.print(f"error: {error}")
+        err_console.print(f"error: {error}", markup=False)
         raise typer.Exit(2) from None
     print("objective\tclass\tstep filter (s)\tmerge abs\tmerge rel\tdetection threshold")
     for objective, p in params.items():
