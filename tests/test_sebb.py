@@ -191,3 +191,53 @@ def test_tuning_stores_both_sets_and_untuned_classes_keep_the_defaults(monkeypat
         assert params[name].step_filter_length["long"] in (0.32, 0.64)
     stored = json.loads((run / "sebb.json").read_text())
     assert stored["split"] == "val" and set(stored["validation"]) == {"psds", "cbf"}
+
+
+@needs_sebbs
+def test_collar_f1_of_detections_counts_a_class_never_detected_as_zero():
+    from jasc_core.evaluation.postprocess_metrics import sebb_collar_f1
+
+    truth = {"a": [(1.0, 3.0, "long"), (5.0, 5.5, "blip")], "b": [(2.0, 4.0, "long")]}
+    events = {"a": [Event(1.1, 2.9, "long"), Event(6.0, 7.0, "other")], "b": [Event(8.0, 9.0, "long")]}
+    f1 = sebb_collar_f1(events, truth, LABELS, {"a": 10.0, "b": 10.0})
+    assert f1["per_class"] == {"long": pytest.approx(0.5), "blip": 0.0}  # 1 hit, 1 false alarm, 1 miss; no blip
+    assert f1["counts"] == {"tp": 1, "fp": 2, "n_ref": 3}  # the 'other' detection is a false alarm too
+
+
+def test_sed_scores_eval_files_replaced_by_the_sebbs_fork_stop_the_metrics(monkeypatch, tmp_path):
+    import base64
+    import hashlib
+    from importlib import metadata
+
+    from jasc_core.evaluation import sed_scores
+
+    installed = tmp_path / "curves.py"
+    installed.write_text("the fork's code")
+
+    class Entry:  # one row of sed_scores_eval 0.0.4's install record
+        hash = SimpleNamespace(value="0.0.4-hash")
+
+        def __str__(self) -> str:
+            return sed_scores._SENTINEL
+
+        def locate(self):
+            return installed
+
+    dists = {"sed_scores_eval": SimpleNamespace(files=[Entry()]), "sed_scores_eval_np2": SimpleNamespace(files=[])}
+
+    def distribution(name):
+        if name not in dists:
+            raise metadata.PackageNotFoundError(name)
+        return dists[name]
+
+    monkeypatch.setattr(metadata, "distribution", distribution)
+    assert sed_scores.files_replaced_by_fork()
+    monkeypatch.setattr(sed_scores, "_patched", False)
+    with pytest.raises(ConfigError, match="force-reinstall --no-deps sed_scores_eval==0.0.4"):
+        sed_scores.import_sed_scores_eval()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(installed.read_bytes()).digest()).rstrip(b"=").decode()
+    Entry.hash = SimpleNamespace(value=digest)
+    assert not sed_scores.files_replaced_by_fork()  # the fork installed, but 0.0.4's files on disk
+    del dists["sed_scores_eval_np2"]
+    Entry.hash = SimpleNamespace(value="other")
+    assert not sed_scores.files_replaced_by_fork()  # no fork: nothing to check

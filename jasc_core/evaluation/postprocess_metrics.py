@@ -58,7 +58,9 @@ def sebb_collar_f1(events: Mapping[str, Sequence[Event]], truth: Mapping[str, li
     clip_ids = [c for c in truth if c in events]
     hits = {c: [(e.onset, e.offset, e.label, 1.0) for e in events[c] if e.label in present] for c in clip_ids}
     extra = sum(1 for c in clip_ids for e in events[c] if e.label not in present)
-    frames = box_score_frames(hits, present, durations)
+    # Detections score 1, the rest 0 (not -inf: sed_scores_eval 0.0.4's F1 at a threshold fails on a class whose
+    # scores are all -inf, i.e. a class with no detection).
+    frames = box_score_frames(hits, present, durations, fill_value=0.0)
     _, _, _, stats = sse.collar_based.fscore(frames, {c: truth[c] for c in clip_ids}, 0.5,
                                              onset_collar=0.2, offset_collar=0.2, offset_collar_rate=0.2)
     return f1_summary(stats, present, extra)

@@ -97,13 +97,13 @@ def sebb_events(scores: np.ndarray, labels: Sequence[str], hop_seconds: float, p
     return detections(found, params.detection_threshold)["clip"]
 
 
-def box_score_frames(found: Mapping[str, Sequence[Box]], labels: Sequence[str],
-                     durations: Mapping[str, float]) -> dict[str, Any]:
-    """Boxes as score DataFrames for threshold-free metrics (PSDS): each box's confidence over its extent, -inf
-    outside every box (``sebbs.utils.sed_scores_from_sebbs``)."""
+def box_score_frames(found: Mapping[str, Sequence[Box]], labels: Sequence[str], durations: Mapping[str, float],
+                     fill_value: float = -math.inf) -> dict[str, Any]:
+    """Boxes as score DataFrames for threshold-free metrics (PSDS): each box's confidence over its extent,
+    ``fill_value`` outside every box (``sebbs.utils.sed_scores_from_sebbs``)."""
     import_csebbs()
     from sebbs.utils import sed_scores_from_sebbs
 
     return {clip_id: sed_scores_from_sebbs(list(clip_boxes), list(labels), float(durations[clip_id]),
-                                           fill_value=-math.inf)
+                                           fill_value=fill_value)
             for clip_id, clip_boxes in found.items()}
