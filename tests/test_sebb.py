@@ -241,3 +241,15 @@ def test_sed_scores_eval_files_replaced_by_the_sebbs_fork_stop_the_metrics(monke
     del dists["sed_scores_eval_np2"]
     Entry.hash = SimpleNamespace(value="other")
     assert not sed_scores.files_replaced_by_fork()  # no fork: nothing to check
+
+
+def test_the_tables_show_psds_per_post_processing_only_where_there_are_values():
+    from jasc_core.evaluation.table import markdown_tables, postprocess_rows
+
+    event = {"psds1_raw": 0.1, "psds2_raw": 0.2, "psds1_median": 0.15, "psds2_median": None,
+             "median_filter_source": "median_filters.json", "psds1_sebb": 0.3, "psds2_sebb": 0.4}
+    assert postprocess_rows(event) == [["raw scores", "0.100", "0.200"], ["median filter (tuned)", "0.150", "-"],
+                                       ["SEBB", "0.300", "0.400"]]
+    assert postprocess_rows({"psds1": 0.1}) == []
+    text = markdown_tables("run", {"split": "eval", "n_clips": 2, "event": {"collar_f1": {}, **event}})
+    assert "| SEBB | 0.300 | 0.400 |" in text
