@@ -20,6 +20,7 @@ import numpy as np
 from jasc_core.evaluation.sed_scores import import_sed_scores_eval
 from jasc_core.evaluation.segments import frames_in_clip
 from jasc_core.inference.postprocess import frame_runs
+from jasc_core.inference.score_frames import score_frame
 
 PSDS_SETTINGS: dict[str, dict[str, Any]] = {
     "psds1": {"dtc_threshold": 0.7, "gtc_threshold": 0.7, "cttc_threshold": None, "alpha_ct": 0.0, "alpha_st": 1.0,
@@ -33,20 +34,8 @@ def score_dataframes(
     scores: Mapping[str, np.ndarray], labels: Sequence[str], hop_seconds: float, durations: Mapping[str, float]
 ) -> dict[str, Any]:
     """``{clip_id: DataFrame}`` in sed_scores_eval's format from frame scores ``[T, classes]``."""
-    import_sed_scores_eval()
-    from sed_scores_eval.base_modules.scores import create_score_dataframe
-
-    frames = {}
-    for clip_id, clip_scores in scores.items():
-        n = len(clip_scores)
-        timestamps = np.arange(n + 1, dtype=float) * hop_seconds
-        # The last frame may run past the clip end (padding); sed_scores_eval wants scores inside the audio.
-        timestamps = np.minimum(timestamps, max(durations[clip_id], timestamps[1] if n else 0.0))
-        keep = np.flatnonzero(np.diff(timestamps) > 0)
-        clip_scores = np.asarray(clip_scores, dtype=float)[keep]
-        timestamps = np.concatenate([timestamps[keep], [timestamps[keep[-1] + 1]]]) if len(keep) else timestamps[:1]
-        frames[clip_id] = create_score_dataframe(clip_scores, timestamps, list(labels))
-    return frames
+    return {clip_id: score_frame(clip_scores, labels, hop_seconds, durations[clip_id])
+            for clip_id, clip_scores in scores.items()}
 
 
 def dcase_event_metrics(
@@ -85,19 +74,29 @@ def dcase_event_metrics(
         {c: scores[c] for c in clip_ids}, labels, absent, thresholds, hop_seconds, durs
     )
     _, _, _, stats = sse.segment_based.fscore(frames, truth, durs, thr, segment_length=1.0)
-    results["segment_f1"] = _summary(stats, present, extra_segments)
+    results["segment_f1"] = f1_summary(stats, present, extra_segments)
     _, _, _, stats = sse.collar_based.fscore(
         frames, truth, thr, onset_collar=0.2, offset_collar=0.2, offset_collar_rate=0.2
     )
-    results["collar_f1"] = _summary(stats, present, extra_events)
+    results["collar_f1"] = f1_summary(stats, present, extra_events)
     if psds:
-        for name, settings in PSDS_SETTINGS.items():
-            try:
-                value = sse.intersection_based.psds(frames, truth, durs, unit_of_time="hour", **settings)[0]
-                results[name] = float(value)
-            except Exception as exc:  # keep the other metrics
-                results[name] = None
-                results[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
+        results.update(psds_values(frames, truth, durs))
+    return results
+
+
+def psds_values(frames: Mapping[str, Any], truth: Mapping[str, list], durations: Mapping[str, float]) -> dict[str, Any]:
+    """``{"psds1": ..., "psds2": ...}`` of score DataFrames; a PSDS sed_scores_eval cannot compute is None, with its
+    error under ``<name>_error`` (the other metrics are kept)."""
+    sse = import_sed_scores_eval()
+    results: dict[str, Any] = {}
+    for name, settings in PSDS_SETTINGS.items():
+        try:
+            value = sse.intersection_based.psds(dict(frames), dict(truth), dict(durations), unit_of_time="hour",
+                                                **settings)[0]
+            results[name] = float(value)
+        except Exception as exc:  # keep the other metrics
+            results[name] = None
+            results[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
     return results
 
 
@@ -127,7 +126,9 @@ def _absent_class_detections(
     return segments, events
 
 
-def _summary(stats: Mapping[str, Any], labels: Sequence[str], extra_false_alarms: int = 0) -> dict[str, Any]:
+def f1_summary(stats: Mapping[str, Any], labels: Sequence[str], extra_false_alarms: int = 0) -> dict[str, Any]:
+    """Micro, macro and per-class F1 of sed_scores_eval's per-class counts; ``extra_false_alarms`` (detections of
+    classes without references) count in the micro average only."""
     per_class = {}
     tps = fps = n_ref = 0.0
     for label in labels:

@@ -21,6 +21,7 @@ from jasc_core.evaluation.dcase import dcase_event_metrics
 from jasc_core.evaluation.devices import per_device_accuracy
 from jasc_core.evaluation.events import clip_events, filtered_scores, ground_truth, write_event_tsv, write_scene_tsv
 from jasc_core.evaluation.per_dataset import per_dataset_metrics
+from jasc_core.evaluation.postprocess_metrics import psds_by_postprocess, sebb_collar_f1, sebb_detections
 from jasc_core.evaluation.segments import segment_rows
 from jasc_core.evaluation.table import markdown_tables, print_tables
 from jasc_core.evaluation.validation import task_metrics
@@ -30,7 +31,9 @@ from jasc_core.recipes.blocks import EvaluateConfig, TuneLevel
 from jasc_core.recipes.model import block_name_and_config, build
 from jasc_core.recipes.types import Recipe
 from jasc_core.runs.folder import RunFolder, open_run, read_json, update_json_entry, write_text_atomic
+from jasc_core.runs.median_filters import FILE_NAME as MEDIAN_FILE
 from jasc_core.runs.median_filters import run_postprocess
+from jasc_core.runs.sebb_params import stored_sebb
 from jasc_core.runs.thresholds import save_thresholds, stored_thresholds
 
 #: Clips shown in the event-roll plot.
@@ -85,21 +88,38 @@ def _scene_outputs(run: RunFolder, scores: SplitScores, labels: Labels, name: st
 
 def _event_outputs(run: RunFolder, scores: SplitScores, classes: list[str], clips: ClipList, threshold: float | np.ndarray,
                    config: EvaluateConfig, name: str, psds: bool) -> JSONObject:
-    """The frame-level task's events as DCASE TSV, and its DCASE metrics where the split has reference events."""
+    """The frame-level task's events as DCASE TSV, and its DCASE metrics where the split has reference events.
+
+    With the run's ``sebb.json`` the events are its SEBB detections (as ``jasc predict`` reports them); PSDS is
+    reported on the raw, the median-filtered and the SEBB scores (``postprocess_metrics``)."""
     task = frame_level_task(scores.probs)
     by_clip = dict(zip(scores.clip_ids, scores.probs[task], strict=True))
-    events = {clip_id: clip_events(probs, classes, scores.hop_seconds, threshold, config.postprocess)
-              for clip_id, probs in by_clip.items()}
+    durations = {clip.clip_id: clip.duration for clip in clips}
+    sebb = stored_sebb(run.root, classes)
+    if sebb is not None:
+        detected = sebb_detections(by_clip, classes, scores.hop_seconds, durations, sebb["cbf"])
+        events = {clip_id: [(e.onset, e.offset, e.label) for e in found] for clip_id, found in detected.items()}
+    else:
+        events = {clip_id: clip_events(probs, classes, scores.hop_seconds, threshold, config.postprocess)
+                  for clip_id, probs in by_clip.items()}
     write_event_tsv(run.predictions / f"{name}_events.tsv", events)
     truth = ground_truth(clips)
     if not truth:
         return {}
-    durations = {clip.clip_id: clip.duration for clip in clips}
     # sed_scores_eval thresholds the scores itself: give it the median-filtered ones so that its metrics describe the
-    # same detections as the TSV (min_event_length/merge_gap are not applied there).
+    # same detections as the TSV without SEBBs (min_event_length/merge_gap are not applied there).
     smoothed = {clip_id: filtered_scores(probs, classes, scores.hop_seconds, config.postprocess)
                 for clip_id, probs in by_clip.items()}
-    return dcase_event_metrics(smoothed, truth, classes, scores.hop_seconds, durations, threshold, psds=psds)
+    metrics = dcase_event_metrics(smoothed, truth, classes, scores.hop_seconds, durations, threshold, psds=psds)
+    metrics["median_filter_source"] = ("median_filters.json" if (run.root / MEDIAN_FILE).is_file()
+                                       else "evaluate.postprocess")
+    if psds:
+        metrics.update(psds_by_postprocess(by_clip, truth, classes, scores.hop_seconds, durations,
+                                           config.postprocess, sebb))
+    present = [c for c in classes if c not in metrics.get("classes_without_reference", [])]
+    if sebb is not None and present:
+        metrics["sebb_collar_f1"] = sebb_collar_f1(detected, truth, present, durations)
+    return metrics
 
 
 def _dataset_metrics(scores: SplitScores, classes: list[str], clips: ClipList, threshold: float | np.ndarray,

@@ -10,11 +10,19 @@ Two problems in the pinned release, both fixed here without touching site-packag
   on write) ``DataFrame.to_numpy()`` returns read-only arrays: "buffer source array is read-only". The wrapper passes
   writable copies. Collar-based, intersection-based (PSDS) and segment-based scoring all go through it.
 
+And one check: ``sebbs`` (the optional SEBB extra) requires ``sed_scores_eval_np2``, a fork that installs the same
+``sed_scores_eval`` package and, installed after 0.0.4, overwrites its files with code that computes some metrics
+differently (its segment-based ROC asserts where 0.0.4 returns a value). Where the fork is installed,
+``import_sed_scores_eval`` checks that the files on disk are 0.0.4's (their hashes in its install record) and
+otherwise stops with the command that restores them.
+
 Use ``import_sed_scores_eval()`` (never ``import sed_scores_eval`` directly) so the shims are in place.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import sys
 import types
@@ -23,7 +31,28 @@ from typing import Any
 
 import numpy as np
 
+from jasc_core.errors import ConfigError
+
 _patched = False
+#: A file that differs between sed_scores_eval 0.0.4 and sed_scores_eval_np2 0.0.4.
+_SENTINEL = "sed_scores_eval/base_modules/curves.py"
+RESTORE = "pip install --force-reinstall --no-deps sed_scores_eval==0.0.4"
+
+
+def files_replaced_by_fork() -> bool:
+    """True when sed_scores_eval_np2 is installed and the sed_scores_eval files on disk are not 0.0.4's."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution("sed_scores_eval_np2")
+        record = [f for f in metadata.distribution("sed_scores_eval").files or () if str(f) == _SENTINEL]
+    except metadata.PackageNotFoundError:
+        return False
+    if not record or record[0].hash is None:
+        return False
+    path = record[0].locate()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(path.read_bytes()).digest()).rstrip(b"=").decode()
+    return digest != record[0].hash.value
 
 
 def _install_pkg_resources_stand_in() -> None:
@@ -74,6 +103,9 @@ def _writable(array: Any) -> Any:
 def import_sed_scores_eval() -> types.ModuleType:
     """``sed_scores_eval`` with the pkg_resources stand-in and the read-only-array fix applied (idempotent)."""
     global _patched
+    if not _patched and files_replaced_by_fork():
+        raise ConfigError("the installed sed_scores_eval files are sed_scores_eval_np2's (installed with sebbs), "
+                          f"not 0.0.4's, whose metrics jasc reports; restore them: {RESTORE}")
     _install_pkg_resources_stand_in()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -41,6 +41,23 @@ def dcase_row(event: JSONMapping) -> list[str]:
     ]
 
 
+#: Rows of the PSDS-by-post-processing table: (key suffix, title).
+POSTPROCESS_ROWS = (("raw", "raw scores"), ("median", "median filter"), ("sebb", "SEBB"))
+POSTPROCESS_TITLE = "PSDS by post-processing (docs/task4.md)"
+
+
+def postprocess_rows(event: JSONMapping) -> list[list[str]]:
+    """``[title, PSDS1, PSDS2]`` of each post-processing with values (``postprocess_metrics``); empty without."""
+    def value(key: str) -> str:
+        return "-" if event.get(key) is None else f"{event[key]:.3f}"
+
+    rows = [[title, value(f"psds1_{suffix}"), value(f"psds2_{suffix}")] for suffix, title in POSTPROCESS_ROWS
+            if f"psds1_{suffix}" in event or f"psds2_{suffix}" in event]
+    if event.get("median_filter_source") == "median_filters.json":
+        rows = [[f"{row[0]} (tuned)" if row[0] == "median filter" else row[0], *row[1:]] for row in rows]
+    return rows
+
+
 DCASE_COLUMNS = ("Segment-F1 micro", "Segment-F1 macro", "Collar-F1 micro", "Collar-F1 macro", "PSDS1", "PSDS2")
 DCASE_TITLE = "DCASE event metrics (sed_scores_eval; segments 1 s, collar 200 ms / 20 %)"
 
@@ -75,6 +92,13 @@ def print_tables(method: str, metrics: JSONMapping, console: Console | None = No
         footnote = psds_footnote(event)
         if footnote:
             console.print(footnote, markup=False, highlight=False)
+    if postprocess_rows(event):
+        post = Table(title=POSTPROCESS_TITLE)
+        for column in ("Scores", "PSDS1", "PSDS2"):
+            post.add_column(column, justify="left" if column == "Scores" else "right")
+        for row in postprocess_rows(event):
+            post.add_row(*row)
+        console.print(post)
     for task, values in metrics.items():
         per_device = values.get("per_device") if isinstance(values, Mapping) else None
         if per_device:
@@ -100,6 +124,9 @@ def markdown_tables(method: str, metrics: JSONMapping) -> str:
         footnote = psds_footnote(event)
         if footnote:
             lines += ["", *(f"{line.strip()}" for line in footnote.splitlines())]
+    if postprocess_rows(event):
+        lines += ["", f"## {POSTPROCESS_TITLE}", "", "| Scores | PSDS1 | PSDS2 |", "|---|---|---|",
+                  *(f"| {' | '.join(row)} |" for row in postprocess_rows(event))]
     lines += device_table_lines(metrics)
     if metrics.get("data_stand_in"):
         lines += ["", f"**Data: {metrics['data_stand_in']}**: the numbers above are not a reproduction of a paper's result."]

@@ -20,8 +20,10 @@ from jasc_core.contract.task_outputs import TaskOutputs
 from jasc_core.data.audio import prepare_waveform, read_audio
 from jasc_core.errors import ConfigError, DataError
 from jasc_core.inference.postprocess import scores_to_events
+from jasc_core.inference.sebb import sebb_events
 from jasc_core.inference.windows import FileScores, FrameGrid, file_result, score_windows
 from jasc_core.recipes.blocks import PostprocessConfig
+from jasc_core.runs.sebb_params import SebbParams
 
 
 class FilePredictor(ABC):
@@ -43,6 +45,9 @@ class FilePredictor(ABC):
         self.window_seconds = float(window_seconds)
         self.hop_seconds = float(hop_seconds) if hop_seconds is not None else self.window_seconds / 2
         self.batch_size = batch_size
+        #: The run's collar-F1-tuned SEBB parameters (``sebb.json``): events by SEBB detection instead of
+        #: ``postprocess``; None: median filter and thresholds.
+        self.sebb: SebbParams | None = None
 
     @abstractmethod
     def score_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -69,6 +74,8 @@ class FilePredictor(ABC):
                              self.hop_seconds, tasks=self.tasks, batch_size=self.batch_size)
 
     def to_events(self, frame_scores: np.ndarray, labels: Sequence[str], hop: float, thresholds: np.ndarray | float) -> list[Event]:
+        if self.sebb is not None:
+            return sebb_events(frame_scores, labels, hop, self.sebb)
         return scores_to_events(frame_scores, labels, hop, thresholds, self.postprocess)
 
     def predict(self, source: str | Path | npt.ArrayLike, sample_rate: int | None = None) -> JSONObject:

@@ -2,9 +2,10 @@
 
 ``Predictor`` holds a run's pipeline (student or an extra model such as the EMA teacher), its labels, the event
 thresholds (the run's tuned ``thresholds.json`` when present, else ``evaluate.threshold``), the run's tuned median
-filters (``median_filters.json``) when present, and the recipe's
-post-processing. Files are read by ``jasc_core.data.audio`` (any rate, any channel count) and scored window by
-window (``jasc_core.inference.windows``: scene probabilities averaged, frame scores stitched before post-processing).
+filters (``median_filters.json``) when present, and the recipe's post-processing; with the run's tuned SEBB
+parameters (``sebb.json``) its events are SEBB detections instead. Files are read by ``jasc_core.data.audio`` (any
+rate, any channel count) and scored window by window (``jasc_core.inference.windows``: scene probabilities
+averaged, frame scores stitched before post-processing).
 
 The window is the model's training clip: ``data.clip_seconds`` when the dataset config states it, else 10 s (the
 convention of ``jasc profile``); ``window_seconds`` overrides it. The default hop is half a window.
@@ -27,6 +28,7 @@ from jasc_core.inference.windows import FrameGrid
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.blocks import PostprocessConfig
 from jasc_core.runs.median_filters import run_postprocess
+from jasc_core.runs.sebb_params import stored_sebb
 from jasc_core.runs.thresholds import stored_thresholds
 
 #: Window length when the dataset config states no clip length (as ``jasc profile``).
@@ -82,8 +84,12 @@ class Predictor(FilePredictor):
         window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
         task = frame_level_task(pipeline.tasks)
         postprocess = run_postprocess(run_dir, labels[task] if task else None, recipe.evaluate.postprocess)
-        return cls(pipeline, labels, thresholds=thresholds, postprocess=postprocess,
-                   window_seconds=window, hop_seconds=hop_seconds)
+        predictor = cls(pipeline, labels, thresholds=thresholds, postprocess=postprocess,
+                        window_seconds=window, hop_seconds=hop_seconds)
+        sebb = stored_sebb(run_dir, labels[task]) if task else None
+        if sebb is not None:  # the run's tuned SEBBs replace median filter and thresholds for its events
+            predictor.sebb = sebb["cbf"]
+        return predictor
 
     def score_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Windows ``[B, S]`` -> probabilities by output name (the ``Scorer`` of ``score_windows``)."""

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from jasc_core import Clip, ClipList, ConfigError, DataError, Dataset, Event, component
+from jasc_datasets.synthetic import Synthetic
 
 #: Keys of a part's block that belong to ``multi``, not to the part's own config.
 PART_KEYS = ("name", "classes", "label", "tasks")
@@ -88,6 +89,11 @@ class Multi(Dataset):
         for part in self.parts.values():
             part.prepare()
         phrases = [f"{label}: {part.stand_in}" for label, part in self.parts.items() if part.stand_in]
+        if phrases:
+            # The note names every generated part: a part that is the plain synthetic dataset (DESED's usual
+            # stand-in in these recipes) serves generated audio as much as a real dataset's stand-in does.
+            phrases = [f"{label}: {part.stand_in}" if part.stand_in else f"{label}: {_generated(part)}"
+                       for label, part in self.parts.items() if part.stand_in or _generated(part)]
         self.stand_in = "; ".join(phrases) or None
 
     def splits(self) -> list[str]:
@@ -157,3 +163,10 @@ def _keeps(clip: Clip, tasks: set[str]) -> bool:
     """False for a clip whose only labels are of tasks the part does not contribute."""
     labelled = {"scene": clip.scene is not None, "event": clip.events is not None or clip.weak is not None}
     return not any(labelled.values()) or any(labelled[t] for t in tasks if t in labelled)
+
+
+def _generated(part: Dataset) -> str | None:
+    """What a part made of generated audio serves (the ``synthetic`` dataset's preset and size), else None."""
+    if not isinstance(part, Synthetic):
+        return None
+    return f"synthetic {part.config.preset} soundscapes ({part.config.minutes:g} min)"
