@@ -13,15 +13,16 @@ ends as if never interrupted (CPU, deterministic mode). With ``train.checkpoint_
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from jasc_core.contract.batch import Batch
+from jasc_core.contract.components import Augmentation
 from jasc_core.contract.context import EpochContext, SetupContext, StepContext
+from jasc_core.contract.json_types import JSONMapping, JSONObject
 from jasc_core.contract.schedule import Phase, Schedule
 from jasc_core.contract.weighting import Weighting
 from jasc_core.data.loaders import collate
@@ -42,6 +43,10 @@ from jasc_core.training.runtime import Runtime
 from jasc_core.training.signals import Stopped, StopSignals
 from jasc_core.training.step import backward, step_losses
 from jasc_core.training.step_counts import steps_line, steps_trained
+
+if TYPE_CHECKING:  # the loop only calls what run.py built
+    from jasc_core.training.distill import Distiller
+    from jasc_core.training.hooks import RunHooks
 from jasc_core.training.streams import StreamReader
 
 
@@ -55,18 +60,18 @@ class TrainingParts:
     weighting: Weighting
     schedule: Schedule
     streams: dict[str, StreamReader]
-    val_loaders: list[Any]
+    val_loaders: list[torch.utils.data.DataLoader[Batch]]
     labels: Labels
     tasks: tuple[str, ...]
     recipe_hash: str
     #: The dataset's stand-in phrase when it serves substitute data (``Dataset.stand_in``), else None.
     stand_in: str | None = None
     #: The recipe's ``augment`` list, applied in order to training features only.
-    augmentations: list[Any] = field(default_factory=list)
+    augmentations: list[Augmentation] = field(default_factory=list)
     #: What ``model.init`` loaded, skipped and left random (``jasc_core.training.init``), else None.
-    init: dict[str, Any] | None = None
+    init: JSONObject | None = None
     #: The recipe's ``distill`` block built (``jasc_core.training.distill.Distiller``), else None.
-    distiller: Any = None
+    distiller: Distiller | None = None
 
 
 class Trainer:
@@ -88,9 +93,9 @@ class Trainer:
         self.compiled = compile_models([self.model, *self.schedule.extra_models().values()], self.config.compile,
                                        self.runtime.device)
         self.phases = self._checked_phases()
-        self.history: list[dict[str, Any]] = []
+        self.history: list[JSONObject] = []
         self.step, self.start_epoch, self.phase_index = 0, 0, -1
-        self.best: dict[str, Any] = {"metric": self.config.select_metric, "value": None, "epoch": None}
+        self.best: JSONObject = {"metric": self.config.select_metric, "value": None, "epoch": None}
         self.bad_epochs, self.stopped = 0, False
         self.epoch_step = 0
         # Augmentations draw from their own generator, saved in checkpoints: a resumed run draws the same masks.
@@ -99,7 +104,7 @@ class Trainer:
         # handlers; uninstalled, no signal is ever recorded. ``partial``: a mid-epoch checkpoint's epoch progress.
         self.stop = StopSignals()
         self.checkpoint_clock = CheckpointClock(self.config.checkpoint_every)
-        self.partial: dict[str, Any] | None = None
+        self.partial: JSONObject | None = None
 
     def _checked_phases(self) -> list[tuple[int, Phase]]:
         phases, first, placed = self.schedule.phases(self.setup), 0, []
@@ -140,7 +145,7 @@ class Trainer:
 
     # the loop -----------------------------------------------------------------------------------------------------
 
-    def fit(self, hook: Any, resume: bool) -> None:
+    def fit(self, hook: RunHooks, resume: bool) -> None:
         if resume:
             checkpoint = self.runtime.from_main(lambda: load_checkpoint(self.run.last) if self.run.last.is_file() else None)
             if checkpoint is not None:
@@ -169,14 +174,14 @@ class Trainer:
             if self.runtime.is_main:
                 progress.log(steps_line(steps_trained(self.history)))
 
-    def end_epoch(self, epoch: int, improved: bool, record: dict[str, Any], progress: Progress, hook: Any) -> None:
+    def end_epoch(self, epoch: int, improved: bool, record: JSONObject, progress: Progress, hook: RunHooks) -> None:
         """The main process's part of an epoch end: checkpoints and history, the console line, the hooks."""
         self.save(epoch, improved)
         left = progress.time_left(record["time"], self.config.epochs - epoch - 1)
         progress.log(epoch_line(epoch, self.config.epochs, record) + left)
         hook.jasc_epoch_end(run_dir=str(self.run.root), epoch=epoch + 1, metrics=flatten_record(record))
 
-    def train_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
+    def train_epoch(self, epoch: int, progress: Progress) -> JSONObject:
         self.pipeline.train()
         self.weighting.train()
         self.schedule.on_epoch_start(self.model, epoch)
@@ -239,7 +244,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         bad: list[tuple[str, float]] = []
 
-        def check(what: str, loss: Any) -> None:
+        def check(what: str, loss: object) -> None:
             if isinstance(loss, Tensor) and not bool(torch.isfinite(loss.detach()).all()):
                 bad.append((what, float(loss.detach().float().mean())))
 
@@ -289,14 +294,14 @@ class Trainer:
 
     # validation and selection -------------------------------------------------------------------------------------
 
-    def validate(self) -> dict[str, Any]:
+    def validate(self) -> JSONObject:
         scores = collect_scores(self.wrapped, self.parts.val_loaders, self.runtime.device, self.parts.tasks,
                                 precision=self.runtime.precision, weighting=self.weighting)
         scores = self.runtime.gather(scores)
         metrics = task_metrics(scores, self.parts.labels, self.recipe.evaluate.threshold)
         return {"val": validation_summary(metrics, scores.losses)}
 
-    def select(self, epoch: int, record: dict[str, Any]) -> bool:
+    def select(self, epoch: int, record: JSONObject) -> bool:
         metric = self.best["metric"]
         value = record["val"].get(metric)
         if value is None:
@@ -363,7 +368,7 @@ class Trainer:
         self.augment_generator.set_state(state.augment_rng)
 
 
-def flatten_record(record: Mapping[str, Any]) -> dict[str, float]:
+def flatten_record(record: JSONMapping) -> dict[str, float]:
     flat: dict[str, float] = {"epoch": float(record["epoch"]), "lr": float(record["lr"])}
     for task, value in record.get("train_losses", {}).items():
         flat[f"train/loss/{task}"] = float(value)
@@ -383,7 +388,7 @@ def runtime_line(trainer: Trainer) -> str:
     return f"device {trainer.runtime.device}, precision {precision}{layout}, compile {trainer.compiled}"
 
 
-def epoch_line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
+def epoch_line(epoch: int, epochs: int, record: JSONMapping) -> str:
     losses = " ".join(f"{t}={v:.4f}" for t, v in {**record["train_losses"], **record["extra_losses"]}.items())
     val = " ".join(f"{k.removeprefix('val/')}={v:.4f}" for k, v in record["val"].items() if "loss" not in k)
     return f"epoch {epoch + 1}/{epochs}: loss {losses} | {val} | {record['time']:.1f}s"

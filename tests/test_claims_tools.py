@@ -1,0 +1,54 @@
+"""tools/claims_*.py and recipes/claims/ (issue 27's step-matched comparisons): the recipe and its supervised arms
+validate, and the tables state mean ± std and the steps per task that run.json recorded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jasc_core.recipes.model import load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import claims_collect  # noqa: E402
+import claims_tables  # noqa: E402
+
+ARMS = {"mean_teacher": [], "strong_only": ["schedule.max_weight=0", "train.streams=[strong]"],
+        "strong_weak": ["schedule.max_weight=0", "train.streams=[strong,weak]"]}
+
+
+@pytest.mark.parametrize("arm", ARMS)
+def test_the_cpu_mean_teacher_recipe_and_its_supervised_arms_validate(arm):
+    recipe = load_recipe(ROOT / "recipes" / "claims" / "mean_teacher_cpu.yaml", ARMS[arm])
+    assert recipe.train.steps_per_epoch * recipe.train.epochs == 1000
+    assert recipe.schedule.decay == 0.999 and recipe.train.stream_batch_sizes["strong"] == 12
+
+
+def _run(root: Path, sweep: str, seed: int, accuracy: float, steps: dict) -> None:
+    run = root / sweep / "runs" / f"seed={seed}"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"status": "finished", "steps": steps}))
+    (run / "history.json").write_text(json.dumps([{"epoch": 1, "step": steps["total"], "time": 2.0, "phase": "x",
+                                                   "val": {"val/event/frame_micro_f1": 0.5 + seed / 10}}]))
+    (run / "metrics.json").write_text(json.dumps({"eval": {"scene": {"accuracy": accuracy}}}))
+
+
+def test_tables_give_mean_std_over_runs_and_the_steps_each_task_trained(tmp_path):
+    freeze = {"total": 20, "tasks": {"event": 10, "scene": 10},
+              "phases": {"event": {"steps": 10, "tasks": {"event": 10}}, "scene": {"steps": 10, "tasks": {"scene": 10}}}}
+    for seed, accuracy in enumerate((0.40, 0.50, 0.60)):
+        _run(tmp_path, "freeze_sed_asc", seed, accuracy, freeze)
+    results = claims_collect.collect(tmp_path)
+    assert [r["run"] for r in results["freeze_sed_asc"]] == ["seed=0", "seed=1", "seed=2"]
+    row = claims_tables.table(results, ["freeze_sed_asc"], "eval")[2]
+    assert row.startswith("| freeze_sed_asc | 3 | 10 event + 10 scene | 50.00 ± 10.00 | – |")
+    assert claims_tables.curves(results, ["freeze_sed_asc"])[2] == "| freeze_sed_asc | 60.0 |"
+
+
+def test_the_sweep_script_parses():
+    assert subprocess.run(["bash", "-n", str(ROOT / "tools" / "claims_sweeps.sh")]).returncode == 0
