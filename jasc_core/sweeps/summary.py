@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jasc_core.contract.json_types import JSONObject
+from jasc_core.contract.tasks import TASKS
 from jasc_core.runs.atomic_files import atomic_write
 from jasc_core.sweeps.plan import SweepRun, finished
 
@@ -85,7 +86,7 @@ def plot_summary(summary: JSONObject, path: Path) -> None:
     axes_paths = summary["axes"]
     numeric = [a for a in axes_paths if all(isinstance(r["config"][a], int | float) for r in summary["rows"])]
     shown = summary["metrics_shown"]
-    panels = [task for task in ("scene", "event") if any(m.startswith(task + "/") for m in shown)] or ["all"]
+    panels = [task for task in TASKS if any(m.startswith(task + "/") for m in shown)] or ["all"]
     fig, axs = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     x_axis = numeric[0] if numeric else None
     others = [a for a in axes_paths if a != x_axis]
