@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 import torch
 from torch import nn
 
 from jasc_core.contract.batch import Batch
+from jasc_core.contract.json_types import JSONObject, JSONValue
 from jasc_core.contract.task_outputs import onnx_output_name
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, task_of
 from jasc_core.data.clips import clip_dataset
@@ -43,13 +44,16 @@ from jasc_core.inference.onnx_files import EXPORT_README, onnx_session, require_
 from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, frame_hop_samples, task_thresholds
 from jasc_core.inference.scoring import load_split, load_trained
 from jasc_core.inference.windows import threshold_of
-from jasc_core.model.pipeline import Pipeline
+from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.model import build
+from jasc_core.recipes.types import Recipe
 
 #: Eval clips the ONNX round trip is checked on (issue 13: 10).
 ROUND_TRIP_CLIPS = 10
 #: Largest accepted |onnxruntime - PyTorch| of the fp32 probabilities.
 ROUND_TRIP_TOLERANCE = 1e-4
+#: Decision thresholds by task (``task_thresholds``): one for all classes or one per class.
+Thresholds = Mapping[str, np.ndarray | float]
 
 
 class ProbabilityGraph(nn.Module):
@@ -97,7 +101,7 @@ def rewrite_graph(path: Path, opset: int) -> dict[str, int]:
     return done
 
 
-def exportable_recipe(recipe: Any) -> Any:
+def exportable_recipe(recipe: Recipe) -> Recipe:
     """The recipe with the log-mel front end on its convolutional (nnAudio) STFT backend, when it has backends."""
     fields = type(recipe.features).model_fields
     if "backend" not in fields:
@@ -105,7 +109,7 @@ def exportable_recipe(recipe: Any) -> Any:
     return recipe.model_copy(update={"features": recipe.features.model_copy(update={"backend": "nnaudio"})})
 
 
-def eval_batches(recipe: Any, pipeline: Pipeline, labels: Any, split: str, samples: int) -> list[Batch]:
+def eval_batches(recipe: Recipe, pipeline: Pipeline, labels: Labels, split: str, samples: int) -> list[Batch]:
     """Batches of the run's ``split`` whose clips are one window long (``samples``), with targets."""
     dataset = build("dataset", recipe.data)
     dataset.prepare()
@@ -120,14 +124,15 @@ def eval_batches(recipe: Any, pipeline: Pipeline, labels: Any, split: str, sampl
     return batches
 
 
-def in_chunks(run: Any, waveforms: torch.Tensor, names: Sequence[str], size: int = 16) -> dict[str, np.ndarray]:
+def in_chunks(run: Callable[[np.ndarray], Sequence[np.ndarray]], waveforms: torch.Tensor, names: Sequence[str],
+              size: int = 16) -> dict[str, np.ndarray]:
     """``run`` (numpy batch -> list of arrays in ``names`` order) over ``waveforms`` in batches of ``size``."""
     parts = [run(waveforms[i: i + size].numpy()) for i in range(0, len(waveforms), size)]
     return {name: np.concatenate([part[k] for part in parts]) for k, name in enumerate(names)}
 
 
-def split_metrics(probs: dict[str, np.ndarray], batches: list[Batch], labels: Any,
-                  thresholds: Any) -> dict[str, float]:
+def split_metrics(probs: dict[str, np.ndarray], batches: list[Batch], labels: Labels,
+                  thresholds: Thresholds) -> dict[str, float]:
     """Each task's selection metric (scene accuracy, event frame micro-F1, ...) of probabilities over ``batches``."""
     metrics = {}
     for task in labels.as_dict():
@@ -149,7 +154,7 @@ def export_onnx(
     run_dir: str | Path, out_dir: str | Path, *, model: str = "student", quantize: str | None = None,
     window_seconds: float | None = None, split: str = "eval", opset: int = 17, calibration_clips: int = 100,
     calibration_split: str | None = None,
-) -> dict[str, Any]:
+) -> JSONObject:
     """Export a run's model to ``out_dir``; check the round trip on ``split`` clips; returns the report.
 
     ``quantize``: ``int8``, ``fp16`` or both, comma-separated. int8 is calibrated on ``calibration_clips`` clips of
@@ -187,7 +192,7 @@ def export_onnx(
         raise DataError(f"ONNX round trip: max |onnxruntime - PyTorch| = {diff:.3g} on {check} clips "
                         f"(tolerance {ROUND_TRIP_TOLERANCE:g}); {path} is not trustworthy")
     parameters = sum(p.numel() for p in pipeline.parameters())
-    report: dict[str, Any] = {
+    report: JSONObject = {
         "model": model, "run": str(run_dir), "opset": opset, "window_samples": samples,
         "frames_per_window": int(features.num_frames(samples)),
         "round_trip": {"clips": check, "split": split, "max_abs_diff": diff, "tolerance": ROUND_TRIP_TOLERANCE},
@@ -201,9 +206,9 @@ def export_onnx(
     return report
 
 
-def smaller_copies(copies: Sequence[str], path: Path, model: tuple[Any, Pipeline, Any, int],
-                   checked: tuple[torch.Tensor, Sequence[str], list[Batch], Any], calibration_clips: int,
-                   calibration_split: str | None, report: dict[str, Any]) -> None:
+def smaller_copies(copies: Sequence[str], path: Path, model: tuple[Recipe, Pipeline, Labels, int],
+                   checked: tuple[torch.Tensor, Sequence[str], list[Batch], Thresholds], calibration_clips: int,
+                   calibration_split: str | None, report: JSONObject) -> None:
     """Write the int8 and fp16 copies asked for beside ``path`` and add their sizes and metrics to ``report``."""
     recipe, pipeline, labels, samples = model
     waveforms, names, batches, thresholds = checked
@@ -231,9 +236,9 @@ def smaller_copies(copies: Sequence[str], path: Path, model: tuple[Any, Pipeline
                               "why": "no CUDA provider here; fp16 is checked on GPUs only"}
 
 
-def copy_report(path: Path, ort: Any, waveforms: torch.Tensor, names: Sequence[str], batches: list[Batch],
-                labels: Any, thresholds: Any, report: dict[str, Any],
-                provider: str = "CPUExecutionProvider") -> dict[str, Any]:
+def copy_report(path: Path, ort: ModuleType, waveforms: torch.Tensor, names: Sequence[str], batches: list[Batch],
+                labels: Labels, thresholds: Thresholds, report: JSONObject,
+                provider: str = "CPUExecutionProvider") -> JSONObject:
     """A smaller copy's file size and metrics, and their change from fp32 in points."""
     session = onnx_session(path, ort) if provider == "CPUExecutionProvider" else ort.InferenceSession(
         str(path), providers=[provider])
@@ -243,17 +248,17 @@ def copy_report(path: Path, ort: Any, waveforms: torch.Tensor, names: Sequence[s
             "change_points": {k: round(100 * (v - report["fp32"]["metrics"][k]), 3) for k, v in metrics.items()}}
 
 
-def write_export_files(out: Path, recipe: Any, pipeline: Pipeline, labels: Any, names: Sequence[str],
-                       grid: tuple[int, int, int], thresholds: tuple[dict[str, Any], str],
-                       report: dict[str, Any]) -> None:
+def write_export_files(out: Path, recipe: Recipe, pipeline: Pipeline, labels: Labels, names: Sequence[str],
+                       grid: tuple[int, int, int], thresholds: tuple[Thresholds, str],
+                       report: JSONObject) -> None:
     """labels.json, frontend.json (with the tasks' output kinds), thresholds.json, export.json and README.md."""
     rate, frame_hop, samples = grid
     by_task, source = thresholds
 
-    def dump(name: str, data: Any) -> None:
+    def dump(name: str, data: object) -> None:
         (out / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
-    def plain(value: Any) -> Any:
+    def plain(value: np.ndarray | float) -> JSONValue:
         return value.tolist() if isinstance(value, np.ndarray) else value
 
     dump("labels.json", labels.as_dict())

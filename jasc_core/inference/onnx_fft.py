@@ -31,9 +31,13 @@ onnxruntime's GEMM kernels:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:  # onnx is an optional extra, imported where nodes are made
+    from onnx import NodeProto, TensorProto
 
 
 def fft_factors(n_fft: int) -> tuple[int, int] | None:
@@ -117,10 +121,10 @@ class NodeBuilder:
 
     def __init__(self, prefix: str, scope: str) -> None:
         self.prefix, self.scope = prefix, scope
-        self.nodes: list[Any] = []
-        self.inits: dict[str, Any] = {}
+        self.nodes: list[NodeProto] = []
+        self.inits: dict[str, TensorProto] = {}
 
-    def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
+    def const(self, name: str, value: npt.ArrayLike, dtype: npt.DTypeLike = np.float32) -> str:
         from onnx import numpy_helper
 
         full = f"{self.prefix}_{name}"
@@ -128,10 +132,10 @@ class NodeBuilder:
             self.inits[full] = numpy_helper.from_array(np.asarray(value, dtype=dtype), full)
         return full
 
-    def ints(self, name: str, value: Any) -> str:
+    def ints(self, name: str, value: npt.ArrayLike) -> str:
         return self.const(name, value, np.int64)
 
-    def node(self, op: str, inputs: list[str], name: str, output: str | None = None, **attributes: Any) -> str:
+    def node(self, op: str, inputs: list[str], name: str, output: str | None = None, **attributes: object) -> str:
         from onnx import helper
 
         output = output or f"{self.prefix}_{name}"
@@ -222,7 +226,7 @@ def mel_nodes(g: NodeBuilder, plan: FftPlan, spectrum: str, mel_basis: np.ndarra
 
 
 def fft_mel_nodes(signal: str, length: int, frames: int, window: np.ndarray, hop: int, mel_basis: np.ndarray,
-                  out: str, prefix: str, scope: str) -> tuple[list[Any], list[Any]]:
+                  out: str, prefix: str, scope: str) -> tuple[list[NodeProto], list[TensorProto]]:
     """Nodes and initializers computing ``out = |STFT(signal)|^2 @ mel_basis`` ``[B, frames, mels]`` from
     ``signal [B, 1, length]`` (frame ``t`` = samples ``t hop .. t hop + n_fft``, times ``window``);
     ``n_fft = len(window)`` must split (``fft_factors``); ``mel_basis`` is ``[n_fft // 2 + 1, mels]``."""

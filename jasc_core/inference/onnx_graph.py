@@ -24,11 +24,15 @@ one STFT node.
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jasc_core.inference.onnx_fft import fft_factors, fft_mel_nodes, framing_pieces
+
+if TYPE_CHECKING:  # onnx is an optional extra, imported where a graph is rewritten
+    from onnx import GraphProto, ModelProto, NodeProto, TensorProto
 
 #: Largest |kernel - windowed basis| (relative to the window's peak) for a kernel to count as a Fourier basis.
 BASIS_TOLERANCE = 1e-5
@@ -55,7 +59,7 @@ def fourier_kind(kernel: np.ndarray) -> tuple[str, np.ndarray] | None:
     return kind, window.astype(np.float32)
 
 
-def fourier_convs_to_stft(model: Any) -> int:
+def fourier_convs_to_stft(model: ModelProto) -> int:
     """Replace the Fourier-kernel ``Conv`` nodes of ``model`` (an ``onnx.ModelProto``, opset >= 17) in place;
     returns how many were replaced. Unused kernels are dropped from the initializers."""
     from onnx import helper, numpy_helper
@@ -110,7 +114,7 @@ def fourier_convs_to_stft(model: Any) -> int:
     return len(matches)
 
 
-def _fourier_matches(graph: Any, numpy_helper: Any) -> dict[int, tuple[str, np.ndarray, int, int]]:
+def _fourier_matches(graph: GraphProto, numpy_helper: ModuleType) -> dict[int, tuple[str, np.ndarray, int, int]]:
     """Node index -> ``(kind, window, stride, bins)`` of every Fourier-kernel convolution of ``graph``."""
     # Weights are initializers or, for buffers the exporter folded, Constant nodes.
     initializers = {init.name: init for init in graph.initializer}
@@ -128,7 +132,8 @@ def _fourier_matches(graph: Any, numpy_helper: Any) -> dict[int, tuple[str, np.n
     return matches
 
 
-def _fourier_conv(node: Any, initializers: dict[str, Any], numpy_helper: Any) -> tuple[str, np.ndarray, int, int] | None:
+def _fourier_conv(node: NodeProto, initializers: dict[str, TensorProto],
+                  numpy_helper: ModuleType) -> tuple[str, np.ndarray, int, int] | None:
     """``(kind, window, stride, bins)`` of a 1-D ``Conv`` without bias, padding or dilation whose kernel is a
     windowed Fourier basis."""
     if node.op_type != "Conv" or len(node.input) != 2 or node.input[1] not in initializers:
@@ -154,7 +159,7 @@ POWER_CHAIN_OPS = {"Gather", "Transpose", "Neg", "Unsqueeze", "Squeeze", "Concat
 FFT_REWRITE_TOLERANCE = 1e-5
 
 
-def fourier_power_to_fft(model: Any, seed: int = 0) -> int:
+def fourier_power_to_fft(model: ModelProto, seed: int = 0) -> int:
     """Replace each ``(cos conv^2 + sin conv^2) @ mel_basis`` chain of ``model`` by the two-step FFT
     (``onnx_fft.fft_mel_nodes``) in place; returns how many. The graph's input must have a static length (the
     framing is laid out for it); each replacement is checked on a random input, and dropped if it differs."""
@@ -196,7 +201,7 @@ def fourier_power_to_fft(model: Any, seed: int = 0) -> int:
     return done
 
 
-def _power_mel_chain(graph: Any, conv_outputs: list[str]) -> tuple[Any, np.ndarray] | None:
+def _power_mel_chain(graph: GraphProto, conv_outputs: list[str]) -> tuple[NodeProto, np.ndarray] | None:
     """The ``MatMul`` (and its constant 2-D basis) whose input is computed from both convolutions' outputs through
     ``POWER_CHAIN_OPS`` only (no root or power: a magnitude spectrum is left alone); None when there is none. That
     the chain computes ``re^2 + im^2`` is checked by value (``fourier_power_to_fft``)."""
@@ -217,7 +222,7 @@ def _power_mel_chain(graph: Any, conv_outputs: list[str]) -> tuple[Any, np.ndarr
     return None
 
 
-def _reached(node: Any, producers: dict[str, Any], constants: dict[str, Any]) -> set[str] | None:
+def _reached(node: NodeProto, producers: dict[str, NodeProto], constants: dict[str, TensorProto]) -> set[str] | None:
     """The Fourier convolutions' outputs (tensors made by a ``Conv``) that ``node`` is computed from, walking back
     through ``POWER_CHAIN_OPS``; None when another operator is on the way."""
     reached, stack, seen = set(), [node], set()
@@ -239,7 +244,7 @@ def _reached(node: Any, producers: dict[str, Any], constants: dict[str, Any]) ->
     return reached
 
 
-def _splice(graph: Any, output: str, nodes: list[Any], inits: list[Any]) -> None:
+def _splice(graph: GraphProto, output: str, nodes: list[NodeProto], inits: list[TensorProto]) -> None:
     """Make ``nodes`` the producers of ``output`` in place of its old producer; drop what nothing uses any more."""
     kept = [node for node in graph.node if output not in node.output]
     graph.initializer.extend(inits)
@@ -263,7 +268,7 @@ def _splice(graph: Any, output: str, nodes: list[Any], inits: list[Any]) -> None
     graph.initializer.extend(keep)
 
 
-def _random_feeds(model: Any, seed: int) -> dict[str, np.ndarray]:
+def _random_feeds(model: ModelProto, seed: int) -> dict[str, np.ndarray]:
     """One random float input of batch 1 for each graph input (static dimensions other than the batch)."""
     rng = np.random.default_rng(seed)
     feeds = {}
@@ -273,7 +278,7 @@ def _random_feeds(model: Any, seed: int) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _values(model: Any, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+def _values(model: ModelProto, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """The values of the tensors ``names`` of ``model`` on ``feeds`` (onnxruntime, CPU)."""
     import onnxruntime
     from onnx import helper

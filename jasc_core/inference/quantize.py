@@ -33,11 +33,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from jasc_core.contract.json_types import JSONObject
+
+if TYPE_CHECKING:  # onnx is an optional extra, imported where a model is quantised
+    from onnx import ModelProto
 
 #: The module scope of the feature extractor in a traced ``ProbabilityGraph`` (``jasc_core.inference.export``).
 FRONT_END_SCOPE = "/pipeline/features/"
@@ -50,19 +55,19 @@ MIN_INT8_CONV_DEPTH = 32
 RECURRENT_OPERATORS = ("GRU", "LSTM", "RNN")
 
 
-def front_end_nodes(model: Any) -> list[str]:
+def front_end_nodes(model: ModelProto) -> list[str]:
     """Names of the nodes of the feature extractor (kept in float)."""
     return [node.name for node in model.graph.node if node.name.startswith(FRONT_END_SCOPE)]
 
 
-def narrow_convolutions(model: Any) -> list[str]:
+def narrow_convolutions(model: ModelProto) -> list[str]:
     """Names of the ``Conv`` nodes with fewer than ``MIN_INT8_CONV_DEPTH`` weights per output value (kept float)."""
     shapes = {init.name: list(init.dims) for init in model.graph.initializer}
     return [node.name for node in model.graph.node if node.op_type == "Conv" and node.input[1] in shapes
             and int(np.prod(shapes[node.input[1]][1:])) < MIN_INT8_CONV_DEPTH]
 
 
-def batch_norm_nodes(model: Any) -> int:
+def batch_norm_nodes(model: ModelProto) -> int:
     """BatchNormalization nodes left in the graph (0: all folded into the convolutions before them)."""
     return sum(node.op_type == "BatchNormalization" for node in model.graph.node)
 
@@ -83,7 +88,8 @@ class WaveformReader:
 
 
 def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray, operators: list[str] | None = None,
-                  exclude: Any = narrow_convolutions, reduce_range: bool = True) -> dict[str, Any]:
+                  exclude: Callable[[ModelProto], list[str]] | None = narrow_convolutions,
+                  reduce_range: bool = True) -> JSONObject:
     """Static QDQ int8 copy of ``path`` calibrated on waveforms ``calibration [N, samples]``; returns what was
     quantised (see the module docstring). ``operators`` (default ``INT8_OPERATORS``), ``exclude`` (model -> node
     names kept float besides the front end) and ``reduce_range`` (7-bit weights) are there for experiments."""
@@ -117,7 +123,7 @@ def quantize_int8(path: Path, int8_path: Path, calibration: np.ndarray, operator
     return report
 
 
-def recurrent_weights_int8(model: Any) -> int:
+def recurrent_weights_int8(model: ModelProto) -> int:
     """Store the input and recurrent weights (``W``, ``R``: ``[directions, gates x hidden, inputs]``) of every
     recurrent node as int8 with one scale per gate row (symmetric), dequantised in the graph; returns how many."""
     from onnx import helper, numpy_helper
@@ -145,7 +151,7 @@ def recurrent_weights_int8(model: Any) -> int:
     return replaced
 
 
-def front_end_matrices_fp16(model: Any, min_size: int = 16384) -> int:
+def front_end_matrices_fp16(model: ModelProto, min_size: int = 16384) -> int:
     """Store the front end's large matrices (the mel basis: at least ``min_size`` values) in fp16, cast back to
     float32 in the graph (onnxruntime folds the cast once, when the session loads): the arithmetic stays float32,
     the basis loses ~5e-4 of relative precision (1e-3 at most, far below int8's) and takes half the bytes. The FFT's
@@ -173,7 +179,7 @@ def front_end_matrices_fp16(model: Any, min_size: int = 16384) -> int:
     return stored
 
 
-def int8_report(model: Any, clips: int, front_end: int) -> dict[str, Any]:
+def int8_report(model: ModelProto, clips: int, front_end: int) -> JSONObject:
     """What the int8 model holds: the quantised operators, the recurrent layers (float arithmetic, int8 weights)."""
     from onnx import numpy_helper
 
