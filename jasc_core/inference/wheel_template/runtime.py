@@ -15,14 +15,28 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 MODELS = Path(__file__).parent / "models"
 
+# The package runs without jasc: these repeat jasc_core.contract.json_types (aliases are evaluated at import: Union).
+#: A JSON value: what the model folder's .json files hold and what ``predict`` returns.
+JSONValue = Union[str, int, float, bool, None, list["JSONValue"], dict[str, "JSONValue"]]  # noqa: UP007
+JSONObject = dict[str, JSONValue]
+#: What ``predict`` and ``scores`` take: a file path or a waveform ``[samples]`` / ``[samples, channels]``.
+AudioSource = Union[str, Path, npt.ArrayLike]  # noqa: UP007
+#: ``scores``: the model's folder name (str), duration (float), window count (int) and probabilities by output.
+Scores = dict[str, Union[str, float, int, np.ndarray]]  # noqa: UP007
 
-def _read(folder: Path, name: str) -> Any:
+
+def _read(folder: Path, name: str) -> JSONObject:
+    """One .json file of a model folder (each holds one object: devices, labels, frontend)."""
     return json.loads((folder / name).read_text(encoding="utf-8"))
 
 
@@ -37,7 +51,7 @@ def labels() -> dict[str, list[str]]:
 
 
 @cache
-def _session(folder: str) -> Any:
+def _session(folder: str) -> InferenceSession:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -47,7 +61,7 @@ def _session(folder: str) -> Any:
                                         providers=["CPUExecutionProvider"])
 
 
-def _mono_at(source: Any, sample_rate: int | None, rate: int) -> np.ndarray:
+def _mono_at(source: AudioSource, sample_rate: int | None, rate: int) -> np.ndarray:
     if isinstance(source, (str, Path)):
         import soundfile
 
@@ -80,13 +94,13 @@ def _starts(n: int, window: int, hop: int, frame_hop: int) -> list[int]:
     return starts
 
 
-def _tasks(front: dict[str, Any]) -> dict[str, str]:
+def _tasks(front: JSONObject) -> dict[str, str]:
     """Each task of the model -> its output kind (``class``, ``multilabel`` or ``frames``), as ``jasc export`` wrote
     them in frontend.json: the task descriptions' words, so this file names no task."""
     return {spec["task"]: spec["kind"] for spec in front["tasks"]}
 
 
-def scores(source: Any, sample_rate: int | None = None, device: str | None = None) -> dict[str, Any]:
+def scores(source: AudioSource, sample_rate: int | None = None, device: str | None = None) -> Scores:
     """Raw probabilities by output name: a clip-level task's ``[N]`` averaged over windows, a frame-level task's
     ``[T, M]`` frames overlap-averaged and its ``<task>_clip`` ``[M]`` (the highest over windows)."""
     folder = MODELS / devices().get(device, "general") if device is not None else MODELS / "general"
@@ -110,7 +124,7 @@ def scores(source: Any, sample_rate: int | None = None, device: str | None = Non
                 probs = probs[:, : length // frame_hop + extra]
             parts.setdefault(name, []).append(np.asarray(probs, dtype=np.float32))
     joined = {name: np.concatenate(p) for name, p in parts.items()}
-    result: dict[str, Any] = {"model": folder.name, "duration": n / rate, "windows": len(starts)}
+    result: Scores = {"model": folder.name, "duration": n / rate, "windows": len(starts)}
     for name, windows in joined.items():
         if name not in kinds:  # a frame-level task's clip output, under its ONNX name (``event_clip``)
             result[name.replace("/", "_")] = windows.max(axis=0)
@@ -132,7 +146,7 @@ def _overlap_average(tracks: np.ndarray, starts: list[int], n_frames: int) -> np
     return (total / np.maximum(counts, 1)[:, None]).astype(np.float32)
 
 
-def predict(source: Any, sample_rate: int | None = None, device: str | None = None) -> dict[str, Any]:
+def predict(source: AudioSource, sample_rate: int | None = None, device: str | None = None) -> JSONObject:
     """Labels and probabilities of a file path or a waveform (``[samples]`` or ``[samples, channels]`` with
     ``sample_rate``); ``device``: the recording device (its fine-tuned model when there is one, else the general).
 
@@ -141,7 +155,7 @@ def predict(source: Any, sample_rate: int | None = None, device: str | None = No
     is jasc's)."""
     raw = scores(source, sample_rate, device)
     folder = MODELS / devices().get(device, "general") if device is not None else MODELS / "general"
-    result: dict[str, Any] = {"model": raw["model"], "duration": round(raw["duration"], 6), "windows": raw["windows"]}
+    result: JSONObject = {"model": raw["model"], "duration": round(raw["duration"], 6), "windows": raw["windows"]}
     names = labels()
     for task, kind in _tasks(_read(folder, "frontend.json")).items():
         if task not in raw:
