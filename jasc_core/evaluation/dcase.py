@@ -13,16 +13,20 @@ duration at most.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jasc_core.contract.json_types import JSONObject
 from jasc_core.evaluation.sed_scores import import_sed_scores_eval
 from jasc_core.evaluation.segments import frames_in_clip
 from jasc_core.inference.postprocess import frame_runs
 from jasc_core.inference.score_frames import score_frame
 
-PSDS_SETTINGS: dict[str, dict[str, Any]] = {
+if TYPE_CHECKING:  # pandas comes with sed_scores_eval, imported where frames are made
+    from pandas import DataFrame
+
+PSDS_SETTINGS: dict[str, dict[str, float | None]] = {
     "psds1": {"dtc_threshold": 0.7, "gtc_threshold": 0.7, "cttc_threshold": None, "alpha_ct": 0.0, "alpha_st": 1.0,
               "max_efpr": 100.0},
     "psds2": {"dtc_threshold": 0.1, "gtc_threshold": 0.1, "cttc_threshold": 0.3, "alpha_ct": 0.5, "alpha_st": 1.0,
@@ -32,7 +36,7 @@ PSDS_SETTINGS: dict[str, dict[str, Any]] = {
 
 def score_dataframes(
     scores: Mapping[str, np.ndarray], labels: Sequence[str], hop_seconds: float, durations: Mapping[str, float]
-) -> dict[str, Any]:
+) -> dict[str, DataFrame]:
     """``{clip_id: DataFrame}`` in sed_scores_eval's format from frame scores ``[T, classes]``."""
     return {clip_id: score_frame(clip_scores, labels, hop_seconds, durations[clip_id])
             for clip_id, clip_scores in scores.items()}
@@ -47,7 +51,7 @@ def dcase_event_metrics(
     threshold: float | np.ndarray = 0.5,
     *,
     psds: bool = True,
-) -> dict[str, Any]:
+) -> JSONObject:
     """Segment-based and collar-based F1 (micro, macro, per class) and PSDS1/2 of the clips in ``truth``.
 
     sed_scores_eval refuses classes without reference events in the evaluated clips. Those classes are left out of
@@ -60,7 +64,7 @@ def dcase_event_metrics(
     truth = {c: list(truth[c]) for c in clip_ids}
     present = sorted({event[2] for events in truth.values() for event in events}, key=list(labels).index)
     absent = [label for label in labels if label not in present]
-    results: dict[str, Any] = {"classes_without_reference": absent}
+    results: JSONObject = {"classes_without_reference": absent}
     if not present:
         return results
     columns = [list(labels).index(label) for label in present]
@@ -84,11 +88,12 @@ def dcase_event_metrics(
     return results
 
 
-def psds_values(frames: Mapping[str, Any], truth: Mapping[str, list], durations: Mapping[str, float]) -> dict[str, Any]:
+def psds_values(frames: Mapping[str, DataFrame], truth: Mapping[str, list],
+                durations: Mapping[str, float]) -> JSONObject:
     """``{"psds1": ..., "psds2": ...}`` of score DataFrames; a PSDS sed_scores_eval cannot compute is None, with its
     error under ``<name>_error`` (the other metrics are kept)."""
     sse = import_sed_scores_eval()
-    results: dict[str, Any] = {}
+    results: JSONObject = {}
     for name, settings in PSDS_SETTINGS.items():
         try:
             value = sse.intersection_based.psds(dict(frames), dict(truth), dict(durations), unit_of_time="hour",
@@ -126,7 +131,8 @@ def _absent_class_detections(
     return segments, events
 
 
-def f1_summary(stats: Mapping[str, Any], labels: Sequence[str], extra_false_alarms: int = 0) -> dict[str, Any]:
+def f1_summary(stats: Mapping[str, Mapping[str, float]], labels: Sequence[str],
+               extra_false_alarms: int = 0) -> JSONObject:
     """Micro, macro and per-class F1 of sed_scores_eval's per-class counts; ``extra_false_alarms`` (detections of
     classes without references) count in the micro average only."""
     per_class = {}

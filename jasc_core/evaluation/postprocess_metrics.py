@@ -16,11 +16,11 @@ All on the classes with reference events in the split, as ``dcase_event_metrics`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from jasc_core.contract.data import Event
+from jasc_core.contract.json_types import JSONMapping, JSONObject
 from jasc_core.evaluation.dcase import f1_summary, psds_values, score_dataframes
 from jasc_core.evaluation.events import filtered_scores
 from jasc_core.evaluation.sed_scores import import_sed_scores_eval
@@ -35,7 +35,7 @@ def has_median_filter(postprocess: PostprocessConfig, labels: Sequence[str], hop
     return bool(np.any(filter_frames(postprocess.median_filter, labels, hop_seconds) > 1))
 
 
-def _keyed(values: Mapping[str, Any], suffix: str) -> dict[str, Any]:
+def _keyed(values: JSONMapping, suffix: str) -> JSONObject:
     """``psds1`` -> ``psds1_<suffix>``, ``psds1_error`` -> ``psds1_<suffix>_error``."""
     out = {}
     for key, value in values.items():
@@ -52,7 +52,7 @@ def sebb_detections(raw: Mapping[str, np.ndarray], labels: Sequence[str], hop_se
 
 
 def sebb_collar_f1(events: Mapping[str, Sequence[Event]], truth: Mapping[str, list], present: Sequence[str],
-                   durations: Mapping[str, float]) -> dict[str, Any]:
+                   durations: Mapping[str, float]) -> JSONObject:
     """Collar-based F1 of event lists (binary scores from the events, as the sebbs authors score detections)."""
     sse = import_sed_scores_eval()
     clip_ids = [c for c in truth if c in events]
@@ -68,7 +68,7 @@ def sebb_collar_f1(events: Mapping[str, Sequence[Event]], truth: Mapping[str, li
 
 def psds_by_postprocess(raw: Mapping[str, np.ndarray], truth: Mapping[str, list], labels: Sequence[str],
                         hop_seconds: float, durations: Mapping[str, float], postprocess: PostprocessConfig,
-                        sebb: Mapping[str, SebbParams] | None = None) -> dict[str, Any]:
+                        sebb: Mapping[str, SebbParams] | None = None) -> JSONObject:
     """PSDS1/PSDS2 of the raw, the median-filtered and the SEBB scores (the module docstring's keys)."""
     clip_ids = [c for c in truth if c in raw]
     truth = {c: list(truth[c]) for c in clip_ids}

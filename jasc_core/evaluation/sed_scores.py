@@ -27,9 +27,10 @@ import importlib
 import sys
 import types
 import warnings
-from typing import Any
+from typing import NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from jasc_core.errors import ConfigError
 
@@ -75,13 +76,13 @@ def _install_pkg_resources_stand_in() -> None:
     class VersionConflict(Exception):
         pass
 
-    def get_distribution(name: str) -> Any:
+    def get_distribution(name: str) -> types.SimpleNamespace:
         try:
             return types.SimpleNamespace(project_name=name, key=name.lower(), version=metadata.version(name))
         except metadata.PackageNotFoundError as exc:
             raise DistributionNotFound(name) from exc
 
-    def _unsupported(*args: Any, **kwargs: Any) -> Any:
+    def _unsupported(*args: object, **kwargs: object) -> NoReturn:
         raise NotImplementedError("pkg_resources is not installed (setuptools >= 81); install setuptools<81")
 
     module.DistributionNotFound = DistributionNotFound  # type: ignore[attr-defined]
@@ -94,7 +95,7 @@ def _install_pkg_resources_stand_in() -> None:
     sys.modules["pkg_resources"] = module
 
 
-def _writable(array: Any) -> Any:
+def _writable(array: npt.ArrayLike | None) -> npt.NDArray[np.float64] | None:
     if array is None:
         return None
     return np.array(array, dtype=np.float64, copy=True)
@@ -115,7 +116,10 @@ def import_sed_scores_eval() -> types.ModuleType:
         statistics = importlib.import_module("sed_scores_eval.base_modules.statistics")
         kernel = statistics.onset_offset_curves
 
-        def onset_offset_curves(scores: Any, timestamps: Any, change_point_candidates: Any = None) -> Any:
+        def onset_offset_curves(scores: npt.ArrayLike, timestamps: npt.ArrayLike,
+                                change_point_candidates: npt.ArrayLike | None = None,
+                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            # The kernel (cy_detection.pyx) returns change points, onset times and offset times.
             return kernel(_writable(scores), _writable(timestamps), _writable(change_point_candidates))
 
         onset_offset_curves.__wrapped__ = kernel  # type: ignore[attr-defined]
