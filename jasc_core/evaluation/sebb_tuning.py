@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,9 +31,17 @@ from jasc_core.evaluation.dcase import PSDS_SETTINGS, score_dataframes
 from jasc_core.evaluation.events import ground_truth
 from jasc_core.evaluation.sed_scores import import_sed_scores_eval
 from jasc_core.inference.scoring import score_split
-from jasc_core.inference.sebb import import_csebbs
+from jasc_core.inference.sebb import Box, import_csebbs
 from jasc_core.runs.sebb_params import SebbParams, save_sebb
 from jasc_core.runs.thresholds import stored_thresholds
+
+if TYPE_CHECKING:  # sebbs and pandas (sed_scores_eval's) are imported where SEBBs are tuned
+    from pandas import DataFrame
+    from sebbs.csebbs import CSEBBsPredictor
+
+#: One grid point: a predictor and its boxes by clip; a selection: the chosen predictor and its value by class.
+Candidate = tuple["CSEBBsPredictor", dict[str, list[Box]]]
+Selection = tuple["CSEBBsPredictor", dict[str, float]]
 
 STEP_FILTER_LENGTHS = (0.32, 0.48, 0.64)
 MERGE_THRESHOLDS_ABS = (0.15, 0.2, 0.3)
@@ -44,8 +52,8 @@ DEFAULTS = {"step_filter_length": 0.5, "merge_threshold_abs": 1.0, "merge_thresh
 COLLARS = {"onset_collar": 0.2, "offset_collar": 0.2, "offset_collar_rate": 0.2}
 
 
-def candidates(frames: dict[str, Any], classes: Sequence[str], step_filter_lengths: Sequence[float],
-               merge_thresholds_abs: Sequence[float], merge_thresholds_rel: Sequence[float]) -> list[tuple[Any, dict]]:
+def candidates(frames: dict[str, DataFrame], classes: Sequence[str], step_filter_lengths: Sequence[float],
+               merge_thresholds_abs: Sequence[float], merge_thresholds_rel: Sequence[float]) -> list[Candidate]:
     """``[(CSEBBsPredictor, its boxes by clip)]`` over the grid (either an absolute or a relative merge threshold)."""
     csebbs = import_csebbs()
     merges = [(a, math.inf) for a in merge_thresholds_abs] + [(math.inf, r) for r in merge_thresholds_rel]
@@ -58,7 +66,7 @@ def candidates(frames: dict[str, Any], classes: Sequence[str], step_filter_lengt
     return out
 
 
-def select(found: list[tuple[Any, dict]], truth: dict[str, list], durations: dict[str, float]) -> dict[str, Any]:
+def select(found: list[Candidate], truth: dict[str, list], durations: dict[str, float]) -> dict[str, Selection]:
     """sebbs' per-class selections: ``{"psds": (predictor, PSDS1 by class), "cbf": (predictor, F1 by class)}``."""
     csebbs = import_csebbs()
     psds1 = {k: v for k, v in PSDS_SETTINGS["psds1"].items() if k != "alpha_st"}  # alpha_st: single classes only
@@ -66,7 +74,8 @@ def select(found: list[tuple[Any, dict]], truth: dict[str, list], durations: dic
             "cbf": csebbs.select_best_cbf(found, truth, durations, classwise=True, **COLLARS)}
 
 
-def _params(predictor: Any, classes: Sequence[str], tuned: Sequence[str], thresholds: np.ndarray) -> SebbParams:
+def _params(predictor: CSEBBsPredictor, classes: Sequence[str], tuned: Sequence[str],
+            thresholds: np.ndarray) -> SebbParams:
     """All classes' parameters: the selection's for the tuned classes, the defaults for the others."""
     def values(name: str) -> dict[str, float]:
         chosen = getattr(predictor, name)

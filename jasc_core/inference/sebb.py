@@ -18,7 +18,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +27,10 @@ from jasc_core.errors import ConfigError
 from jasc_core.inference.postprocess import TIME_DECIMALS
 from jasc_core.inference.score_frames import score_frame
 from jasc_core.runs.sebb_params import SebbParams
+
+if TYPE_CHECKING:  # sebbs and pandas (sed_scores_eval's) are imported where boxes are made
+    from pandas import DataFrame
+    from sebbs.csebbs import CSEBBsPredictor
 
 #: What to install, quoted in the error (docs/task4.md explains the sed_scores_eval step).
 INSTALL_HINT = ("pip install 'jasc[sebb]' && pip install --force-reinstall --no-deps sed_scores_eval==0.0.4 "
@@ -50,7 +54,7 @@ def import_csebbs() -> ModuleType:
     return csebbs
 
 
-def predictor(params: SebbParams, labels: Sequence[str]) -> Any:
+def predictor(params: SebbParams, labels: Sequence[str]) -> CSEBBsPredictor:
     """A ``sebbs`` ``CSEBBsPredictor`` with the per-class parameters of ``labels``."""
     csebbs = import_csebbs()
 
@@ -64,7 +68,7 @@ def predictor(params: SebbParams, labels: Sequence[str]) -> Any:
                                   detection_threshold=threshold, sound_classes=list(labels))
 
 
-def boxes(frames: Mapping[str, Any], labels: Sequence[str], params: SebbParams) -> dict[str, list[Box]]:
+def boxes(frames: Mapping[str, DataFrame], labels: Sequence[str], params: SebbParams) -> dict[str, list[Box]]:
     """SEBBs ``{clip_id: [(onset, offset, label, confidence), ...]}`` of score DataFrames ``{clip_id: frame}``."""
     found = predictor(params, labels).predict(dict(frames), sound_classes=list(labels))
     return {clip_id: [(float(on), float(off), str(label), float(conf)) for on, off, label, conf in clip_boxes]
@@ -98,7 +102,7 @@ def sebb_events(scores: np.ndarray, labels: Sequence[str], hop_seconds: float, p
 
 
 def box_score_frames(found: Mapping[str, Sequence[Box]], labels: Sequence[str], durations: Mapping[str, float],
-                     fill_value: float = -math.inf) -> dict[str, Any]:
+                     fill_value: float = -math.inf) -> dict[str, DataFrame]:
     """Boxes as score DataFrames for threshold-free metrics (PSDS): each box's confidence over its extent,
     ``fill_value`` outside every box (``sebbs.utils.sed_scores_from_sebbs``)."""
     import_csebbs()

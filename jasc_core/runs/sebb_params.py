@@ -17,8 +17,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from jasc_core.contract.json_types import JSONMapping, JSONObject, JSONValue
 from jasc_core.errors import RunError
 from jasc_core.runs.folder import open_run, read_json, write_json
 
@@ -37,11 +37,11 @@ class SebbParams:
     #: Per-class confidence thresholds of detections (None: boxes only, for threshold-free metrics).
     detection_threshold: dict[str, float] | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         def plain(values: Mapping[str, float]) -> dict[str, float | None]:
             return {label: None if math.isinf(v) else float(v) for label, v in values.items()}
 
-        out: dict[str, Any] = {"step_filter_length": plain(self.step_filter_length),
+        out: JSONObject = {"step_filter_length": plain(self.step_filter_length),
                                "merge_threshold_abs": plain(self.merge_threshold_abs),
                                "merge_threshold_rel": plain(self.merge_threshold_rel)}
         if self.detection_threshold is not None:
@@ -49,7 +49,7 @@ class SebbParams:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SebbParams:
+    def from_json(cls, data: JSONMapping) -> SebbParams:
         def values(key: str) -> dict[str, float]:
             return {label: math.inf if v is None else float(v) for label, v in data[key].items()}
 
@@ -74,7 +74,7 @@ def stored_sebb(run_dir: str | Path, labels: Sequence[str]) -> dict[str, SebbPar
     return params
 
 
-def save_sebb(run_dir: str | Path, params: Mapping[str, SebbParams], **info: Any) -> Path:
+def save_sebb(run_dir: str | Path, params: Mapping[str, SebbParams], **info: JSONValue) -> Path:
     """Store tuned SEBB parameter sets (``psds`` and ``cbf``) in the run folder (atomically)."""
     missing = [name for name in OBJECTIVES if name not in params]
     if missing:
