@@ -7,6 +7,8 @@ import json
 import engine_fakes
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jasc_augment import FreqMixStyle, Mixup, SpecMask
 from jasc_core import Batch, training
@@ -39,7 +41,7 @@ def test_spec_mask_zeroes_one_band_per_axis_within_the_share():
         assert torch.equal(clip[masked].any(dim=0), cols)
 
 
-def test_mixup_mixes_targets_and_keeps_a_target_only_where_both_clips_had_it():
+def test_mixup_mixes_targets_of_clips_labelled_alike_so_no_label_is_dropped():
     features = torch.randn(4, 10, 5)
     batch = _batch()
     out, mixed = Mixup({"probability": 1.0})(features, batch, torch.Generator().manual_seed(3))
@@ -50,11 +52,32 @@ def test_mixup_mixes_targets_and_keeps_a_target_only_where_both_clips_had_it():
     torch.rand((), generator=generator)
     g = torch._standard_gamma(torch.full((2,), 0.2), generator=generator)
     lam = float(g[0] / g.sum())
-    perm = torch.randperm(4, generator=generator)
+    # Clip 2 has no scene label: it is mixed with itself; clips 0, 1, 3 among themselves.
+    perm = torch.arange(4)
+    perm[[0, 1, 3]] = torch.tensor([0, 1, 3])[torch.randperm(3, generator=generator)]
     assert torch.allclose(out, lam * features + (1 - lam) * features[perm])
-    assert torch.equal(mixed.masks["scene"], batch.masks["scene"] & batch.masks["scene"][perm])
+    assert torch.equal(mixed.masks["scene"], batch.masks["scene"])
     assert torch.allclose(mixed.targets["event"], lam * batch.targets["event"] + (1 - lam) *
                           batch.targets["event"][perm])
+
+
+@settings(max_examples=60, deadline=None)
+@given(kinds=st.lists(st.sampled_from(["strong", "weak", "unlabelled"]), min_size=2, max_size=24),
+       seed=st.integers(0, 2**31 - 1))
+def test_mixup_of_a_mean_teacher_batch_keeps_every_strong_and_weak_label(kinds, seed):
+    # DESED mixes its strong, weak and unlabelled parts each within itself. Pairing across them dropped labels
+    # (a strong clip mixed with an unlabelled one kept no frame target): most of a mixed batch's strong labels.
+    b = len(kinds)
+    frames = torch.tensor([k == "strong" for k in kinds])
+    clip = torch.tensor([k == "weak" for k in kinds])
+    batch = Batch(waveform=torch.zeros(b, 1), index=torch.arange(b), clip_ids=[str(i) for i in range(b)],
+                  targets={"event": torch.rand(b, 7, 3).round(), "event/clip": torch.rand(b, 3).round()},
+                  masks={"event": frames, "event/clip": clip}, n_classes={"event": 3})
+    features = torch.eye(b).unsqueeze(1).expand(b, 2, b).clone()  # each clip its own one-hot row
+    out, mixed = Mixup({"probability": 1.0, "alpha": 1.0})(features, batch, torch.Generator().manual_seed(seed))
+    assert torch.equal(mixed.masks["event"], frames) and torch.equal(mixed.masks["event/clip"], clip)
+    for i in range(b):
+        assert {kinds[j] for j in torch.nonzero(out[i, 0]).flatten().tolist()} == {kinds[i]}
 
 
 def test_freq_mixstyle_mixes_statistics_not_targets():
