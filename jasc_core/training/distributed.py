@@ -68,7 +68,7 @@ def all_processes(value: T) -> list[T]:
     process calls it at the same point."""
     if not (dist.is_available() and dist.is_initialized()):
         return [value]
-    parts: list[Any] = [None] * dist.get_world_size()
+    parts: list[object] = [None] * dist.get_world_size()
     dist.all_gather_object(parts, value)
     return parts
 
