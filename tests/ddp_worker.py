@@ -20,7 +20,9 @@ def _test_hooks() -> None:
     """``JASC_TEST_PID_DIR``: each worker writes its pid to DIR/RANK; ``JASC_TEST_STEP_DELAY``: seconds of sleep
     before each step (time to kill a rank mid-epoch); ``JASC_TEST_STATE_DIR``: each worker saves its model's and
     extra models' (EMA teacher) state dicts after training to DIR/RANK.pt; ``JASC_TEST_STEP_LOG``: the main process
-    appends the global index of each optimiser step it finishes to FILE."""
+    appends the global index of each optimiser step it finishes to FILE; ``JASC_TEST_DISTILL_LOG``: at each epoch end
+    every worker appends "RANK EPOCHS_DONE CLIPS_COMPUTED" (its distiller's count of teachers' outputs it computed)
+    to FILE."""
     folder = os.environ.get("JASC_TEST_PID_DIR")
     if folder and "RANK" in os.environ:
         Path(folder, os.environ["RANK"]).write_text(str(os.getpid()))
@@ -48,6 +50,19 @@ def _test_hooks() -> None:
             return losses
 
         Trainer.train_step = logged_step
+    computed = os.environ.get("JASC_TEST_DISTILL_LOG")
+    if computed:
+        from jasc_core.training.distill import Distiller
+
+        save = Distiller.save
+
+        def logged_save(self):  # noqa: ANN001, ANN202 - a test's patch
+            self._test_epochs = getattr(self, "_test_epochs", 0) + 1
+            with open(computed, "a") as handle:
+                handle.write(f"{os.environ['RANK']} {self._test_epochs} {self.computed}\n")
+            save(self)
+
+        Distiller.save = logged_save
     states = os.environ.get("JASC_TEST_STATE_DIR")
     if states:
         import torch

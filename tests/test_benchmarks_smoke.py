@@ -116,7 +116,10 @@ def test_run_throughput(tmp_path, tiny_recipe):
 def test_dcase_t1_distillation(tmp_path):
     out = run_script("dcase_t1_distillation.py", "--out", str(tmp_path / "t1"), "--minutes", "1", "--epochs", "1",
                      "--teacher-epochs", "1", "--seeds", "1", "--finetune-epochs", "1", "--batch-size", "4",
-                     "--teacher-a-channels", "8", "--teacher-b-channels", "8", tmp_path=tmp_path)
-    accuracy = json.loads((tmp_path / "t1" / "summary.json").read_text())["accuracy"]
+                     "--teacher-a-channels", "8", "--teacher-b-channels", "8", "--timing-pairs", "1",
+                     "--timing-epochs", "1", tmp_path=tmp_path)
+    summary = json.loads((tmp_path / "t1" / "summary.json").read_text())
+    accuracy = summary["accuracy"]
     assert len(accuracy) >= 2 and all(len(values) == 1 for values in accuracy.values())
     assert all(f"| {kind} |" in out for kind in accuracy)
+    assert len(summary["cache_timing"]["time_ratio"]) == 1 and "cached distillation / label-only" in out

@@ -91,7 +91,7 @@ def test_a_distilled_student_records_its_terms_and_reuses_the_cache(teachers, tm
     # Epoch 1 computes every training clip once (24 clips); epoch 2 reads them all from the cache.
     assert counts == [24, 24]
     cache_files = os.listdir(tmp_path / "cache")
-    assert cache_files == [f"{teacher_key(teachers)}-rank0.pt"]
+    assert cache_files == [f"{teacher_key(teachers)}.pt"]
     counts.clear()
     training.run_recipe(_student(tmp_path, teachers), recipe_path="s.yaml", out_dir=tmp_path / "s2")
     assert counts == [0, 0]  # a second student with the same teachers computes nothing

@@ -141,3 +141,21 @@ def test_require_real_on_the_command_line_exits_2_with_the_download_command(cli,
     assert not (tmp_path / "run").exists()
     code, _, err = cli("run", str(recipes / "quickstart.yaml"), "--require-real", "--out", str(tmp_path / "q"))
     assert code == 2 and "--require-real: the recipe's data is not a real dataset" in err, err
+
+
+def test_the_disjoint_stand_in_cuts_its_scene_clips_to_tau_subset(fresh_machine, monkeypatch) -> None:
+    # Enough clips that some (device, scene) cells hold more than the one clip a subset keeps of each.
+    monkeypatch.setattr(stand_in, "STAND_IN_MINUTES", {"dcase-disjoint": 3.0})
+    whole = component("dataset", "disjoint")({})
+    whole.prepare()
+    cut = component("dataset", "disjoint")({"tau": {"subset": 25}})
+    cut.prepare()
+    tau = component("dataset", "tau")({"subset": 25})
+    tau.prepare()
+    all_clips, kept = whole.load("train").clips, cut.load("train").clips
+    scene_ids = {c.clip_id for c in kept if c.scene is not None}
+    # The scene clips are the tau dataset's subset of the same stand-in; every event clip stays.
+    assert scene_ids == {c.clip_id for c in tau.load("train").clips}
+    assert len(scene_ids) < len([c for c in all_clips if c.scene is not None])
+    assert [c.clip_id for c in kept if c.scene is None] == [c.clip_id for c in all_clips if c.scene is None]
+    assert [c.clip_id for c in cut.load("eval").clips] == [c.clip_id for c in whole.load("eval").clips]

@@ -14,10 +14,18 @@ with every schedule and weighting):
 
 The ensemble: the teachers' scene logits are averaged (CP-JKU averages logits), their event probabilities are
 averaged. ``cached`` mode computes the teachers' outputs of a clip once and keeps them in memory, saved to
-``<cache_dir>/<key>-rank<r>.pt`` after each epoch (each process keeps the clips it reads; a resumed run reloads them).
+``<cache_dir>/<key>.pt`` after each epoch (a resumed run, or another student of the same teachers, reloads them).
 The key of the file covers each teacher's run folder and checkpoint (path, size, modification time); the key of an
 entry is the clip id and a digest of the clip's waveform, so a changed teacher or changed audio is never served from
 the cache.
+
+Under DDP each process computes the outputs of the clips its share of each global batch holds, so in the first epoch
+every clip is computed once, by one process. The share of a clip moves between processes from epoch to epoch (each
+pass is shuffled globally), so at each epoch end the processes exchange the entries they computed since the last
+exchange (``all_processes``): from the second epoch on every process finds every clip, and the job computes each
+clip once, not once per process. The main process writes the one file. The terms are shared as the task losses are
+(``Runtime.share_losses``): their value is the mean over the clips of the global batch and their gradient, after
+the processes' gradients are averaged, that mean's, also when the processes hold different numbers of clips.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ from jasc_core.inference.scoring import load_trained
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.runs.checkpoints import save_atomic
 from jasc_core.runs.folder import open_run
+from jasc_core.training.distributed import all_processes
+from jasc_core.training.runtime import Runtime
 
 log = logging.getLogger("jasc")
 
@@ -113,14 +123,16 @@ class Distiller:
                               f"({', '.join(tasks)})")
         self.teachers = checked_teachers(config.teachers, labels, self.tasks, sample_rate, device)
         self.online = wants_online(config, augmentations)
+        self.rank = rank
         self.cache: dict[str, dict[str, Tensor]] = {}
         self.path = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()) / (
-            f"{teacher_key(config.teachers)}-rank{rank}.pt")
+            f"{teacher_key(config.teachers)}.pt")
         self._saved = 0
         if not self.online and self.path.is_file():
             self.cache = _read_cache(self.path)
             self._saved = len(self.cache)
-        self.computed = 0  # clips whose teachers' outputs were computed (not read from the cache)
+        self._fresh: list[str] = []  # keys this process computed since the last exchange
+        self.computed = 0  # clips whose teachers' outputs this process computed (not read from the cache)
 
     @torch.no_grad()
     def _teach(self, waveform: Tensor) -> dict[str, Tensor]:
@@ -144,6 +156,7 @@ class Distiller:
             fresh = self._teach(batch.waveform[missing])
             for row, i in enumerate(missing):
                 self.cache[keys[i]] = {task: value[row].cpu() for task, value in fresh.items()}
+                self._fresh.append(keys[i])
             self.computed += len(missing)
         device = batch.waveform.device
         return {task: torch.stack([self.cache[key][task] for key in keys]).to(device) for task in self.tasks}
@@ -159,10 +172,11 @@ class Distiller:
             targets[f"{task}/{TEACHER}"], masks[f"{task}/{TEACHER}"] = value, ones
         return batch.replace(targets=targets, masks=masks)
 
-    def losses(self, outputs: Mapping[str, Tensor], batch: Batch) -> dict[str, Tensor]:
-        """The named distillation terms of one batch (see the module docstring)."""
-        terms: dict[str, Tensor] = {}
-        weight, temperature = self.config.weight, self.config.temperature
+    def losses(self, outputs: Mapping[str, Tensor], batch: Batch, runtime: Runtime | None = None) -> dict[str, Tensor]:
+        """The named distillation terms of one batch (see the module docstring); with ``runtime``, each the mean
+        over every process's clips (``Runtime.share_losses``: a collective, so every process calls it)."""
+        terms: dict[str, tuple[Tensor, int]] = {}
+        temperature = self.config.temperature
         for task in self.tasks:
             key = f"{task}/{TEACHER}"
             if key not in batch.targets or task not in outputs:
@@ -177,16 +191,40 @@ class Distiller:
             else:
                 term = F.kl_div(F.log_softmax(student / temperature, dim=-1), target,
                                 reduction="batchmean") * temperature**2
-            terms[f"distill/{task}"] = weight * term
-        return terms
+            terms[f"distill/{task}"] = (term, int(mask.sum()))
+        names = [f"distill/{task}" for task in self.tasks]
+        shared = (runtime.share_losses(terms, names) if runtime is not None
+                  else {name: term for name, (term, _) in terms.items()})
+        return {name: self.config.weight * term for name, term in shared.items()}
 
     def save(self) -> None:
-        """Write the cache when it grew since the last save (atomic; the epoch end calls this)."""
-        if self.online or len(self.cache) == self._saved:
+        """At an epoch end, on every process: take the entries the other processes computed since the last call
+        (a collective under DDP), then the main process writes the cache when it grew (atomically)."""
+        if self.online:
+            return
+        fresh = _pack({key: self.cache[key] for key in self._fresh}, self.tasks)
+        self._fresh = []
+        for rank, part in enumerate(all_processes(fresh)):
+            if rank != self.rank:
+                self.cache.update(_unpack(part))
+        if self.rank != 0 or len(self.cache) == self._saved:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(self.cache, self.path)
         self._saved = len(self.cache)
+
+
+def _pack(entries: Mapping[str, Mapping[str, Tensor]], tasks: Sequence[str]) -> tuple[list[str], dict[str, Tensor]]:
+    """Entries as keys and one stacked tensor per task: what the processes exchange (pickled by the collective,
+    a few large tensors rather than one small one per clip)."""
+    keys = list(entries)
+    return keys, {task: torch.stack([entries[key][task] for key in keys]) if keys else torch.empty(0)
+                  for task in tasks}
+
+
+def _unpack(packed: tuple[list[str], Mapping[str, Tensor]]) -> dict[str, dict[str, Tensor]]:
+    keys, values = packed
+    return {key: {task: value[row] for task, value in values.items()} for row, key in enumerate(keys)}
 
 
 def _read_cache(path: Path) -> dict[str, dict[str, Tensor]]:

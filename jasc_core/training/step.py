@@ -66,7 +66,7 @@ def step_losses(
             parts.setdefault(task, []).append((loss, clips_in_loss(task, targets)))
         named = schedule.extra_losses(model, features, outputs, batch, context)
         if distiller is not None:
-            named = {**named, **distiller.losses(outputs, batch)}
+            named = {**named, **distiller.losses(outputs, batch, runtime)}
         for name, loss in named.items():
             check(f"extra loss '{name}'", loss)
             extra[name] = extra[name] + loss if name in extra else loss

@@ -376,7 +376,7 @@ class Disjoint(Dataset):
 
     def load(self, split: str) -> ClipList:
         if self._stand_in_reader is not None:
-            return self._stand_in_reader.load(split)
+            return self._stand_in_subset(self._stand_in_reader.load(split), split)
         parts = [d.load(split) for d in (self.tau, self.desed) if split in d.splits()]
         if not parts:
             raise DataError(f"no split '{split}' in the TAU or DESED part; splits: {', '.join(self.splits())}")
@@ -395,3 +395,14 @@ class Disjoint(Dataset):
         if self._stand_in_reader is not None:
             return self._stand_in_reader.audio(clip, sample_rate)
         return self.tau.audio(clip, sample_rate)
+
+    def _stand_in_subset(self, clips: ClipList, split: str) -> ClipList:
+        """``tau.subset`` on the stand-in: the scene clips of 'train' cut to the drawn subset, as the ``tau`` dataset
+        does with the stand-in it serves (no split file exists for generated data); the event clips all stay."""
+        percent = self.config.tau.subset
+        if split != "train" or percent is None:
+            return clips
+        scenes = [c for c in clips.clips if c.scene is not None]
+        kept = {c.clip_id for c in draw_subset(scenes, percent, self.config.tau.subset_seed)}
+        return dataclasses.replace(clips, clips=[c for c in clips.clips if c.scene is None or c.clip_id in kept],
+                                   notes={**clips.notes, f"subset_{percent}_of": len(scenes)})
