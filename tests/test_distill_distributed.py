@@ -10,11 +10,9 @@ collective played by a barrier; the 2-process runs (torchrun, gloo) are slow-mar
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import engine_fakes
@@ -22,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 from test_distill import _teacher
-from test_distributed import _env, _history, _launch
+from test_distributed import _env, _history, _kill_rank_1_in_epoch_2, _launch
 
 from jasc_core import Batch
 from jasc_core.model.pipeline import Labels
@@ -185,19 +183,8 @@ def test_a_killed_distilled_job_resumes_to_the_uninterrupted_result(teachers, tm
     overrides = {"train.epochs": 3, "evaluate.plots": False, "train.batch_size": 4}
     whole = _launch(tmp_path, "whole", {**overrides, "distill": _distill_block(teachers, tmp_path / "c1")}, 2)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    pids, log = tmp_path / "pids", tmp_path / "computed.log"
-    pids.mkdir()
-    killed = {**overrides, "distill": _distill_block(teachers, tmp_path / "c2")}
-    job = _launch(tmp_path, "killed", killed, 2, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                  env={"JASC_TEST_STEP_DELAY": "0.3", "JASC_TEST_PID_DIR": str(pids)})
-    last = tmp_path / "killed" / "checkpoints" / "last.pt"
-    deadline = time.time() + 120
-    while engine_fakes.checkpoint_epoch(last) < 0 and time.time() < deadline and job.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.45)  # one or two steps into epoch 2
-    os.kill(int((pids / "1").read_text()), signal.SIGKILL)
-    job.communicate(timeout=120)
-    assert job.returncode == 2
+    log = tmp_path / "computed.log"
+    _kill_rank_1_in_epoch_2(tmp_path, {**overrides, "distill": _distill_block(teachers, tmp_path / "c2")})
     resumed = subprocess.run([sys.executable, "-m", "ddp_worker", "--nproc", "2", "run", "--resume",
                               str(tmp_path / "killed")], env=_env(JASC_TEST_DISTILL_LOG=str(log)),
                              capture_output=True, text=True, timeout=300)

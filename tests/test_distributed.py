@@ -224,17 +224,13 @@ def test_every_process_ends_with_the_same_student_and_teacher(tmp_path, schedule
 # a rank killed mid-epoch -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("resume_nproc", [2, 1])
-def test_killing_one_rank_stops_the_job_and_resume_matches_an_uninterrupted_run(tmp_path, resume_nproc):
-    overrides = {"train.epochs": 3, "evaluate.plots": False, "train.batch_size": 4}
-    whole = _launch(tmp_path, "whole", overrides, 2)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-
+def _kill_rank_1_in_epoch_2(tmp_path: Path, overrides: dict, env: dict | None = None) -> tuple[int, str]:
+    """A 2-process job ``tmp_path / "killed"`` whose rank 1 is SIGKILLed one or two steps into epoch 2; returns that
+    rank's pid and the job's stderr (the job has exited with 2)."""
     pids = tmp_path / "pids"
     pids.mkdir()
     job = _launch(tmp_path, "killed", overrides, 2, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                  env={"JASC_TEST_STEP_DELAY": "0.3", "JASC_TEST_PID_DIR": str(pids)})
+                  env={"JASC_TEST_STEP_DELAY": "0.3", "JASC_TEST_PID_DIR": str(pids), **(env or {})})
     last = tmp_path / "killed" / "checkpoints" / "last.pt"
     deadline = time.time() + 120
     while engine_fakes.checkpoint_epoch(last) < 0 and time.time() < deadline and job.poll() is None:
@@ -244,6 +240,18 @@ def test_killing_one_rank_stops_the_job_and_resume_matches_an_uninterrupted_run(
     os.kill(rank1, signal.SIGKILL)
     _, err = job.communicate(timeout=120)
     assert job.returncode == 2
+    return rank1, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume_nproc", [2, 1])
+def test_killing_one_rank_stops_the_job_and_resume_matches_an_uninterrupted_run(tmp_path, resume_nproc):
+    overrides = {"train.epochs": 3, "evaluate.plots": False, "train.batch_size": 4}
+    whole = _launch(tmp_path, "whole", overrides, 2)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    rank1, err = _kill_rank_1_in_epoch_2(tmp_path, overrides)
+    last = tmp_path / "killed" / "checkpoints" / "last.pt"
     assert f"error: rank 1 (pid {rank1}) was killed by signal SIGKILL; torchrun stopped the other processes; " \
            f"continue with: jasc run --resume {tmp_path / 'killed'} --nproc 2" in err
     assert load_checkpoint(last).epoch == 0  # the last complete epoch, nothing half-written
