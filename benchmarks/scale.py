@@ -37,7 +37,7 @@ import torch
 from train_throughput import Combination, endless, train_step  # this folder: the same training step
 
 from jasc_core import component
-from jasc_core.data.audio_cache import build_audio_cache
+from jasc_core.data.cache_fill import build_audio_cache
 from jasc_core.data.clips import clip_dataset
 from jasc_core.data.loaders import collate
 from jasc_core.model.device import resolve_precision

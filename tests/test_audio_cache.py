@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jasc_core.contract.data import Clip, ClipList
-from jasc_core.data.audio_cache import AudioCache, build_audio_cache
+from jasc_core.data.audio_cache import AudioCache
+from jasc_core.data.cache_fill import build_audio_cache
 from jasc_core.data.clips import ClipDataset
 from jasc_core.data.loaders import split_loaders
 from jasc_core.training.streams import build_streams

@@ -23,7 +23,8 @@ from jasc_core.contract.data import ClipList
 from jasc_core.contract.json_types import JSONMapping, JSONObject
 from jasc_core.contract.registry import get_registry
 from jasc_core.contract.tasks import TASK_DESCRIPTIONS, TASKS
-from jasc_core.data.audio_cache import build_audio_cache, default_audio_cache_dir
+from jasc_core.data.audio_cache import default_audio_cache_dir
+from jasc_core.data.cache_fill import build_audio_cache
 from jasc_core.data.clips import ClipDataset, clip_dataset
 from jasc_core.data.loaders import split_loaders, worker_count
 from jasc_core.errors import ConfigError, JascError, RunError, os_error_message
