@@ -19,6 +19,7 @@ from jasc_core.runs.checkpoints import load_checkpoint, save_atomic
 from jasc_core.runs.folder import create_run
 from jasc_core.training.distill import Distiller, teacher_key
 from jasc_core.training.run import model_tasks
+from jasc_core.training.runtime import Runtime
 
 
 def _teacher(tmp_path, name, labels=None, **overrides):
@@ -45,7 +46,7 @@ def _distiller(tmp_path, teachers, tasks=("scene", "event"), **config):
     block = DistillConfig(**{"teachers": teachers, "temperature": 2.0, "weight": 0.5,
                              "cache_dir": str(tmp_path / "cache"), **config})
     labels = Labels({"scene": ["high", "low"], "event": ["beep", "buzz"]})
-    return Distiller(block, labels, tasks, 8000, torch.device("cpu"))
+    return Distiller(block, labels, tasks, 8000, Runtime("cpu"))
 
 
 def _student(tmp_path, teachers, name="student", **overrides):
@@ -117,7 +118,7 @@ def test_a_teacher_without_the_students_task_or_labels_is_a_recipe_error(fakes, 
         _distiller(tmp_path, [relabelled], tasks=("scene",))
     with pytest.raises(ConfigError, match=r"distill.tasks: event is not a task of the student"):
         Distiller(DistillConfig(teachers=[scene_only], tasks=["event"]), Labels({"scene": ["high", "low"]}),
-                  ("scene",), 8000, torch.device("cpu"))
+                  ("scene",), 8000, Runtime("cpu"))
 
 
 def test_the_terms_are_hintons_kl_times_t_squared_and_bce_on_frames(teachers, tmp_path):

@@ -25,7 +25,6 @@ from test_distributed import _env, _history, _kill_rank_1_in_epoch_2, _launch
 from jasc_core import Batch
 from jasc_core.model.pipeline import Labels
 from jasc_core.recipes.blocks import DistillConfig
-from jasc_core.training import distill as distill_module
 from jasc_core.training.distill import Distiller, teacher_key
 from jasc_core.training.runtime import Runtime
 
@@ -35,14 +34,14 @@ def teachers(fakes, tmp_path):
     return [str(_teacher(tmp_path, "t1")), str(_teacher(tmp_path, "t2", **{"model.encoder.channels": 12}))]
 
 
-def _distiller(cache: Path, teachers: list[str], rank: int = 0) -> Distiller:
+def _distiller(cache: Path, teachers: list[str], rank: int = 0, collective: _Collective | None = None) -> Distiller:
     block = DistillConfig(teachers=teachers, temperature=2.0, weight=0.5, cache_dir=str(cache))
     labels = Labels({"scene": ["high", "low"], "event": ["beep", "buzz"]})
-    return Distiller(block, labels, ("scene", "event"), 8000, torch.device("cpu"), rank=rank)
+    return Distiller(block, labels, ("scene", "event"), 8000, _ThreadRank(rank, collective))
 
 
 class _Collective:
-    """``all_processes`` for ranks played by threads: each thread's value, in rank order, once all have given one."""
+    """``Runtime.all_gather`` for ranks played by threads: each thread's value, in rank order, once all have given one."""
 
     def __init__(self, world_size: int) -> None:
         self.values: list[object] = [None] * world_size
@@ -55,6 +54,17 @@ class _Collective:
         result = list(self.values)
         self.barrier.wait()  # nobody overwrites a value before everyone has read it
         return result
+
+
+class _ThreadRank(Runtime):
+    """A one-process CPU runtime that plays rank ``rank`` of a job whose collective is ``collective``."""
+
+    def __init__(self, rank: int, collective: _Collective | None) -> None:
+        super().__init__("cpu")
+        self.rank, self.collective = rank, collective
+
+    def all_gather(self, value: object) -> list[object]:
+        return self.collective(value) if self.collective is not None else super().all_gather(value)
 
 
 def _in_ranks(collective: _Collective, work: list) -> None:
@@ -84,10 +94,9 @@ def _clips(ids: str) -> Batch:
     return Batch(waveform=torch.stack([waves[c] for c in ids]), index=torch.arange(len(ids)), clip_ids=list(ids))
 
 
-def test_the_processes_exchange_their_teacher_outputs_so_each_clip_is_computed_once(teachers, tmp_path, monkeypatch):
+def test_the_processes_exchange_their_teacher_outputs_so_each_clip_is_computed_once(teachers, tmp_path):
     collective = _Collective(2)
-    monkeypatch.setattr(distill_module, "all_processes", collective)
-    ranks = [_distiller(tmp_path / "cache", teachers, rank=r) for r in (0, 1)]
+    ranks = [_distiller(tmp_path / "cache", teachers, rank=r, collective=collective) for r in (0, 1)]
     # Epoch 1: each process reads its share of each global batch (a pass covers every clip once); the epoch end
     # exchanges. Epoch 2: the pass is shuffled anew, so each process reads clips the other one computed.
     shares = [["abcd"], ["efgh"]]

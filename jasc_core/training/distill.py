@@ -22,7 +22,7 @@ the cache.
 Under DDP each process computes the outputs of the clips its share of each global batch holds, so in the first epoch
 every clip is computed once, by one process. The share of a clip moves between processes from epoch to epoch (each
 pass is shuffled globally), so at each epoch end the processes exchange the entries they computed since the last
-exchange (``all_processes``): from the second epoch on every process finds every clip, and the job computes each
+exchange (``Runtime.all_gather``): from the second epoch on every process finds every clip, and the job computes each
 clip once, not once per process. The main process writes the one file. The terms are shared as the task losses are
 (``Runtime.share_losses``): their value is the mean over the clips of the global batch and their gradient, after
 the processes' gradients are averaged, that mean's, also when the processes hold different numbers of clips.
@@ -48,7 +48,6 @@ from jasc_core.inference.scoring import load_trained
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.runs.checkpoints import save_atomic
 from jasc_core.runs.folder import open_run
-from jasc_core.training.distributed import all_processes
 from jasc_core.training.runtime import Runtime
 
 log = logging.getLogger("jasc")
@@ -113,17 +112,17 @@ def wants_online(config: Any, augmentations: Sequence[Any]) -> bool:
 class Distiller:
     """Teachers' outputs as batch targets (``attach``) and the distillation terms (``losses``)."""
 
-    def __init__(self, config: Any, labels: Labels, tasks: Sequence[str], sample_rate: int, device: torch.device,
-                 augmentations: Sequence[Any] = (), rank: int = 0) -> None:
+    def __init__(self, config: Any, labels: Labels, tasks: Sequence[str], sample_rate: int, runtime: Runtime,
+                 augmentations: Sequence[Any] = ()) -> None:
         self.config = config
         self.tasks = tuple(t for t in tasks if config.tasks is None or t in config.tasks)
         unknown = sorted(set(config.tasks or ()) - set(tasks))
         if unknown:
             raise ConfigError(f"distill.tasks: {', '.join(unknown)} is not a task of the student "
                               f"({', '.join(tasks)})")
-        self.teachers = checked_teachers(config.teachers, labels, self.tasks, sample_rate, device)
+        self.teachers = checked_teachers(config.teachers, labels, self.tasks, sample_rate, runtime.device)
         self.online = wants_online(config, augmentations)
-        self.rank = rank
+        self.runtime = runtime  # its device, its rank, and the cache exchange between processes (all_gather)
         self.cache: dict[str, dict[str, Tensor]] = {}
         self.path = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()) / (
             f"{teacher_key(config.teachers)}.pt")
@@ -204,10 +203,10 @@ class Distiller:
             return
         fresh = _pack({key: self.cache[key] for key in self._fresh}, self.tasks)
         self._fresh = []
-        for rank, part in enumerate(all_processes(fresh)):
-            if rank != self.rank:
+        for rank, part in enumerate(self.runtime.all_gather(fresh)):
+            if rank != self.runtime.rank:
                 self.cache.update(_unpack(part))
-        if self.rank != 0 or len(self.cache) == self._saved:
+        if not self.runtime.is_main or len(self.cache) == self._saved:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(self.cache, self.path)

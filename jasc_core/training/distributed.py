@@ -62,17 +62,6 @@ def make_runtime(device: str = "auto", precision: str = "fp32", sync_batchnorm: 
     return Runtime(device, precision)
 
 
-def all_processes(value: T) -> list[T]:
-    """``value`` of every process of the job in rank order (``[value]`` outside torchrun): for a part of training
-    that holds no runtime, as the distiller's cache exchange at an epoch end. A collective under DDP: every
-    process calls it at the same point."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return [value]
-    parts: list[object] = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, value)
-    return parts
-
-
 def share_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
     """``[start, stop)`` of process ``rank``'s contiguous share of ``n`` items: sizes differ by at most one, the
     lower ranks taking the extra ones (``numpy.array_split``'s rule)."""

@@ -134,8 +134,8 @@ def build_parts(recipe: Recipe, *, init_weights: bool = True, runtime: Runtime |
         # The scheme may have created its parameters on the CPU; move the data, keeping the same leaf tensor.
         param.data = param.data.to(runtime.device)
     augmentations = [build("augment", block).to(runtime.device) for block in recipe.augment]
-    distiller = (Distiller(recipe.distill, labels, tasks, int(features.sample_rate), runtime.device, augmentations,
-                           runtime.rank) if recipe.distill is not None else None)
+    distiller = (Distiller(recipe.distill, labels, tasks, int(features.sample_rate), runtime, augmentations)
+                 if recipe.distill is not None else None)
     return TrainingParts(recipe, runtime, pipeline, weighting, schedule, streams, val_loaders, labels, tasks,
                          (run.recipe_hash if run is not None else recipe_hash)(identity_dict(recipe)),
                          stand_in=pipeline.stand_in(dataset.stand_in), init=init, augmentations=augmentations,
