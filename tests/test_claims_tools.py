@@ -4,6 +4,7 @@ validate, and the tables state mean ± std and the steps per task that run.json 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,5 +51,36 @@ def test_tables_give_mean_std_over_runs_and_the_steps_each_task_trained(tmp_path
     assert claims_tables.curves(results, ["freeze_sed_asc"])[2] == "| freeze_sed_asc | 60.0 |"
 
 
-def test_the_sweep_script_parses():
-    assert subprocess.run(["bash", "-n", str(ROOT / "tools" / "claims_sweeps.sh")]).returncode == 0
+@pytest.mark.parametrize("script", ["claims_sweeps.sh", "claims_table3_cpu.sh"])
+def test_the_sweep_scripts_parse(script):
+    assert subprocess.run(["bash", "-n", str(ROOT / "tools" / script)]).returncode == 0
+
+
+def _cpu_table3_sweeps() -> tuple[list[str], dict[str, tuple[str, list[str]]]]:
+    """The CPU Table 3 script's shared overrides and, per sweep, its recipe and own overrides (5 epochs of 100)."""
+    text = (ROOT / "tools" / "claims_table3_cpu.sh").read_text()
+    expand = {"$epochs": "5", "$two": "10", "$steps": "100"}
+
+    def sets(fragment: str) -> list[str]:
+        values = re.findall(r'--set (?:"([^"]+)"|([^\s)]+))', fragment)
+        overrides = [quoted or bare for quoted, bare in values]
+        for name, number in expand.items():
+            overrides = [o.replace(name, number) for o in overrides]
+        return overrides
+
+    shared = sets(text[text.index("cpu_size=("):text.index("common=(")]) + ["train.steps_per_epoch=100"]
+    sweeps = {m[1]: (m[2], sets(m[3])) for m in re.finditer(r"^sweep (\w+) (\S+) (.*)$", text, re.MULTILINE)}
+    return shared, sweeps
+
+
+def test_the_cpu_table3_arms_validate_and_give_each_task_the_same_steps():
+    shared, sweeps = _cpu_table3_sweeps()
+    assert sorted(sweeps) == sorted(claims_tables.TABLE3)
+    for name, (recipe_path, overrides) in sweeps.items():
+        recipe = load_recipe(ROOT / recipe_path, shared + overrides)
+        assert recipe.features.n_mels == 32 and recipe.model.encoder.channels == [8, 16, 32], name
+        joint = recipe.schedule.name == "soft"
+        # SoftMTL trains both tasks every step; HardMTL 1:1 and FreezeMTL one task per step, for twice the epochs.
+        assert recipe.train.epochs == (5 if joint else 10), name
+        if recipe.schedule.name == "freeze":
+            assert recipe.schedule.first_epochs == 5, name
