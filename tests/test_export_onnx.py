@@ -124,3 +124,41 @@ def test_export_of_a_missing_folder_or_bad_option_is_one_line(exported, tmp_path
     assert code == 2 and "only onnx" in err
     code, _, err = cli("predict", "--onnx", str(tmp_path / "nowhere"), str(tmp_path / "x.wav"))
     assert code == 2 and "not a jasc export folder" in err
+
+
+def test_the_export_carries_the_runs_tuned_median_filters_and_sebb_parameters(exported, tmp_path):
+    """What `jasc postprocess tune` stored in the run reaches `jasc predict --onnx` as it reaches `jasc predict RUN`:
+    per-class median filters in thresholds.json, SEBB parameters as sebb.json (exports made before lost both)."""
+    import math
+    import shutil
+
+    from jasc_core.inference.onnx_predict import OnnxPredictor
+    from jasc_core.runs.median_filters import save_median_filters
+    from jasc_core.runs.sebb_params import SebbParams, save_sebb
+
+    run_dir, _ = exported
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    labels = list(jasc.load(run).labels["event"])
+    lengths = {label: 0.2 * (i + 1) for i, label in enumerate(labels)}
+    save_median_filters(run, lengths)
+    wave = (0.3 * np.sin(2 * np.pi * 2500 * np.arange(3 * 8000) / 8000)).astype(np.float32)
+
+    def export(out):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["export", str(run), "--format", "onnx", "--window", "1", "--out", str(out)])
+        assert exit_info.value.code in (0, None)
+        return OnnxPredictor(out)
+
+    onnx = export(tmp_path / "median")
+    from_run = jasc.load(run)
+    assert onnx.postprocess.median_filter == from_run.postprocess.median_filter == pytest.approx(lengths)
+    assert onnx.sebb is None and not (tmp_path / "median" / "sebb.json").exists()
+    assert onnx.predict(wave, 8000)["events"] == from_run.predict(wave, 8000)["events"]
+
+    params = SebbParams({label: 0.4 for label in labels}, {label: 0.2 for label in labels},
+                        {label: math.inf for label in labels}, {label: 0.5 for label in labels})
+    save_sebb(run, {"psds": params, "cbf": params})
+    onnx = export(tmp_path / "median")  # into the same folder: now with sebb.json
+    assert onnx.sebb == jasc.load(run).sebb == params
+    assert "SEBB" in json.loads((tmp_path / "median" / "export.json").read_text())["events"]

@@ -17,8 +17,9 @@ Smaller copies (``--quantize int8,fp16``, ``jasc_core.inference.quantize``): sta
 change on ``--split`` reported; fp16 for GPUs.
 
 The export folder: ``model.onnx`` (+ ``model.int8.onnx``, ``model.fp16.onnx``), ``labels.json``, ``frontend.json``, ``thresholds.json``
-(tuned thresholds or the recipe's, plus the post-processing), ``export.json`` (what was checked, with figures) and a
-one-page ``README.md``.
+(tuned thresholds or the recipe's, plus the post-processing with the run's tuned median filters), ``sebb.json`` when the
+run has tuned SEBB parameters (``tuned_postprocessing``: ``jasc predict --onnx`` then finds the events ``jasc predict
+RUN`` finds), ``export.json`` (what was checked, with figures) and a one-page ``README.md``.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, frame_hop_sample
 from jasc_core.inference.scoring import load_split, load_trained
 from jasc_core.inference.windows import threshold_of
 from jasc_core.model.pipeline import Labels, Pipeline
+from jasc_core.recipes.blocks import PostprocessConfig
 from jasc_core.recipes.model import build
 from jasc_core.recipes.types import Recipe
+from jasc_core.runs.median_filters import run_postprocess
+from jasc_core.runs.sebb_params import FILE_NAME as SEBB_FILE
+from jasc_core.runs.sebb_params import SebbParams, stored_sebb
 
 #: Eval clips the ONNX round trip is checked on (issue 13: 10).
 ROUND_TRIP_CLIPS = 10
@@ -202,8 +207,21 @@ def export_onnx(
     }
     smaller_copies(copies, path, (recipe, pipeline, labels, samples), (waveforms, names, batches, thresholds),
                    calibration_clips, calibration_split, report)
-    write_export_files(out, recipe, pipeline, labels, names, (rate, frame_hop, samples), (thresholds, source), report)
+    write_export_files(out, recipe, pipeline, labels, names, (rate, frame_hop, samples), (thresholds, source), report,
+                       tuned_postprocessing(run_dir, recipe, pipeline, labels))
     return report
+
+
+def tuned_postprocessing(run_dir: str | Path, recipe: Recipe, pipeline: Pipeline, labels: Labels
+                         ) -> tuple[PostprocessConfig, dict[str, SebbParams] | None]:
+    """What turns the run's frame scores into events, as ``jasc predict RUN`` applies it: the recipe's
+    post-processing with the run's tuned median filters (``median_filters.json``), and its tuned SEBB parameters
+    (``sebb.json``), which replace both where present. The export folder carries them, so ``jasc predict --onnx``
+    finds the events ``jasc predict RUN`` finds."""
+    task = next((t for t in pipeline.tasks if TASK_DESCRIPTIONS[t].frame_level), None)
+    if task is None:
+        return recipe.evaluate.postprocess, None
+    return run_postprocess(run_dir, labels[task], recipe.evaluate.postprocess), stored_sebb(run_dir, labels[task])
 
 
 def smaller_copies(copies: Sequence[str], path: Path, model: tuple[Recipe, Pipeline, Labels, int],
@@ -250,10 +268,12 @@ def copy_report(path: Path, ort: ModuleType, waveforms: torch.Tensor, names: Seq
 
 def write_export_files(out: Path, recipe: Recipe, pipeline: Pipeline, labels: Labels, names: Sequence[str],
                        grid: tuple[int, int, int], thresholds: tuple[Thresholds, str],
-                       report: JSONObject) -> None:
-    """labels.json, frontend.json (with the tasks' output kinds), thresholds.json, export.json and README.md."""
+                       report: JSONObject, tuned: tuple[PostprocessConfig, dict[str, SebbParams] | None]) -> None:
+    """labels.json, frontend.json (with the tasks' output kinds), thresholds.json (with the post-processing of
+    ``tuned``), sebb.json (its SEBB parameters, if any), export.json and README.md."""
     rate, frame_hop, samples = grid
     by_task, source = thresholds
+    postprocess, sebb = tuned
 
     def dump(name: str, data: object) -> None:
         (out / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -274,8 +294,13 @@ def write_export_files(out: Path, recipe: Recipe, pipeline: Pipeline, labels: La
         # "thresholds": the frame-level task's, as exports before per-task thresholds wrote them.
         "thresholds": plain(by_task[tuned]) if tuned else float(recipe.evaluate.threshold),
         "by_task": {task: plain(value) for task, value in by_task.items()},
-        "source": source, "postprocess": recipe.evaluate.postprocess.model_dump(),
+        "source": source, "postprocess": postprocess.model_dump(),
     })
+    (out / SEBB_FILE).unlink(missing_ok=True)  # a re-export into the folder of a run tuned since must not keep it
+    if sebb is not None:
+        dump(SEBB_FILE, {name: params.to_json() for name, params in sebb.items()})
+    report["events"] = (f"SEBB detection ({SEBB_FILE}, the run's collar-F1-tuned set)" if sebb is not None
+                        else "median filter and thresholds (thresholds.json)")
     dump("export.json", report)
     (out / "README.md").write_text(EXPORT_README.format(**{
         "run": report["run"], "model": report["model"], "rate": rate, "samples": samples,

@@ -50,7 +50,9 @@ Run: `{run}` (model: {model}). Made by `jasc export`; check figures in `export.j
 - `labels.json`: class names per task, in output order.
 - `frontend.json`: sample rate, window length, frame hop, the feature settings the model was trained with.
 - `thresholds.json`: per-class (or one) event thresholds and the post-processing (median filter, gap merging,
-  minimum length) the run used.
+  minimum length) the run used, with its tuned per-class median filters (`jasc postprocess tune`) where it had them.
+- `sebb.json` (only if the run was tuned with `jasc postprocess tune --method sebb`): its SEBB parameters; events are
+  then SEBB detections (`pip install 'jasc[sebb]'`) instead of median filter and thresholds.
 - `export.json`: round trip onnxruntime vs PyTorch (max abs difference {diff:.2g} on {clips} eval clips), sizes and
   eval metrics of fp32 (and of each smaller copy, with the change in points).
 

@@ -20,6 +20,8 @@ from jasc_core.inference.file_predictor import FilePredictor
 from jasc_core.inference.onnx_files import onnx_session, require_onnx
 from jasc_core.inference.windows import FrameGrid
 from jasc_core.recipes.blocks import PostprocessConfig
+from jasc_core.runs.sebb_params import FILE_NAME as SEBB_FILE
+from jasc_core.runs.sebb_params import read_sebb
 
 if TYPE_CHECKING:  # onnxruntime is an optional extra
     from onnxruntime import InferenceSession
@@ -85,6 +87,10 @@ class OnnxPredictor(FilePredictor):
             thresholds={k: value(v) for k, v in thresholds.items()} if isinstance(thresholds, dict) else value(thresholds),
             window_seconds=window, hop_seconds=hop_seconds,
         )
+        frame_task = next((t for t, o in self.tasks.items() if o.frame_level), None)
+        sebb = read_sebb(self.folder / SEBB_FILE, labels[frame_task]) if frame_task else None
+        if sebb is not None:  # the run's tuned SEBBs, carried by the export, as jasc predict RUN uses them
+            self.sebb = sebb["cbf"]
 
     def score_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Windows ``[B, S]`` -> probabilities by output name; a short file's window is zero-padded to the graph's."""

@@ -59,7 +59,11 @@ class SebbParams:
 
 def stored_sebb(run_dir: str | Path, labels: Sequence[str]) -> dict[str, SebbParams] | None:
     """The run's tuned SEBB parameter sets by objective (``psds``, ``cbf``), or None; they must be for ``labels``."""
-    path = open_run(run_dir).root / FILE_NAME
+    return read_sebb(open_run(run_dir).root / FILE_NAME, labels)
+
+
+def read_sebb(path: Path, labels: Sequence[str]) -> dict[str, SebbParams] | None:
+    """The SEBB parameter sets of a ``sebb.json`` (a run's, or the copy in an export folder), or None if absent."""
     if not path.is_file():
         return None
     data = read_json(path)
