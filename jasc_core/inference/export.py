@@ -18,7 +18,7 @@ change on ``--split`` reported; fp16 for GPUs.
 
 The export folder: ``model.onnx`` (+ ``model.int8.onnx``, ``model.fp16.onnx``), ``labels.json``, ``frontend.json``, ``thresholds.json``
 (tuned thresholds or the recipe's, plus the post-processing with the run's tuned median filters), ``sebb.json`` when the
-run has tuned SEBB parameters (``tuned_postprocessing``: ``jasc predict --onnx`` then finds the events ``jasc predict
+run has tuned SEBB parameters (``run_event_postprocessing``: ``jasc predict --onnx`` then finds the events ``jasc predict
 RUN`` finds), ``export.json`` (what was checked, with figures) and a one-page ``README.md``.
 """
 
@@ -42,16 +42,20 @@ from jasc_core.data.clips import clip_dataset
 from jasc_core.data.loaders import split_loaders
 from jasc_core.errors import ConfigError, DataError
 from jasc_core.inference.onnx_files import EXPORT_README, onnx_session, require_onnx
-from jasc_core.inference.predict import DEFAULT_WINDOW_SECONDS, frame_hop_samples, task_thresholds
+from jasc_core.inference.predict import (
+    DEFAULT_WINDOW_SECONDS,
+    frame_hop_samples,
+    run_event_postprocessing,
+    task_thresholds,
+)
 from jasc_core.inference.scoring import load_split, load_trained
 from jasc_core.inference.windows import threshold_of
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.blocks import PostprocessConfig
 from jasc_core.recipes.model import build
 from jasc_core.recipes.types import Recipe
-from jasc_core.runs.median_filters import run_postprocess
 from jasc_core.runs.sebb_params import FILE_NAME as SEBB_FILE
-from jasc_core.runs.sebb_params import SebbParams, stored_sebb
+from jasc_core.runs.sebb_params import SebbParams
 
 #: Eval clips the ONNX round trip is checked on (issue 13: 10).
 ROUND_TRIP_CLIPS = 10
@@ -208,20 +212,8 @@ def export_onnx(
     smaller_copies(copies, path, (recipe, pipeline, labels, samples), (waveforms, names, batches, thresholds),
                    calibration_clips, calibration_split, report)
     write_export_files(out, recipe, pipeline, labels, names, (rate, frame_hop, samples), (thresholds, source), report,
-                       tuned_postprocessing(run_dir, recipe, pipeline, labels))
+                       run_event_postprocessing(run_dir, recipe.evaluate.postprocess, pipeline.tasks, labels))
     return report
-
-
-def tuned_postprocessing(run_dir: str | Path, recipe: Recipe, pipeline: Pipeline, labels: Labels
-                         ) -> tuple[PostprocessConfig, dict[str, SebbParams] | None]:
-    """What turns the run's frame scores into events, as ``jasc predict RUN`` applies it: the recipe's
-    post-processing with the run's tuned median filters (``median_filters.json``), and its tuned SEBB parameters
-    (``sebb.json``), which replace both where present. The export folder carries them, so ``jasc predict --onnx``
-    finds the events ``jasc predict RUN`` finds."""
-    task = next((t for t in pipeline.tasks if TASK_DESCRIPTIONS[t].frame_level), None)
-    if task is None:
-        return recipe.evaluate.postprocess, None
-    return run_postprocess(run_dir, labels[task], recipe.evaluate.postprocess), stored_sebb(run_dir, labels[task])
 
 
 def smaller_copies(copies: Sequence[str], path: Path, model: tuple[Recipe, Pipeline, Labels, int],
@@ -268,12 +260,12 @@ def copy_report(path: Path, ort: ModuleType, waveforms: torch.Tensor, names: Seq
 
 def write_export_files(out: Path, recipe: Recipe, pipeline: Pipeline, labels: Labels, names: Sequence[str],
                        grid: tuple[int, int, int], thresholds: tuple[Thresholds, str],
-                       report: JSONObject, tuned: tuple[PostprocessConfig, dict[str, SebbParams] | None]) -> None:
+                       report: JSONObject, events: tuple[PostprocessConfig, dict[str, SebbParams] | None]) -> None:
     """labels.json, frontend.json (with the tasks' output kinds), thresholds.json (with the post-processing of
-    ``tuned``), sebb.json (its SEBB parameters, if any), export.json and README.md."""
+    ``events``), sebb.json (its SEBB parameters, if any), export.json and README.md."""
     rate, frame_hop, samples = grid
     by_task, source = thresholds
-    postprocess, sebb = tuned
+    postprocess, sebb = events
 
     def dump(name: str, data: object) -> None:
         (out / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

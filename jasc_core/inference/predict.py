@@ -28,7 +28,7 @@ from jasc_core.inference.windows import FrameGrid
 from jasc_core.model.pipeline import Labels, Pipeline
 from jasc_core.recipes.blocks import PostprocessConfig
 from jasc_core.runs.median_filters import run_postprocess
-from jasc_core.runs.sebb_params import stored_sebb
+from jasc_core.runs.sebb_params import SebbParams, stored_sebb
 from jasc_core.runs.thresholds import stored_thresholds
 
 #: Window length when the dataset config states no clip length (as ``jasc profile``).
@@ -61,6 +61,17 @@ def frame_hop_samples(features: FeatureExtractor) -> int:
     return int(getattr(features, "hop_length", 0) or round(features.hop_seconds * features.sample_rate))
 
 
+def run_event_postprocessing(run_dir: str | Path, postprocess: PostprocessConfig, tasks: Sequence[str],
+                             labels: Labels) -> tuple[PostprocessConfig, dict[str, SebbParams] | None]:
+    """What turns a run's frame scores into events: the recipe's ``postprocess`` with the run's tuned median filters
+    (``median_filters.json``), and its tuned SEBB parameter sets (``sebb.json``, which replace both where present).
+    ``jasc predict RUN`` applies them and ``jasc export`` carries them, so both find the same events."""
+    task = frame_level_task(tasks)
+    if task is None:
+        return postprocess, None
+    return run_postprocess(run_dir, labels[task], postprocess), stored_sebb(run_dir, labels[task])
+
+
 class Predictor(FilePredictor):
     """A run's trained pipeline ready for files and waveforms: ``predict`` (labels and events), ``scores`` (raw)."""
 
@@ -82,11 +93,9 @@ class Predictor(FilePredictor):
         recipe, pipeline, labels = load_trained(run_dir, device=device, model=model)
         thresholds, _ = task_thresholds(run_dir, pipeline.tasks, labels, recipe.evaluate.threshold)
         window = window_seconds or float(getattr(recipe.data, "clip_seconds", None) or DEFAULT_WINDOW_SECONDS)
-        task = frame_level_task(pipeline.tasks)
-        postprocess = run_postprocess(run_dir, labels[task] if task else None, recipe.evaluate.postprocess)
+        postprocess, sebb = run_event_postprocessing(run_dir, recipe.evaluate.postprocess, pipeline.tasks, labels)
         predictor = cls(pipeline, labels, thresholds=thresholds, postprocess=postprocess,
                         window_seconds=window, hop_seconds=hop_seconds)
-        sebb = stored_sebb(run_dir, labels[task]) if task else None
         if sebb is not None:  # the run's tuned SEBBs replace median filter and thresholds for its events
             predictor.sebb = sebb["cbf"]
         return predictor
